@@ -1,0 +1,41 @@
+# The two set-up commands of the README: `make run` and `make test`. Both build .venv from the pinned
+# requirements first, so a fresh clone needs only Python 3.11 and git.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+## run: migrate, load the demo data, start web + Celery worker + beat on 127.0.0.1:8000
+run: $(VENV)/.runtime-installed
+	./scripts/run.sh
+
+## test: the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, SQLite otherwise)
+test: $(VENV)/.dev-installed
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## bench: the performance budgets of SPEC §11 (needs DATABASE_URL pointing at PostgreSQL)
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,20 @@
+"""Production settings: refuse to start with DEBUG on or without a real secret key."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import DEBUG, SECRET_KEY
+
+_INSECURE_KEYS = {"", "insecure-local-development-key-do-not-use-in-production", "test-only-secret-key"}
+
+if DEBUG:
+    raise ImproperlyConfigured("DEBUG must be false in production settings")
+if SECRET_KEY in _INSECURE_KEYS or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("SECRET_KEY must be set to a random value of at least 32 characters")
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,0 +1,238 @@
+"""Operator admin for the practices app; every queryset is limited to the user's organizations (T1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from practices.models import (
+    Account,
+    ApiToken,
+    AuditEvent,
+    Bill,
+    FeedImport,
+    Membership,
+    Organization,
+    Patient,
+    Role,
+)
+from practices.services import api_token_issue, api_token_revoke
+from practices.tenancy import OrganizationScopedAdmin
+
+
+class ReadOnlyMirrorAdmin(OrganizationScopedAdmin):
+    """PMS data is changed in the PMS and arrives by feed; the admin only shows it."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Organization)
+class OrganizationAdmin(OrganizationScopedAdmin):
+    organization_path = "self"
+    view_role = Role.BILLING_MANAGER
+    change_role = Role.ORG_ADMIN
+    list_display = ["name", "slug", "timezone", "last_feed_generated_at"]
+    search_fields = ["name", "slug"]
+    readonly_fields = ["last_feed_generated_at", "created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        from practices.tenancy import scope_to_user
+
+        return scope_to_user(Organization.objects.all(), request.user, path="self")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not request.user.is_superuser:
+            fields.append("slug")
+        return fields
+
+
+class MembershipForm(forms.ModelForm):
+    username = forms.CharField(help_text="The login of an existing staff user.")
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "role"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["username"].initial = self.instance.user.get_username()
+            self.fields["username"].disabled = True
+
+    def clean_username(self) -> Any:
+        if self.instance.pk:
+            return self.instance.user.get_username()
+        username = self.cleaned_data["username"]
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError("No active user with that login.")
+        self.instance.user = user
+        return username
+
+
+@admin.register(Membership)
+class MembershipAdmin(OrganizationScopedAdmin):
+    form = MembershipForm
+    view_role = Role.ORG_ADMIN
+    add_role = Role.ORG_ADMIN
+    change_role = Role.ORG_ADMIN
+    delete_role = Role.ORG_ADMIN
+    list_display = ["user", "organization", "role", "created_at"]
+    list_filter = ["role"]
+    list_select_related = ["user", "organization"]
+    search_fields = ["user__username", "user__email"]
+
+
+class AccountInline(admin.StackedInline):
+    model = Account
+    can_delete = False
+    extra = 0
+    readonly_fields = [
+        "bucket_0_30", "bucket_31_60", "bucket_61_90", "bucket_over_90", "insurance_estimate", "total",
+        "patient_portion", "aging_category", "as_of",
+    ]  # fmt: skip
+    exclude = ["organization"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class GuarantorFilter(admin.SimpleListFilter):
+    title = "role in family"
+    parameter_name = "family_role"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("guarantor", "Guarantors"), ("dependent", "Dependents")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "guarantor":
+            return queryset.filter(is_guarantor=True)
+        if self.value() == "dependent":
+            return queryset.filter(is_guarantor=False)
+        return queryset
+
+
+@admin.register(Patient)
+class PatientAdmin(ReadOnlyMirrorAdmin):
+    list_display = ["external_id", "last_name", "first_name", "guarantor_external_id", "organization",
+                    "address_status", "last_visit_date", "on_payment_plan", "do_not_contact"]  # fmt: skip
+    list_filter = [GuarantorFilter, "address_status", "on_payment_plan", "do_not_contact", "timezone_source"]
+    list_select_related = ["organization"]
+    search_fields = ["external_id", "last_name", "first_name", "email", "mobile_phone"]
+    inlines = [AccountInline]
+    show_full_result_count = False
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyMirrorAdmin):
+    list_display = [
+        "guarantor",
+        "organization",
+        "total",
+        "insurance_estimate",
+        "patient_portion",
+        "aging_category",
+    ]
+    list_filter = ["aging_category"]
+    list_select_related = ["guarantor", "organization"]
+    search_fields = ["guarantor__external_id", "guarantor__last_name"]
+    show_full_result_count = False
+
+
+@admin.register(Bill)
+class BillAdmin(ReadOnlyMirrorAdmin):
+    list_display = ["bill_id", "guarantor", "organization", "source", "amount_due", "statement_date",
+                    "effective_created_date", "generation", "dunning_status", "state"]  # fmt: skip
+    list_filter = ["state", "source", "dunning_status"]
+    list_select_related = ["guarantor", "organization"]
+    search_fields = ["bill_id", "guarantor__external_id", "guarantor__last_name"]
+    show_full_result_count = False
+
+
+@admin.register(FeedImport)
+class FeedImportAdmin(ReadOnlyMirrorAdmin):
+    view_role = Role.BILLING_MANAGER
+    list_display = ["id", "organization", "source", "received_at", "generated_at", "status", "applied_count",
+                    "rejected_count", "duration_ms"]  # fmt: skip
+    list_filter = ["status", "source"]
+    list_select_related = ["organization"]
+    exclude = ["raw"]
+    readonly_fields = ["error_list", "warning_list"]
+
+    @admin.display(description="errors")
+    def error_list(self, obj: FeedImport) -> str:
+        return _problem_table(obj.errors)
+
+    @admin.display(description="warnings")
+    def warning_list(self, obj: FeedImport) -> str:
+        return _problem_table(obj.warnings)
+
+
+def _problem_table(problems: list[dict[str, str]]) -> str:
+    if not problems:
+        return "—"
+    rows = "".join(
+        format_html(
+            "<tr><td><code>{}</code></td><td>{}</td></tr>", p.get("pointer", ""), p.get("message", "")
+        )
+        for p in problems[:500]
+    )
+    more = f"<p>… and {len(problems) - 500} more</p>" if len(problems) > 500 else ""
+    return format_html("<table>{}</table>{}", format_html(rows), format_html(more))
+
+
+class ApiTokenForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["organization", "name"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(OrganizationScopedAdmin):
+    form = ApiTokenForm
+    view_role = Role.ORG_ADMIN
+    add_role = Role.ORG_ADMIN
+    list_display = ["name", "prefix", "organization", "created_at", "last_used_at", "revoked_at"]
+    list_select_related = ["organization"]
+    actions = ["revoke"]
+    audited = False
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        token, plaintext = api_token_issue(
+            organization=form.cleaned_data["organization"],
+            name=form.cleaned_data["name"],
+            created_by=request.user,
+        )
+        obj.pk = token.pk
+        messages.warning(
+            request, f"Token for {token.organization}: {plaintext} — copy it now; it is not shown again."
+        )
+
+    @admin.action(description="Revoke selected tokens", permissions=["view"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = 0
+        for token in queryset.select_related("organization"):
+            if self.has_add_permission(request):
+                api_token_revoke(token=token, actor=request.user)
+                count += 1
+        self.message_user(request, f"Revoked {count} token(s).")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyMirrorAdmin):
+    view_role = Role.BILLING_MANAGER
+    list_display = ["created_at", "organization", "actor_label", "action", "object_type", "object_id"]
+    list_filter = ["action"]
+    list_select_related = ["organization"]
+    search_fields = ["actor_label", "action", "object_id"]

@@ -1,0 +1,336 @@
+"""Per-record validation of a feed (I1, I2): each record becomes a typed row or a pointed error."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+
+from practices.addresses import address_status_for
+from practices.models import BUCKETS, CENTS, DunningStatus
+from practices.timezones import derive_timezone, known_timezones
+
+PATIENT_FIELDS = frozenset(
+    {
+        "id", "guarantor_id", "first_name", "last_name", "date_of_birth", "email", "mobile_phone", "address",
+        "last_visit_date", "on_payment_plan", "balance", "timezone", "do_not_contact", "open_claims",
+        "sms_opt_out", "email_opt_out", "address_status",
+    }
+)  # fmt: skip
+ADDRESS_FIELDS = frozenset({"line1", "line2", "city", "state", "zip"})
+BALANCE_FIELDS = frozenset({*BUCKETS, "insurance_estimate"})
+STATEMENT_FIELDS = frozenset(
+    {"bill_id", "guarantor_id", "statement_date", "due_date", "amount_due", "dunning_status", "reset_bill"}
+)
+DUNNING_STATUSES = frozenset(s for s in DunningStatus.values if s)
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MONEY = re.compile(r"^-?\d{1,10}(\.\d{1,2})?$")
+_MONEY_LIMIT = Decimal("10000000000")
+_email_validator = EmailValidator()
+
+
+class RecordError(Exception):
+    def __init__(self, pointer: str, message: str) -> None:
+        super().__init__(message)
+        self.pointer = pointer
+        self.message = message
+
+
+def pointer(*parts: object) -> str:
+    """A JSON pointer (RFC 6901) to ``parts``."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+@dataclass(slots=True)
+class PatientRow:
+    index: int
+    external_id: str
+    guarantor_external_id: str
+    first_name: str
+    last_name: str
+    date_of_birth: date | None
+    email: str
+    mobile_phone: str
+    address_line1: str
+    address_line2: str
+    address_city: str
+    address_state: str
+    address_zip: str
+    address_status: str
+    timezone: str
+    timezone_source: str
+    last_visit_date: date | None
+    on_payment_plan: bool
+    open_claims: int
+    do_not_contact: bool
+    pms_sms_opt_out: bool
+    pms_email_opt_out: bool
+    balance: dict[str, Decimal]
+
+    @property
+    def is_guarantor(self) -> bool:
+        return self.external_id == self.guarantor_external_id
+
+
+@dataclass(slots=True)
+class StatementRow:
+    index: int
+    bill_id: str
+    guarantor_external_id: str
+    statement_date: date
+    due_date: date | None
+    amount_due: Decimal
+    dunning_status: str
+    reset_bill: bool
+
+
+class Warnings:
+    """Collects warnings; unknown fields are reported once per field name with a count."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, str]] = []
+        self._unknown: dict[str, list[Any]] = {}
+
+    def add(self, at: str, message: str) -> None:
+        self.items.append({"pointer": at, "message": message})
+
+    def unknown_field(self, at: str, collection: str, name: str) -> None:
+        key = f"{collection}.{name}"
+        if key in self._unknown:
+            self._unknown[key][1] += 1
+        else:
+            self._unknown[key] = [at, 1, name]
+
+    def as_list(self) -> list[dict[str, str]]:
+        out = list(self.items)
+        for at, count, name in self._unknown.values():
+            more = f" (and in {count - 1} more records)" if count > 1 else ""
+            out.append({"pointer": at, "message": f"unknown field {name!r} ignored{more}"})
+        return out
+
+
+def _text(value: Any, at: str, *, required: bool = False, max_length: int = 200, ident: bool = False) -> str:
+    if value is None or value == "":
+        if required:
+            raise RecordError(at, "is required")
+        return ""
+    if ident and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise RecordError(at, "must be a string")
+    value = value.strip()
+    if required and not value:
+        raise RecordError(at, "is required")
+    if len(value) > max_length:
+        raise RecordError(at, f"is longer than {max_length} characters")
+    return value
+
+
+def _date(value: Any, at: str, *, required: bool = False) -> date | None:
+    if value is None or value == "":
+        if required:
+            raise RecordError(at, "is required")
+        return None
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise RecordError(at, "must be a date as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise RecordError(at, f"{value!r} is not a real date") from None
+
+
+def money(value: Any, at: str) -> Decimal:
+    """I1: a JSON string or number with at most 2 decimals (numbers arrive as Decimal, never float)."""
+    if isinstance(value, bool) or value is None:
+        raise RecordError(at, "must be an amount (a string or number with at most 2 decimals)")
+    if isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, str) and _MONEY.match(value.strip()):
+        amount = Decimal(value.strip())
+    else:
+        raise RecordError(at, "must be an amount (a string or number with at most 2 decimals)")
+    try:
+        if not amount.is_finite() or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise RecordError(at, "must have at most 2 decimals")
+        if abs(amount) >= _MONEY_LIMIT:
+            raise RecordError(at, "is too large")
+        return amount.quantize(CENTS)
+    except InvalidOperation:
+        raise RecordError(at, "is not a valid amount") from None
+
+
+def _bool(value: Any, at: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise RecordError(at, "must be true or false")
+    return value
+
+
+def _count(value: Any, at: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RecordError(at, "must be a whole number of 0 or more")
+    return value
+
+
+def _phone(value: Any, at: str, warnings: Warnings) -> str:
+    raw = _text(value, at, max_length=40)
+    if not raw:
+        return ""
+    try:
+        number = phonenumbers.parse(raw, "US")
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        warnings.add(at, f"unparseable phone number {raw!r} stored as missing")
+        return ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _email(value: Any, at: str, warnings: Warnings) -> str:
+    raw = _text(value, at, max_length=254)
+    if not raw:
+        return ""
+    try:
+        _email_validator(raw)
+    except ValidationError:
+        warnings.add(at, f"invalid email address {raw!r} stored as missing")
+        return ""
+    return raw
+
+
+def read_patient(index: int, record: Any, warnings: Warnings) -> PatientRow:
+    base = ("patients", index)
+    if not isinstance(record, dict):
+        raise RecordError(pointer(*base), "must be an object")
+    for name in record.keys() - PATIENT_FIELDS:
+        warnings.unknown_field(pointer(*base, name), "patients", name)
+
+    external_id = _text(record.get("id"), pointer(*base, "id"), required=True, max_length=64, ident=True)
+    guarantor_id = _text(
+        record.get("guarantor_id"), pointer(*base, "guarantor_id"), required=True, max_length=64, ident=True
+    )
+    first_name = _text(record.get("first_name"), pointer(*base, "first_name"), required=True, max_length=100)
+    last_name = _text(record.get("last_name"), pointer(*base, "last_name"), required=True, max_length=100)
+    date_of_birth = _date(record.get("date_of_birth"), pointer(*base, "date_of_birth"))
+    last_visit = _date(record.get("last_visit_date"), pointer(*base, "last_visit_date"))
+    on_plan = _bool(record.get("on_payment_plan"), pointer(*base, "on_payment_plan"))
+    do_not_contact = _bool(record.get("do_not_contact"), pointer(*base, "do_not_contact"))
+    sms_opt_out = _bool(record.get("sms_opt_out"), pointer(*base, "sms_opt_out"))
+    email_opt_out = _bool(record.get("email_opt_out"), pointer(*base, "email_opt_out"))
+    open_claims = _count(record.get("open_claims"), pointer(*base, "open_claims"))
+
+    address = record.get("address") or {}
+    if not isinstance(address, dict):
+        raise RecordError(pointer(*base, "address"), "must be an object")
+    for name in address.keys() - ADDRESS_FIELDS:
+        warnings.unknown_field(pointer(*base, "address", name), "address", name)
+    line1 = _text(address.get("line1"), pointer(*base, "address", "line1"))
+    line2 = _text(address.get("line2"), pointer(*base, "address", "line2"))
+    city = _text(address.get("city"), pointer(*base, "address", "city"), max_length=100)
+    state = _text(address.get("state"), pointer(*base, "address", "state"), max_length=2).upper()
+    zip_code = _text(address.get("zip"), pointer(*base, "address", "zip"), ident=True, max_length=10)
+    status = record.get("address_status")
+    if status in (None, ""):
+        status = address_status_for(line1=line1, city=city, state=state, zip_code=zip_code)
+    elif status not in ("valid", "invalid"):
+        raise RecordError(pointer(*base, "address_status"), "must be 'valid' or 'invalid'")
+
+    email = _email(record.get("email"), pointer(*base, "email"), warnings)
+    phone = _phone(record.get("mobile_phone"), pointer(*base, "mobile_phone"), warnings)
+
+    explicit_tz = _text(record.get("timezone"), pointer(*base, "timezone"), max_length=64)
+    if explicit_tz and explicit_tz not in known_timezones():
+        warnings.add(pointer(*base, "timezone"), f"unknown time zone {explicit_tz!r} ignored")
+        explicit_tz = ""
+    tz, tz_source = derive_timezone(explicit=explicit_tz, zip_code=zip_code, phone=phone)
+
+    balance = {name: Decimal("0.00") for name in BALANCE_FIELDS}
+    if external_id == guarantor_id:
+        raw_balance = record.get("balance")
+        if raw_balance is not None:
+            if not isinstance(raw_balance, dict):
+                raise RecordError(pointer(*base, "balance"), "must be an object")
+            for name, value in raw_balance.items():
+                if name in BALANCE_FIELDS:
+                    balance[name] = money(value, pointer(*base, "balance", name))
+                else:
+                    warnings.unknown_field(pointer(*base, "balance", name), "balance", name)
+            if balance["insurance_estimate"] < 0:
+                raise RecordError(pointer(*base, "balance", "insurance_estimate"), "must not be negative")
+
+    return PatientRow(
+        index=index,
+        external_id=external_id,
+        guarantor_external_id=guarantor_id,
+        first_name=first_name,
+        last_name=last_name,
+        date_of_birth=date_of_birth,
+        email=email,
+        mobile_phone=phone,
+        address_line1=line1,
+        address_line2=line2,
+        address_city=city,
+        address_state=state,
+        address_zip=zip_code,
+        address_status=status,
+        timezone=tz,
+        timezone_source=tz_source,
+        last_visit_date=last_visit,
+        on_payment_plan=on_plan,
+        open_claims=open_claims,
+        do_not_contact=do_not_contact,
+        pms_sms_opt_out=sms_opt_out,
+        pms_email_opt_out=email_opt_out,
+        balance=balance,
+    )
+
+
+def read_statement(index: int, record: Any, warnings: Warnings) -> StatementRow:
+    base = ("statements", index)
+    if not isinstance(record, dict):
+        raise RecordError(pointer(*base), "must be an object")
+    for name in record.keys() - STATEMENT_FIELDS:
+        warnings.unknown_field(pointer(*base, name), "statements", name)
+    bill_id = _text(
+        record.get("bill_id"), pointer(*base, "bill_id"), required=True, max_length=64, ident=True
+    )
+    guarantor_id = _text(
+        record.get("guarantor_id"), pointer(*base, "guarantor_id"), required=True, max_length=64, ident=True
+    )
+    statement_date = _date(record.get("statement_date"), pointer(*base, "statement_date"), required=True)
+    due_date = _date(record.get("due_date"), pointer(*base, "due_date"))
+    if "amount_due" not in record:
+        raise RecordError(pointer(*base, "amount_due"), "is required")
+    amount = money(record["amount_due"], pointer(*base, "amount_due"))
+    status = record.get("dunning_status")
+    if status is None or status == "":
+        status = ""
+    elif status not in DUNNING_STATUSES:
+        raise RecordError(
+            pointer(*base, "dunning_status"),
+            f"unknown dunning status {status!r}; expected one of {', '.join(sorted(DUNNING_STATUSES))}",
+        )
+    reset = _bool(record.get("reset_bill"), pointer(*base, "reset_bill"))
+    assert statement_date is not None
+    return StatementRow(
+        index=index,
+        bill_id=bill_id,
+        guarantor_external_id=guarantor_id,
+        statement_date=statement_date,
+        due_date=due_date,
+        amount_due=amount,
+        dunning_status=status,
+        reset_bill=reset,
+    )

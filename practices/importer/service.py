@@ -1,0 +1,496 @@
+"""Apply a PMS feed: validate every record on its own, then write the valid ones set-based (I0-I6)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils.dateparse import parse_datetime
+
+from practices.accounts import account_figures
+from practices.importer.records import (
+    PatientRow,
+    RecordError,
+    StatementRow,
+    Warnings,
+    pointer,
+    read_patient,
+    read_statement,
+)
+from practices.models import (
+    BUCKETS,
+    Account,
+    Bill,
+    BillSource,
+    BillState,
+    FeedImport,
+    FeedSource,
+    FeedStatus,
+    Organization,
+    Patient,
+)
+
+BATCH = 2000
+PATIENT_UPDATE_FIELDS = [
+    "guarantor_external_id", "is_guarantor", "first_name", "last_name", "date_of_birth", "email",
+    "mobile_phone", "address_line1", "address_line2", "address_city", "address_state", "address_zip",
+    "address_status", "timezone", "timezone_source", "last_visit_date", "on_payment_plan", "open_claims",
+    "do_not_contact", "pms_sms_opt_out", "pms_email_opt_out", "last_feed_at",
+]  # fmt: skip
+ACCOUNT_UPDATE_FIELDS = [
+    "bucket_0_30", "bucket_31_60", "bucket_61_90", "bucket_over_90", "insurance_estimate", "total",
+    "patient_portion", "aging_category", "as_of",
+]  # fmt: skip
+BILL_UPDATE_FIELDS = [
+    "guarantor", "statement_date", "due_date", "amount_due", "effective_created_date", "generation",
+    "dunning_status", "state", "last_seen_at", "ended_at",
+]  # fmt: skip
+
+
+@dataclass
+class ImportSummary:
+    """What became of a feed; ``as_json()`` is the contract of SPEC §10 (import_feed)."""
+
+    status: str
+    applied: int = 0
+    rejected: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    reason: str = ""
+    feed_import_id: int | None = None
+    forbidden: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "rejected": self.rejected,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
+
+    @property
+    def exit_code(self) -> int:
+        if self.status in (FeedStatus.UNUSABLE, FeedStatus.STALE):
+            return 2
+        return 3 if self.rejected else 0
+
+
+class _Unusable(Exception):
+    pass
+
+
+def feed_import(
+    *,
+    raw: bytes,
+    source: str = FeedSource.COMMAND,
+    organization: Organization | None = None,
+    organization_slug: str | None = None,
+) -> ImportSummary:
+    """Import one PMS feed document for one organization.
+
+    ``organization`` is the caller's organization when it is already known (the API's token); otherwise
+    ``organization_slug`` (the command's ``--org``) or the document's ``organization`` names it.
+    """
+    started = time.monotonic()
+    checksum = hashlib.sha256(raw).hexdigest()
+    try:
+        document = _parse_document(raw)
+    except _Unusable as exc:
+        summary = _unusable(str(exc))
+        if organization is not None:
+            _record(organization, raw, checksum, source, summary, None, started)
+        return summary
+
+    doc_slug = document.get("organization")
+    if doc_slug is not None and not isinstance(doc_slug, str):
+        return _unusable("'organization' must be the organization's slug")
+    if organization is not None:
+        if doc_slug and doc_slug != organization.slug:
+            summary = _unusable(f"the feed is for organization {doc_slug!r}, not {organization.slug!r}")
+            summary.forbidden = True
+            return summary
+    else:
+        if organization_slug and doc_slug and organization_slug != doc_slug:
+            return _unusable(f"the feed is for organization {doc_slug!r} but --org is {organization_slug!r}")
+        slug = organization_slug or doc_slug
+        if not slug:
+            return _unusable("the feed names no organization; pass --org SLUG")
+        organization = Organization.objects.filter(slug=slug).first()
+        if organization is None:
+            return _unusable(f"unknown organization {slug!r}")
+
+    generated_at = document["generated_at"]
+    with transaction.atomic():
+        # One import per organization at a time: the stale check and the writes must see the same state.
+        org = Organization.objects.select_for_update().get(pk=organization.pk)
+        previous = (
+            FeedImport.objects.filter(
+                organization=org, checksum=checksum, status__in=[FeedStatus.APPLIED, FeedStatus.PARTIAL]
+            )
+            .order_by("-id")
+            .first()
+        )
+        if previous is not None:
+            summary = ImportSummary(
+                status=FeedStatus.DUPLICATE,
+                applied=previous.applied_count,
+                rejected=previous.rejected_count,
+                errors=previous.errors,
+                warnings=[
+                    *previous.warnings,
+                    {
+                        "pointer": "",
+                        "message": f"identical to feed #{previous.pk}, already imported; nothing changed",
+                    },
+                ],
+            )
+            _record(org, raw, checksum, source, summary, generated_at, started, duplicate_of=previous)
+            return summary
+        if org.last_feed_generated_at and generated_at < org.last_feed_generated_at:
+            summary = ImportSummary(
+                status=FeedStatus.STALE,
+                reason=(
+                    f"stale feed: generated_at {generated_at.isoformat()} is older than the last applied feed "
+                    f"({org.last_feed_generated_at.isoformat()})"
+                ),
+            )
+            summary.errors = [{"pointer": "/generated_at", "message": summary.reason}]
+            _record(org, raw, checksum, source, summary, generated_at, started)
+            return summary
+
+        summary = _apply(org, document, generated_at)
+        if org.last_feed_generated_at is None or generated_at > org.last_feed_generated_at:
+            org.last_feed_generated_at = generated_at
+            org.save(update_fields=["last_feed_generated_at"])
+        _record(org, raw, checksum, source, summary, generated_at, started)
+    return summary
+
+
+def _unusable(reason: str) -> ImportSummary:
+    return ImportSummary(
+        status=FeedStatus.UNUSABLE, reason=reason, errors=[{"pointer": "", "message": reason}]
+    )
+
+
+def _parse_document(raw: bytes) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Unusable("the feed is not UTF-8 text") from None
+    try:
+        document = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise _Unusable(
+            f"the feed is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(document, dict):
+        raise _Unusable("the feed must be a JSON object with generated_at, patients and statements")
+    if "patients" not in document and "statements" not in document:
+        raise _Unusable("the feed has neither 'patients' nor 'statements'")
+    for key in ("patients", "statements"):
+        if not isinstance(document.get(key, []), list):
+            raise _Unusable(f"'{key}' must be a JSON array")
+    raw_generated = document.get("generated_at")
+    generated_at = parse_datetime(raw_generated) if isinstance(raw_generated, str) else None
+    if generated_at is None or generated_at.tzinfo is None:
+        raise _Unusable(
+            "'generated_at' must be an ISO 8601 date-time with a time zone, e.g. 2026-11-24T06:00:00Z"
+        )
+    document["generated_at"] = generated_at
+    return document
+
+
+def _record(
+    org: Organization,
+    raw: bytes,
+    checksum: str,
+    source: str,
+    summary: ImportSummary,
+    generated_at: datetime | None,
+    started: float,
+    duplicate_of: FeedImport | None = None,
+) -> None:
+    feed = FeedImport.objects.create(
+        organization=org,
+        source=source,
+        generated_at=generated_at,
+        import_date=generated_at.astimezone(org.tzinfo).date() if generated_at else None,
+        checksum=checksum,
+        raw=raw.decode("utf-8", errors="replace"),
+        status=summary.status,
+        applied_count=summary.applied,
+        rejected_count=summary.rejected,
+        errors=summary.errors,
+        warnings=summary.warnings,
+        duplicate_of=duplicate_of,
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
+    summary.feed_import_id = feed.pk
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _apply(org: Organization, document: dict[str, Any], generated_at: datetime) -> ImportSummary:
+    # I0: the import date comes from the feed, never from the wall clock.
+    import_date = generated_at.astimezone(org.tzinfo).date()
+    warnings = Warnings()
+    errors: list[tuple[int, int, dict[str, str]]] = []
+
+    def reject(order: int, index: int, exc: RecordError) -> None:
+        errors.append((order, index, {"pointer": exc.pointer, "message": exc.message}))
+
+    patients = _valid_patients(org, document.get("patients", []), warnings, reject)
+    applied_patients = _write_patients(org, patients, generated_at)
+    statements = _valid_statements(org, document.get("statements", []), warnings, reject)
+    _write_statements(org, statements, generated_at, import_date)
+    _close_campaigns(org, generated_at)
+
+    errors.sort(key=lambda item: (item[0], item[1]))
+    error_list = [item[2] for item in errors]
+    return ImportSummary(
+        status=FeedStatus.PARTIAL if error_list else FeedStatus.APPLIED,
+        applied=applied_patients + len(statements),
+        rejected=len(error_list),
+        errors=error_list,
+        warnings=warnings.as_list(),
+    )
+
+
+def _valid_patients(
+    org: Organization, records: list[Any], warnings: Warnings, reject: Any
+) -> list[PatientRow]:
+    rows: list[PatientRow] = []
+    first_seen: dict[str, int] = {}
+    for index, record in enumerate(records):
+        try:
+            row = read_patient(index, record, warnings)
+            if row.external_id in first_seen:
+                raise RecordError(
+                    pointer("patients", index, "id"),
+                    f"duplicate patient id {row.external_id!r} (first at /patients/{first_seen[row.external_id]})",
+                )
+            first_seen[row.external_id] = index
+            rows.append(row)
+        except RecordError as exc:
+            reject(0, index, exc)
+
+    # I4: a dependent needs a guarantor that is in this feed or already known, and is a guarantor.
+    feed_guarantors = {row.external_id for row in rows if row.is_guarantor}
+    feed_dependents = {row.external_id for row in rows if not row.is_guarantor}
+    known = set(
+        Patient.objects.filter(organization=org, is_guarantor=True).values_list("external_id", flat=True)
+    )
+    guarantors = (known - feed_dependents) | feed_guarantors
+    valid: list[PatientRow] = []
+    for row in rows:
+        if row.is_guarantor or row.guarantor_external_id in guarantors:
+            valid.append(row)
+            continue
+        at = pointer("patients", row.index, "guarantor_id")
+        if row.guarantor_external_id in feed_dependents:
+            message = f"guarantor {row.guarantor_external_id!r} is itself a dependent, not a guarantor"
+        else:
+            message = f"guarantor {row.guarantor_external_id!r} is not in the feed and not already known"
+        reject(0, row.index, RecordError(at, message))
+    return valid
+
+
+def _patient(org: Organization, row: PatientRow, generated_at: datetime, guarantor_id: int | None) -> Patient:
+    return Patient(
+        organization=org,
+        external_id=row.external_id,
+        guarantor_id=guarantor_id,
+        guarantor_external_id=row.guarantor_external_id,
+        is_guarantor=row.is_guarantor,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        date_of_birth=row.date_of_birth,
+        email=row.email,
+        mobile_phone=row.mobile_phone,
+        address_line1=row.address_line1,
+        address_line2=row.address_line2,
+        address_city=row.address_city,
+        address_state=row.address_state,
+        address_zip=row.address_zip,
+        address_status=row.address_status,
+        timezone=row.timezone,
+        timezone_source=row.timezone_source,
+        last_visit_date=row.last_visit_date,
+        on_payment_plan=row.on_payment_plan,
+        open_claims=row.open_claims,
+        do_not_contact=row.do_not_contact,
+        pms_sms_opt_out=row.pms_sms_opt_out,
+        pms_email_opt_out=row.pms_email_opt_out,
+        last_feed_at=generated_at,
+    )
+
+
+def _upsert(model: Any, objs: Iterable[Any], unique_fields: list[str], update_fields: list[str]) -> None:
+    objs = list(objs)
+    for chunk in _chunks(objs, BATCH):
+        model.objects.bulk_create(
+            chunk, update_conflicts=True, unique_fields=unique_fields, update_fields=update_fields
+        )
+
+
+def _guarantor_ids(org: Organization) -> dict[str, int]:
+    return dict(Patient.objects.filter(organization=org, is_guarantor=True).values_list("external_id", "pk"))
+
+
+def _write_patients(org: Organization, rows: list[PatientRow], generated_at: datetime) -> int:
+    if not rows:
+        return 0
+    guarantor_rows = [row for row in rows if row.is_guarantor]
+    dependent_rows = [row for row in rows if not row.is_guarantor]
+
+    # Guarantors first (their own id is their guarantor), then link each to itself in one UPDATE.
+    _upsert(
+        Patient,
+        (_patient(org, row, generated_at, None) for row in guarantor_rows),
+        ["organization", "external_id"],
+        PATIENT_UPDATE_FIELDS,
+    )
+    Patient.objects.filter(organization=org, is_guarantor=True).exclude(guarantor_id=F("pk")).update(
+        guarantor_id=F("pk")
+    )
+    ids = _guarantor_ids(org)
+    _upsert(
+        Patient,
+        (_patient(org, row, generated_at, ids[row.guarantor_external_id]) for row in dependent_rows),
+        ["organization", "external_id"],
+        [*PATIENT_UPDATE_FIELDS, "guarantor"],
+    )
+
+    accounts = []
+    for row in guarantor_rows:
+        buckets = {name: row.balance[name] for name in BUCKETS}
+        total, portion, category = account_figures(buckets, row.balance["insurance_estimate"])
+        accounts.append(
+            Account(
+                organization=org,
+                guarantor_id=ids[row.external_id],
+                bucket_0_30=buckets["0_30"],
+                bucket_31_60=buckets["31_60"],
+                bucket_61_90=buckets["61_90"],
+                bucket_over_90=buckets["over_90"],
+                insurance_estimate=row.balance["insurance_estimate"],
+                total=total,
+                patient_portion=portion,
+                aging_category=category,
+                as_of=generated_at,
+            )
+        )
+    _upsert(Account, accounts, ["guarantor"], ACCOUNT_UPDATE_FIELDS)
+    return len(rows)
+
+
+def _valid_statements(
+    org: Organization, records: list[Any], warnings: Warnings, reject: Any
+) -> list[tuple[StatementRow, int, Bill | None]]:
+    guarantor_ids = _guarantor_ids(org)
+    rows: list[tuple[int, StatementRow | RecordError]] = []
+    for index, record in enumerate(records):
+        try:
+            rows.append((index, read_statement(index, record, warnings)))
+        except RecordError as exc:
+            rows.append((index, exc))
+    existing: dict[str, Bill] = {}
+    bill_ids = [row.bill_id for _, row in rows if isinstance(row, StatementRow)]
+    for chunk in _chunks(bill_ids, BATCH):
+        for bill in Bill.objects.filter(organization=org, bill_id__in=chunk):
+            existing[bill.bill_id] = bill
+
+    valid: list[tuple[StatementRow, int, Bill | None]] = []
+    first_seen: dict[str, int] = {}
+    for index, row in rows:
+        try:
+            if isinstance(row, RecordError):
+                raise row
+            if row.bill_id in first_seen:
+                raise RecordError(
+                    pointer("statements", index, "bill_id"),
+                    f"duplicate bill_id {row.bill_id!r} (first at /statements/{first_seen[row.bill_id]})",
+                )
+            guarantor_pk = guarantor_ids.get(row.guarantor_external_id)
+            if guarantor_pk is None:
+                raise RecordError(
+                    pointer("statements", index, "guarantor_id"),
+                    f"guarantor {row.guarantor_external_id!r} is not a known guarantor",
+                )
+            old = existing.get(row.bill_id)
+            if old is not None and old.source != BillSource.STATEMENT:
+                raise RecordError(
+                    pointer("statements", index, "bill_id"),
+                    f"bill_id {row.bill_id!r} belongs to a payment request",
+                )
+            first_seen[row.bill_id] = index
+            valid.append((row, guarantor_pk, old))
+        except RecordError as exc:
+            reject(1, index, exc)
+    return valid
+
+
+def _write_statements(
+    org: Organization,
+    rows: list[tuple[StatementRow, int, Bill | None]],
+    generated_at: datetime,
+    import_date: date,
+) -> None:
+    bills = [_statement_bill(org, row, pk, old, generated_at, import_date) for row, pk, old in rows]
+    _upsert(Bill, bills, ["organization", "bill_id"], BILL_UPDATE_FIELDS)
+
+
+def _statement_bill(
+    org: Organization,
+    row: StatementRow,
+    guarantor_pk: int,
+    old: Bill | None,
+    generated_at: datetime,
+    import_date: date,
+) -> Bill:
+    """The bill row after this statement: I6 (latest amount) and D7 (the clock starts at the statement date)."""
+    if old is None:
+        created_at, effective, generation = generated_at, row.statement_date, 1
+        state, ended_at = BillState.ACTIVE, None
+    else:
+        created_at, effective, generation = old.created_at, old.effective_created_date, old.generation
+        state, ended_at = old.state, old.ended_at
+    if state == BillState.ACTIVE and row.amount_due <= 0:
+        state, ended_at = BillState.PAID, generated_at
+    return Bill(
+        organization=org,
+        guarantor_id=guarantor_pk,
+        bill_id=row.bill_id,
+        source=BillSource.STATEMENT,
+        statement_date=row.statement_date,
+        due_date=row.due_date,
+        amount_due=row.amount_due,
+        created_at=created_at,
+        effective_created_date=effective,
+        generation=generation,
+        dunning_status=row.dunning_status,
+        state=state,
+        last_seen_at=generated_at,
+        ended_at=ended_at,
+    )
+
+
+def _close_campaigns(org: Organization, generated_at: datetime) -> None:
+    """I6: a request campaign follows the guarantor's patient portion; <= 0 pays it; a plan closes all."""
+    active = Bill.objects.filter(organization=org, state=BillState.ACTIVE)
+    portion = Account.objects.filter(guarantor_id=OuterRef("guarantor_id")).values("patient_portion")[:1]
+    active.filter(source=BillSource.REQUEST).update(amount_due=Coalesce(Subquery(portion), F("amount_due")))
+    active.filter(amount_due__lte=0).update(state=BillState.PAID, ended_at=generated_at)
+    active.filter(guarantor__on_payment_plan=True).update(state=BillState.CLOSED, ended_at=generated_at)

@@ -1,0 +1,156 @@
+"""One mechanism that limits what a user sees to their organizations (T1) and what they may do (T2).
+
+Admin classes use ``OrganizationScopedAdmin``; dashboard views call ``scope_to_user`` on their querysets.
+Superusers are ops and see every organization.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest
+
+from practices.models import AuditEvent, Membership, Organization, Role
+
+# T2: each role includes the rights of the roles before it.
+ROLE_RANK = {Role.FRONT_DESK: 1, Role.BILLING_MANAGER: 2, Role.ORG_ADMIN: 3}
+
+
+def organization_ids_for(user: Any, *, min_role: str = Role.FRONT_DESK) -> list[int] | None:
+    """The ids of the organizations where ``user`` holds at least ``min_role``; None means all (ops)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return []
+    if user.is_superuser:
+        return None
+    cache = getattr(user, "_organization_roles", None)
+    if cache is None:
+        cache = dict(Membership.objects.filter(user=user).values_list("organization_id", "role"))
+        user._organization_roles = cache
+    needed = ROLE_RANK[Role(min_role)]
+    return [org_id for org_id, role in cache.items() if ROLE_RANK[Role(role)] >= needed]
+
+
+def user_has_role(user: Any, min_role: str, organization: Organization | int | None = None) -> bool:
+    ids = organization_ids_for(user, min_role=min_role)
+    if ids is None:
+        return True
+    if organization is None:
+        return bool(ids)
+    org_id = organization if isinstance(organization, int) else organization.pk
+    return org_id in ids
+
+
+def scope_to_user(
+    queryset: QuerySet, user: Any, *, path: str = "organization", min_role: str = Role.FRONT_DESK
+) -> QuerySet:
+    """Limit ``queryset`` to rows whose ``path`` organization the user belongs to."""
+    ids = organization_ids_for(user, min_role=min_role)
+    if ids is None:
+        return queryset
+    lookup = "pk__in" if path in ("", "self") else f"{path}__in"
+    return queryset.filter(**{lookup: ids})
+
+
+def get_scoped_or_404(queryset: QuerySet, user: Any, *, path: str = "organization", **lookup: Any) -> Model:
+    try:
+        return scope_to_user(queryset, user, path=path).get(**lookup)
+    except queryset.model.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+class OrganizationScopedAdmin(admin.ModelAdmin):
+    """Admin limited to the user's organizations, with rights by role.
+
+    ``organization_path`` is the lookup from the model to its Organization. ``view_role`` etc. name the least
+    role needed; None means ops (superusers) only.
+    """
+
+    organization_path = "organization"
+    view_role: str | None = Role.FRONT_DESK
+    add_role: str | None = None
+    change_role: str | None = None
+    delete_role: str | None = None
+    audited = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return scope_to_user(super().get_queryset(request), request.user, path=self.organization_path)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Model | None:
+        # Django redirects to the index for a missing object; another organization's id must be a 404 (T1).
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404
+        return obj
+
+    def _allowed(self, request: HttpRequest, role: str | None, obj: Model | None = None) -> bool:
+        user = request.user
+        if not (user.is_active and user.is_staff):
+            return False
+        if user.is_superuser:
+            return True
+        if role is None:
+            return False
+        return user_has_role(user, role, self._organization_of(obj) if obj is not None else None)
+
+    def _organization_of(self, obj: Model) -> int | None:
+        if isinstance(obj, Organization):
+            return obj.pk
+        target: Any = obj
+        for part in self.organization_path.split("__"):
+            target = getattr(target, part, None)
+            if target is None:
+                return None
+        return target.pk
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request, self.view_role)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allowed(request, self.view_role, obj) or self.has_change_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request, self.add_role)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allowed(request, self.change_role, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._allowed(request, self.delete_role, obj)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.related_model is Organization:
+            kwargs["queryset"] = scope_to_user(Organization.objects.all(), request.user, path="self")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        changes = _form_changes(form, obj) if change else {}
+        super().save_model(request, obj, form, change)
+        if self.audited:
+            organization_id = self._organization_of(obj)
+            AuditEvent.objects.create(
+                organization_id=organization_id,
+                actor=request.user,
+                actor_label=request.user.get_username(),
+                action=f"admin.{'change' if change else 'add'}",
+                object_type=obj._meta.label,
+                object_id=str(obj.pk),
+                changes=changes,
+            )
+
+
+def _form_changes(form: Any, obj: Model) -> dict[str, list[str]]:
+    changes: dict[str, list[str]] = {}
+    for name in form.changed_data:
+        old = form.initial.get(name)
+        new = form.cleaned_data.get(name)
+        changes[name] = [_show(old), _show(new)]
+    return changes
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)

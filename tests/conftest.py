@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def _service_missing(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres") and "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        _service_missing("this test needs PostgreSQL (set DATABASE_URL)")
+    if item.get_closest_marker("redis"):
+        if not settings.REDIS_URL:
+            _service_missing("this test needs Redis (set REDIS_URL)")
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+        except redis.exceptions.ConnectionError as exc:
+            _service_missing(f"Redis at {settings.REDIS_URL} does not answer: {exc}")
+
+
+@pytest.fixture
+def feed_bytes() -> Callable[..., bytes]:
+    """Build a feed document as bytes: ``feed_bytes(patients=[...], statements=[...])``."""
+
+    def build(
+        *,
+        organization: str | None = "smile-dental",
+        generated_at: str = "2026-11-24T06:00:00Z",
+        patients: list[dict[str, Any]] | None = None,
+        statements: list[dict[str, Any]] | None = None,
+    ) -> bytes:
+        document: dict[str, Any] = {"generated_at": generated_at, "patients": patients or [],
+                                    "statements": statements or []}  # fmt: skip
+        if organization is not None:
+            document["organization"] = organization
+        return json.dumps(document).encode()
+
+    return build
+
+
+@pytest.fixture
+def write_feed(tmp_path: Path, feed_bytes: Callable[..., bytes]) -> Callable[..., Path]:
+    def write(**kwargs: Any) -> Path:
+        path = tmp_path / f"feed-{datetime.now().timestamp()}.json"
+        path.write_bytes(feed_bytes(**kwargs))
+        return path
+
+    return write
