@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.security import HttpBearer
 
 from practices.importer import feed_import
@@ -74,13 +74,13 @@ _FEED_BODY = {
         "applied, 401 without a valid token, 403 when the document names another organization."
     ),
 )
-def post_feed(request: HttpRequest) -> tuple[int, Any]:
+def post_feed(request: HttpRequest) -> Status[Any]:
     token: ApiToken = request.auth  # type: ignore[attr-defined]
     summary = feed_import(raw=request.body, source=FeedSource.API, organization=token.organization)
     if summary.forbidden:
-        return 403, {"detail": summary.reason}
+        return Status(403, {"detail": summary.reason})
     if summary.status == FeedStatus.UNUSABLE:
-        return 400, summary.as_json()
+        return Status(400, summary.as_json())
     if summary.status == FeedStatus.STALE:
-        return 409, summary.as_json()
-    return (207 if summary.rejected else 200), summary.as_json()
+        return Status(409, summary.as_json())
+    return Status(207 if summary.rejected else 200, summary.as_json())

@@ -206,7 +206,7 @@ class Bill(models.Model):
     """The unit dunning works on; its life is the 'campaign' of the UI (SPEC §2)."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="bills")
-    guarantor = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="bills")
+    guarantor = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="bills")
     bill_id = models.CharField(max_length=64)
     source = models.CharField(max_length=10, choices=BillSource.choices)
     statement_date = models.DateField(null=True, blank=True)

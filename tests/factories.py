@@ -28,10 +28,16 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     is_staff = True
-    password = factory.PostGenerationMethodCall("set_password", "pw")
+
+    @factory.post_generation
+    def password(obj: Any, create: bool, extracted: Any, **kwargs: Any) -> None:
+        obj.set_password(extracted or "pw")
+        if create:
+            obj.save(update_fields=["password"])
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):
@@ -46,6 +52,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 class GuarantorFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Patient
+        skip_postgeneration_save = True
 
     organization = factory.SubFactory(OrganizationFactory)
     external_id = factory.Sequence(lambda n: f"P{n:05d}")

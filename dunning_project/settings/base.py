@@ -137,3 +137,23 @@ LOGGING = {
 # Feed import: largest document accepted by the API (bytes). 100 000 patients is about 60 MB of JSON.
 FEED_MAX_BYTES = env.int("FEED_MAX_BYTES", default=256 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = FEED_MAX_BYTES
+
+# --- Notifications (SPEC §10). Each provider is on only when its credentials are set; without them the
+# channel logs the message and marks it sent, so the embedded default works offline.
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
+# Default: Twilio's own API. Tests and benchmarks point the real SDK at a local fake server through it.
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
+TWILIO_ENABLED = bool(TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)
+
+ANYMAIL_ESP = env_str("ANYMAIL_ESP", default="postmark")
+POSTMARK_SERVER_TOKEN = env_str("POSTMARK_SERVER_TOKEN")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="billing@localhost")
+ANYMAIL_WEBHOOK_SECRET = env_str("ANYMAIL_WEBHOOK_SECRET")
+ANYMAIL = {"POSTMARK_SERVER_TOKEN": POSTMARK_SERVER_TOKEN}
+if ANYMAIL_WEBHOOK_SECRET:
+    ANYMAIL["WEBHOOK_SECRET"] = ANYMAIL_WEBHOOK_SECRET
+EMAIL_ENABLED = bool(POSTMARK_SERVER_TOKEN) if ANYMAIL_ESP == "postmark" else True
+EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"

@@ -36,10 +36,24 @@ _MONEY_LIMIT = Decimal("10000000000")
 _email_validator = EmailValidator()
 
 
+class Lazy:
+    """A JSON pointer built only when an error or warning needs it; a 100 000-record feed would otherwise
+    build some two million pointer strings."""
+
+    __slots__ = ("base", "key")
+
+    def __init__(self, base: tuple[object, ...], key: object) -> None:
+        self.base = base
+        self.key = key
+
+    def __str__(self) -> str:
+        return pointer(*self.base, self.key)
+
+
 class RecordError(Exception):
-    def __init__(self, pointer: str, message: str) -> None:
+    def __init__(self, at: str | Lazy, message: str) -> None:
         super().__init__(message)
-        self.pointer = pointer
+        self.pointer = str(at)
         self.message = message
 
 
@@ -116,7 +130,9 @@ class Warnings:
         return out
 
 
-def _text(value: Any, at: str, *, required: bool = False, max_length: int = 200, ident: bool = False) -> str:
+def _text(
+    value: Any, at: str | Lazy, *, required: bool = False, max_length: int = 200, ident: bool = False
+) -> str:
     if value is None or value == "":
         if required:
             raise RecordError(at, "is required")
@@ -133,7 +149,7 @@ def _text(value: Any, at: str, *, required: bool = False, max_length: int = 200,
     return value
 
 
-def _date(value: Any, at: str, *, required: bool = False) -> date | None:
+def _date(value: Any, at: str | Lazy, *, required: bool = False) -> date | None:
     if value is None or value == "":
         if required:
             raise RecordError(at, "is required")
@@ -146,7 +162,7 @@ def _date(value: Any, at: str, *, required: bool = False) -> date | None:
         raise RecordError(at, f"{value!r} is not a real date") from None
 
 
-def money(value: Any, at: str) -> Decimal:
+def money(value: Any, at: str | Lazy) -> Decimal:
     """I1: a JSON string or number with at most 2 decimals (numbers arrive as Decimal, never float)."""
     if isinstance(value, bool) or value is None:
         raise RecordError(at, "must be an amount (a string or number with at most 2 decimals)")
@@ -168,7 +184,7 @@ def money(value: Any, at: str) -> Decimal:
         raise RecordError(at, "is not a valid amount") from None
 
 
-def _bool(value: Any, at: str) -> bool:
+def _bool(value: Any, at: str | Lazy) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
@@ -176,7 +192,7 @@ def _bool(value: Any, at: str) -> bool:
     return value
 
 
-def _count(value: Any, at: str) -> int:
+def _count(value: Any, at: str | Lazy) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -184,7 +200,7 @@ def _count(value: Any, at: str) -> int:
     return value
 
 
-def _phone(value: Any, at: str, warnings: Warnings) -> str:
+def _phone(value: Any, at: str | Lazy, warnings: Warnings) -> str:
     raw = _text(value, at, max_length=40)
     if not raw:
         return ""
@@ -193,19 +209,19 @@ def _phone(value: Any, at: str, warnings: Warnings) -> str:
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        warnings.add(at, f"unparseable phone number {raw!r} stored as missing")
+        warnings.add(str(at), f"unparseable phone number {raw!r} stored as missing")
         return ""
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _email(value: Any, at: str, warnings: Warnings) -> str:
+def _email(value: Any, at: str | Lazy, warnings: Warnings) -> str:
     raw = _text(value, at, max_length=254)
     if not raw:
         return ""
     try:
         _email_validator(raw)
     except ValidationError:
-        warnings.add(at, f"invalid email address {raw!r} stored as missing")
+        warnings.add(str(at), f"invalid email address {raw!r} stored as missing")
         return ""
     return raw
 
@@ -217,40 +233,42 @@ def read_patient(index: int, record: Any, warnings: Warnings) -> PatientRow:
     for name in record.keys() - PATIENT_FIELDS:
         warnings.unknown_field(pointer(*base, name), "patients", name)
 
-    external_id = _text(record.get("id"), pointer(*base, "id"), required=True, max_length=64, ident=True)
+    external_id = _text(record.get("id"), Lazy(base, "id"), required=True, max_length=64, ident=True)
     guarantor_id = _text(
-        record.get("guarantor_id"), pointer(*base, "guarantor_id"), required=True, max_length=64, ident=True
+        record.get("guarantor_id"), Lazy(base, "guarantor_id"), required=True, max_length=64, ident=True
     )
-    first_name = _text(record.get("first_name"), pointer(*base, "first_name"), required=True, max_length=100)
-    last_name = _text(record.get("last_name"), pointer(*base, "last_name"), required=True, max_length=100)
-    date_of_birth = _date(record.get("date_of_birth"), pointer(*base, "date_of_birth"))
-    last_visit = _date(record.get("last_visit_date"), pointer(*base, "last_visit_date"))
-    on_plan = _bool(record.get("on_payment_plan"), pointer(*base, "on_payment_plan"))
-    do_not_contact = _bool(record.get("do_not_contact"), pointer(*base, "do_not_contact"))
-    sms_opt_out = _bool(record.get("sms_opt_out"), pointer(*base, "sms_opt_out"))
-    email_opt_out = _bool(record.get("email_opt_out"), pointer(*base, "email_opt_out"))
-    open_claims = _count(record.get("open_claims"), pointer(*base, "open_claims"))
+    first_name = _text(record.get("first_name"), Lazy(base, "first_name"), required=True, max_length=100)
+    last_name = _text(record.get("last_name"), Lazy(base, "last_name"), required=True, max_length=100)
+    date_of_birth = _date(record.get("date_of_birth"), Lazy(base, "date_of_birth"))
+    last_visit = _date(record.get("last_visit_date"), Lazy(base, "last_visit_date"))
+    on_plan = _bool(record.get("on_payment_plan"), Lazy(base, "on_payment_plan"))
+    do_not_contact = _bool(record.get("do_not_contact"), Lazy(base, "do_not_contact"))
+    sms_opt_out = _bool(record.get("sms_opt_out"), Lazy(base, "sms_opt_out"))
+    email_opt_out = _bool(record.get("email_opt_out"), Lazy(base, "email_opt_out"))
+    open_claims = _count(record.get("open_claims"), Lazy(base, "open_claims"))
 
+    address_base = (*base, "address")
+    balance_base = (*base, "balance")
     address = record.get("address") or {}
     if not isinstance(address, dict):
         raise RecordError(pointer(*base, "address"), "must be an object")
     for name in address.keys() - ADDRESS_FIELDS:
         warnings.unknown_field(pointer(*base, "address", name), "address", name)
-    line1 = _text(address.get("line1"), pointer(*base, "address", "line1"))
-    line2 = _text(address.get("line2"), pointer(*base, "address", "line2"))
-    city = _text(address.get("city"), pointer(*base, "address", "city"), max_length=100)
-    state = _text(address.get("state"), pointer(*base, "address", "state"), max_length=2).upper()
-    zip_code = _text(address.get("zip"), pointer(*base, "address", "zip"), ident=True, max_length=10)
+    line1 = _text(address.get("line1"), Lazy(address_base, "line1"))
+    line2 = _text(address.get("line2"), Lazy(address_base, "line2"))
+    city = _text(address.get("city"), Lazy(address_base, "city"), max_length=100)
+    state = _text(address.get("state"), Lazy(address_base, "state"), max_length=2).upper()
+    zip_code = _text(address.get("zip"), Lazy(address_base, "zip"), ident=True, max_length=10)
     status = record.get("address_status")
     if status in (None, ""):
         status = address_status_for(line1=line1, city=city, state=state, zip_code=zip_code)
     elif status not in ("valid", "invalid"):
         raise RecordError(pointer(*base, "address_status"), "must be 'valid' or 'invalid'")
 
-    email = _email(record.get("email"), pointer(*base, "email"), warnings)
-    phone = _phone(record.get("mobile_phone"), pointer(*base, "mobile_phone"), warnings)
+    email = _email(record.get("email"), Lazy(base, "email"), warnings)
+    phone = _phone(record.get("mobile_phone"), Lazy(base, "mobile_phone"), warnings)
 
-    explicit_tz = _text(record.get("timezone"), pointer(*base, "timezone"), max_length=64)
+    explicit_tz = _text(record.get("timezone"), Lazy(base, "timezone"), max_length=64)
     if explicit_tz and explicit_tz not in known_timezones():
         warnings.add(pointer(*base, "timezone"), f"unknown time zone {explicit_tz!r} ignored")
         explicit_tz = ""
@@ -264,9 +282,9 @@ def read_patient(index: int, record: Any, warnings: Warnings) -> PatientRow:
                 raise RecordError(pointer(*base, "balance"), "must be an object")
             for name, value in raw_balance.items():
                 if name in BALANCE_FIELDS:
-                    balance[name] = money(value, pointer(*base, "balance", name))
+                    balance[name] = money(value, Lazy(balance_base, name))
                 else:
-                    warnings.unknown_field(pointer(*base, "balance", name), "balance", name)
+                    warnings.unknown_field(Lazy(balance_base, name), "balance", name)
             if balance["insurance_estimate"] < 0:
                 raise RecordError(pointer(*base, "balance", "insurance_estimate"), "must not be negative")
 
@@ -303,17 +321,15 @@ def read_statement(index: int, record: Any, warnings: Warnings) -> StatementRow:
         raise RecordError(pointer(*base), "must be an object")
     for name in record.keys() - STATEMENT_FIELDS:
         warnings.unknown_field(pointer(*base, name), "statements", name)
-    bill_id = _text(
-        record.get("bill_id"), pointer(*base, "bill_id"), required=True, max_length=64, ident=True
-    )
+    bill_id = _text(record.get("bill_id"), Lazy(base, "bill_id"), required=True, max_length=64, ident=True)
     guarantor_id = _text(
-        record.get("guarantor_id"), pointer(*base, "guarantor_id"), required=True, max_length=64, ident=True
+        record.get("guarantor_id"), Lazy(base, "guarantor_id"), required=True, max_length=64, ident=True
     )
-    statement_date = _date(record.get("statement_date"), pointer(*base, "statement_date"), required=True)
-    due_date = _date(record.get("due_date"), pointer(*base, "due_date"))
+    statement_date = _date(record.get("statement_date"), Lazy(base, "statement_date"), required=True)
+    due_date = _date(record.get("due_date"), Lazy(base, "due_date"))
     if "amount_due" not in record:
         raise RecordError(pointer(*base, "amount_due"), "is required")
-    amount = money(record["amount_due"], pointer(*base, "amount_due"))
+    amount = money(record["amount_due"], Lazy(base, "amount_due"))
     status = record.get("dunning_status")
     if status is None or status == "":
         status = ""
@@ -322,7 +338,7 @@ def read_statement(index: int, record: Any, warnings: Warnings) -> StatementRow:
             pointer(*base, "dunning_status"),
             f"unknown dunning status {status!r}; expected one of {', '.join(sorted(DUNNING_STATUSES))}",
         )
-    reset = _bool(record.get("reset_bill"), pointer(*base, "reset_bill"))
+    reset = _bool(record.get("reset_bill"), Lazy(base, "reset_bill"))
     assert statement_date is not None
     return StatementRow(
         index=index,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 
 from practices.accounts import account_figures
+from practices.bulk import bulk_upsert
 from practices.importer.records import (
     PatientRow,
     RecordError,
@@ -27,7 +28,6 @@ from practices.importer.records import (
     read_statement,
 )
 from practices.models import (
-    BUCKETS,
     Account,
     Bill,
     BillSource,
@@ -51,7 +51,7 @@ ACCOUNT_UPDATE_FIELDS = [
     "patient_portion", "aging_category", "as_of",
 ]  # fmt: skip
 BILL_UPDATE_FIELDS = [
-    "guarantor", "statement_date", "due_date", "amount_due", "effective_created_date", "generation",
+    "guarantor_id", "statement_date", "due_date", "amount_due", "effective_created_date", "generation",
     "dunning_status", "state", "last_seen_at", "ended_at",
 ]  # fmt: skip
 
@@ -307,42 +307,20 @@ def _valid_patients(
     return valid
 
 
-def _patient(org: Organization, row: PatientRow, generated_at: datetime, guarantor_id: int | None) -> Patient:
-    return Patient(
-        organization=org,
-        external_id=row.external_id,
-        guarantor_id=guarantor_id,
-        guarantor_external_id=row.guarantor_external_id,
-        is_guarantor=row.is_guarantor,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        date_of_birth=row.date_of_birth,
-        email=row.email,
-        mobile_phone=row.mobile_phone,
-        address_line1=row.address_line1,
-        address_line2=row.address_line2,
-        address_city=row.address_city,
-        address_state=row.address_state,
-        address_zip=row.address_zip,
-        address_status=row.address_status,
-        timezone=row.timezone,
-        timezone_source=row.timezone_source,
-        last_visit_date=row.last_visit_date,
-        on_payment_plan=row.on_payment_plan,
-        open_claims=row.open_claims,
-        do_not_contact=row.do_not_contact,
-        pms_sms_opt_out=row.pms_sms_opt_out,
-        pms_email_opt_out=row.pms_email_opt_out,
-        last_feed_at=generated_at,
-    )
+PATIENT_COLUMNS = ["organization_id", "external_id", *PATIENT_UPDATE_FIELDS]
+ACCOUNT_COLUMNS = ["organization_id", "guarantor_id", *ACCOUNT_UPDATE_FIELDS]
+BILL_COLUMNS = ["organization_id", "bill_id", "source", "created_at", *BILL_UPDATE_FIELDS]
 
 
-def _upsert(model: Any, objs: Iterable[Any], unique_fields: list[str], update_fields: list[str]) -> None:
-    objs = list(objs)
-    for chunk in _chunks(objs, BATCH):
-        model.objects.bulk_create(
-            chunk, update_conflicts=True, unique_fields=unique_fields, update_fields=update_fields
-        )
+def _patient_row(org_id: int, row: PatientRow, generated_at: datetime) -> tuple[Any, ...]:
+    # In the order of PATIENT_COLUMNS.
+    return (
+        org_id, row.external_id, row.guarantor_external_id, row.is_guarantor, row.first_name, row.last_name,
+        row.date_of_birth, row.email, row.mobile_phone, row.address_line1, row.address_line2, row.address_city,
+        row.address_state, row.address_zip, row.address_status, row.timezone, row.timezone_source,
+        row.last_visit_date, row.on_payment_plan, row.open_claims, row.do_not_contact, row.pms_sms_opt_out,
+        row.pms_email_opt_out, generated_at,
+    )  # fmt: skip
 
 
 def _guarantor_ids(org: Organization) -> dict[str, int]:
@@ -354,51 +332,59 @@ def _write_patients(org: Organization, rows: list[PatientRow], generated_at: dat
         return 0
     guarantor_rows = [row for row in rows if row.is_guarantor]
     dependent_rows = [row for row in rows if not row.is_guarantor]
+    key = ["organization", "external_id"]
 
-    # Guarantors first (their own id is their guarantor), then link each to itself in one UPDATE.
-    _upsert(
+    # Guarantors first (a guarantor's guarantor is itself), then link each to itself in one UPDATE.
+    bulk_upsert(
         Patient,
-        (_patient(org, row, generated_at, None) for row in guarantor_rows),
-        ["organization", "external_id"],
-        PATIENT_UPDATE_FIELDS,
+        [_patient_row(org.pk, row, generated_at) for row in guarantor_rows],
+        columns=PATIENT_COLUMNS,
+        conflict=key,
+        update=PATIENT_UPDATE_FIELDS,
     )
     Patient.objects.filter(organization=org, is_guarantor=True).exclude(guarantor_id=F("pk")).update(
         guarantor_id=F("pk")
     )
     ids = _guarantor_ids(org)
-    _upsert(
+    bulk_upsert(
         Patient,
-        (_patient(org, row, generated_at, ids[row.guarantor_external_id]) for row in dependent_rows),
-        ["organization", "external_id"],
-        [*PATIENT_UPDATE_FIELDS, "guarantor"],
+        [
+            (*_patient_row(org.pk, row, generated_at), ids[row.guarantor_external_id])
+            for row in dependent_rows
+        ],
+        columns=[*PATIENT_COLUMNS, "guarantor_id"],
+        conflict=key,
+        update=[*PATIENT_UPDATE_FIELDS, "guarantor_id"],
     )
 
     accounts = []
     for row in guarantor_rows:
-        buckets = {name: row.balance[name] for name in BUCKETS}
-        total, portion, category = account_figures(buckets, row.balance["insurance_estimate"])
+        balance = row.balance
+        total, portion, category = account_figures(balance, balance["insurance_estimate"])
         accounts.append(
-            Account(
-                organization=org,
-                guarantor_id=ids[row.external_id],
-                bucket_0_30=buckets["0_30"],
-                bucket_31_60=buckets["31_60"],
-                bucket_61_90=buckets["61_90"],
-                bucket_over_90=buckets["over_90"],
-                insurance_estimate=row.balance["insurance_estimate"],
-                total=total,
-                patient_portion=portion,
-                aging_category=category,
-                as_of=generated_at,
+            (
+                org.pk,
+                ids[row.external_id],
+                balance["0_30"],
+                balance["31_60"],
+                balance["61_90"],
+                balance["over_90"],
+                balance["insurance_estimate"],
+                total,
+                portion,
+                category,
+                generated_at,
             )
         )
-    _upsert(Account, accounts, ["guarantor"], ACCOUNT_UPDATE_FIELDS)
+    bulk_upsert(
+        Account, accounts, columns=ACCOUNT_COLUMNS, conflict=["guarantor"], update=ACCOUNT_UPDATE_FIELDS
+    )
     return len(rows)
 
 
 def _valid_statements(
     org: Organization, records: list[Any], warnings: Warnings, reject: Any
-) -> list[tuple[StatementRow, int, Bill | None]]:
+) -> list[tuple[StatementRow, int, Any]]:
     guarantor_ids = _guarantor_ids(org)
     rows: list[tuple[int, StatementRow | RecordError]] = []
     for index, record in enumerate(records):
@@ -406,13 +392,23 @@ def _valid_statements(
             rows.append((index, read_statement(index, record, warnings)))
         except RecordError as exc:
             rows.append((index, exc))
-    existing: dict[str, Bill] = {}
+    existing: dict[str, Any] = {}
     bill_ids = [row.bill_id for _, row in rows if isinstance(row, StatementRow)]
     for chunk in _chunks(bill_ids, BATCH):
-        for bill in Bill.objects.filter(organization=org, bill_id__in=chunk):
+        found = Bill.objects.filter(organization=org, bill_id__in=chunk).values_list(
+            "bill_id",
+            "source",
+            "created_at",
+            "effective_created_date",
+            "generation",
+            "state",
+            "ended_at",
+            named=True,
+        )
+        for bill in found:
             existing[bill.bill_id] = bill
 
-    valid: list[tuple[StatementRow, int, Bill | None]] = []
+    valid: list[tuple[StatementRow, int, Any]] = []
     first_seen: dict[str, int] = {}
     for index, row in rows:
         try:
@@ -443,23 +439,17 @@ def _valid_statements(
 
 
 def _write_statements(
-    org: Organization,
-    rows: list[tuple[StatementRow, int, Bill | None]],
-    generated_at: datetime,
-    import_date: date,
+    org: Organization, rows: list[tuple[StatementRow, int, Any]], generated_at: datetime, import_date: date
 ) -> None:
-    bills = [_statement_bill(org, row, pk, old, generated_at, import_date) for row, pk, old in rows]
-    _upsert(Bill, bills, ["organization", "bill_id"], BILL_UPDATE_FIELDS)
+    bills = [_statement_bill(org.pk, row, pk, old, generated_at, import_date) for row, pk, old in rows]
+    bulk_upsert(
+        Bill, bills, columns=BILL_COLUMNS, conflict=["organization", "bill_id"], update=BILL_UPDATE_FIELDS
+    )
 
 
 def _statement_bill(
-    org: Organization,
-    row: StatementRow,
-    guarantor_pk: int,
-    old: Bill | None,
-    generated_at: datetime,
-    import_date: date,
-) -> Bill:
+    org_id: int, row: StatementRow, guarantor_pk: int, old: Any, generated_at: datetime, import_date: date
+) -> tuple[Any, ...]:
     """The bill row after this statement: I6 (latest amount) and D7 (the clock starts at the statement date)."""
     if old is None:
         created_at, effective, generation = generated_at, row.statement_date, 1
@@ -469,22 +459,11 @@ def _statement_bill(
         state, ended_at = old.state, old.ended_at
     if state == BillState.ACTIVE and row.amount_due <= 0:
         state, ended_at = BillState.PAID, generated_at
-    return Bill(
-        organization=org,
-        guarantor_id=guarantor_pk,
-        bill_id=row.bill_id,
-        source=BillSource.STATEMENT,
-        statement_date=row.statement_date,
-        due_date=row.due_date,
-        amount_due=row.amount_due,
-        created_at=created_at,
-        effective_created_date=effective,
-        generation=generation,
-        dunning_status=row.dunning_status,
-        state=state,
-        last_seen_at=generated_at,
-        ended_at=ended_at,
-    )
+    # In the order of BILL_COLUMNS.
+    return (
+        org_id, row.bill_id, BillSource.STATEMENT, created_at, guarantor_pk, row.statement_date, row.due_date,
+        row.amount_due, effective, generation, row.dunning_status, str(state), generated_at, ended_at,
+    )  # fmt: skip
 
 
 def _close_campaigns(org: Organization, generated_at: datetime) -> None:
