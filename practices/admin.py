@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from practices.models import (
     Account,
@@ -182,14 +182,13 @@ class FeedImportAdmin(ReadOnlyMirrorAdmin):
 def _problem_table(problems: list[dict[str, str]]) -> str:
     if not problems:
         return "—"
-    rows = "".join(
-        format_html(
-            "<tr><td><code>{}</code></td><td>{}</td></tr>", p.get("pointer", ""), p.get("message", "")
-        )
-        for p in problems[:500]
+    rows = format_html_join(
+        "",
+        "<tr><td><code>{}</code></td><td>{}</td></tr>",
+        ((p.get("pointer", ""), p.get("message", "")) for p in problems[:500]),
     )
-    more = f"<p>… and {len(problems) - 500} more</p>" if len(problems) > 500 else ""
-    return format_html("<table>{}</table>{}", format_html(rows), format_html(more))
+    more = format_html("<p>… and {} more</p>", len(problems) - 500) if len(problems) > 500 else ""
+    return format_html("<table>{}</table>{}", rows, more)
 
 
 class ApiTokenForm(forms.ModelForm):

@@ -1,0 +1,49 @@
+"""The operator admin of the practices app: API tokens and feed imports."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from practices.importer import feed_import
+from practices.models import ApiToken, FeedImport, Role
+from tests.factories import MembershipFactory, OrganizationFactory, feed_patient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_org_admin_issues_a_token_that_is_shown_once_and_works(client, feed_bytes):
+    org = OrganizationFactory(slug="smile-dental")
+    membership = MembershipFactory(organization=org, role=Role.ORG_ADMIN)
+    client.force_login(membership.user)
+    response = client.post(
+        reverse("admin:practices_apitoken_add"), {"organization": org.pk, "name": "PMS"}, follow=True
+    )
+    assert response.status_code == 200
+    message = next(str(m) for m in response.context["messages"] if "copy it now" in str(m))
+    plaintext = message.split(": ")[1].split(" ")[0]
+    token = ApiToken.objects.get()
+    assert token.token_hash not in message
+    api = client.post("/api/v1/feeds", data=feed_bytes(patients=[feed_patient("P1")]), content_type="application/json",
+                      HTTP_AUTHORIZATION=f"Bearer {plaintext}")  # fmt: skip
+    assert api.status_code == 200
+
+
+def test_a_front_desk_user_cannot_see_api_tokens(client):
+    membership = MembershipFactory(role=Role.FRONT_DESK)
+    client.force_login(membership.user)
+    assert client.get(reverse("admin:practices_apitoken_changelist")).status_code == 403
+
+
+def test_the_feed_import_admin_shows_counts_and_errors(client, feed_bytes):
+    org = OrganizationFactory(slug="smile-dental")
+    feed_import(raw=feed_bytes(patients=[feed_patient("P1"), feed_patient("P2", last_name="")]))
+    membership = MembershipFactory(organization=org, role=Role.BILLING_MANAGER)
+    client.force_login(membership.user)
+    listing = client.get(reverse("admin:practices_feedimport_changelist")).content.decode()
+    assert "Applied with rejections" in listing
+    detail = client.get(
+        reverse("admin:practices_feedimport_change", args=[FeedImport.objects.get().pk])
+    ).content.decode()
+    assert "/patients/1/last_name" in detail
+    assert "is required" in detail
