@@ -1,1 +1,287 @@
+"""The message outbox and what surrounds it (SPEC §8): states, opt-outs, templates, letter batches."""
+
 from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", "SMS"
+    EMAIL = "email", "Email"
+    PAPER = "paper", "Paper"
+
+
+ELECTRONIC = (Channel.SMS, Channel.EMAIL)
+
+
+class Kind(models.TextChoices):
+    REQUEST = "request", "Payment request"
+    STATEMENT = "statement", "Statement"
+    REMINDER = "reminder", "Reminder"
+    DUE = "due", "Due"
+    PAST_DUE = "past_due", "Past due"
+    FINAL = "final", "Final notice"
+    BILL_UPDATE = "bill_update", "Bill update"
+    RESEND = "resend", "Resend"
+
+
+class State(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SCHEDULED = "scheduled", "Scheduled (quiet hours)"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    CANCELLED = "cancelled", "Cancelled"
+    UNKNOWN = "unknown", "Unknown (review)"
+
+
+# N1: the states a message may move to from each state. Nothing moves backwards; provider callbacks that
+# arrive out of order (sent after delivered) find no allowed transition and change nothing.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    State.PENDING: frozenset(
+        {State.SCHEDULED, State.SENDING, State.SKIPPED, State.CANCELLED, State.UNDELIVERED, State.FAILED}
+    ),
+    State.SCHEDULED: frozenset({State.PENDING, State.SENDING, State.SKIPPED, State.CANCELLED}),
+    # sending -> scheduled only when a claimed message turns out to fall in quiet hours or a transient
+    # provider error asks for a later attempt; the provider has not accepted it.
+    State.SENDING: frozenset(
+        {State.SENT, State.UNDELIVERED, State.FAILED, State.UNKNOWN, State.CANCELLED, State.SCHEDULED}
+    ),
+    State.SENT: frozenset({State.DELIVERED, State.UNDELIVERED, State.FAILED}),
+    State.UNKNOWN: frozenset({State.SENT, State.DELIVERED, State.UNDELIVERED, State.FAILED}),
+    State.DELIVERED: frozenset(),
+    State.UNDELIVERED: frozenset(),
+    State.FAILED: frozenset(),
+    State.SKIPPED: frozenset(),
+    State.CANCELLED: frozenset(),
+}
+OPEN_STATES = (State.PENDING, State.SCHEDULED)
+UNDELIVERABLE_STATES = (State.UNDELIVERED, State.FAILED)
+
+
+class Reason(models.TextChoices):
+    """Why a message was skipped, cancelled or could not be delivered (shown on the undeliverable list)."""
+
+    NONE = "", "—"
+    NO_DESTINATION = "no_destination", "No mobile number / email / valid address on file"
+    INVALID_NUMBER = "invalid_number", "Invalid phone number"
+    LANDLINE = "landline", "Not a mobile number (landline)"
+    UNREACHABLE = "unreachable", "Handset unreachable (a resend may work)"
+    UNKNOWN_HANDSET = "unknown_handset", "Unknown or out-of-service number"
+    OPTED_OUT = "opted_out", "Recipient opted out"
+    BOUNCED = "bounced", "Email bounced"
+    REJECTED = "rejected", "Email rejected by the provider"
+    PROVIDER_FAILED = "provider_failed", "The provider could not send it"
+    PROVIDER_UNDELIVERED = "provider_undelivered", "The carrier could not deliver it"
+    BILL_NOT_ACTIVE = "bill_not_active", "The campaign ended before sending"
+    DO_NOT_CONTACT = "do_not_contact", "Patient flagged do-not-contact"
+    STALE_SENDING = "stale_sending", "No answer from the provider in time; check before resending"
+    RETRIES_EXHAUSTED = "retries_exhausted", "The provider kept failing"
+
+
+class Message(models.Model):
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="messages"
+    )
+    patient = models.ForeignKey("practices.Patient", on_delete=models.CASCADE, related_name="messages")
+    # The subject: a bill (campaign), its generation and the step that produced the message. notifications
+    # reads the bill's state for the pre-send re-check (N1) and knows nothing else of the owning app.
+    bill = models.ForeignKey(
+        "practices.Bill", on_delete=models.CASCADE, null=True, blank=True, related_name="messages"
+    )
+    generation = models.PositiveIntegerField(default=0)
+    step_key = models.CharField(
+        max_length=64, blank=True, help_text="The schedule step (or request) it stands for."
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    channel = models.CharField(max_length=5, choices=Channel.choices)
+    template = models.ForeignKey("Template", on_delete=models.SET_NULL, null=True, blank=True)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    context = models.JSONField(default=dict, blank=True, help_text="Values the body was rendered with.")
+    destination = models.CharField(max_length=254, blank=True, help_text="E.164 number or email address.")
+    postal_address = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    reason = models.CharField(max_length=24, choices=Reason.choices, blank=True, default="")
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    provider_id = models.CharField(max_length=100, blank=True)
+    error_code = models.CharField(max_length=20, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    resend_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="resends"
+    )
+    consent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    consent_at = models.DateTimeField(null=True, blank=True)
+    batch = models.ForeignKey(
+        "LetterBatch", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+
+    class Meta:
+        constraints = [
+            # D1: one message per (bill, generation, step, channel), however often the engine runs.
+            models.UniqueConstraint(
+                fields=["bill", "generation", "step_key", "channel"],
+                condition=~Q(step_key=""),
+                name="message_once_per_step",
+            ),
+            models.CheckConstraint(condition=Q(state__in=State.values), name="message_state_valid"),
+            models.CheckConstraint(condition=Q(channel__in=Channel.values), name="message_channel_valid"),
+        ]
+        indexes = [
+            # The quiet-hours tick: scheduled messages whose time has come.
+            models.Index(
+                fields=["scheduled_for"], condition=Q(state="scheduled"), name="message_scheduled_due"
+            ),
+            # The sweeper: messages stuck in sending.
+            models.Index(
+                fields=["sending_started_at"], condition=Q(state="sending"), name="message_sending_since"
+            ),
+            # Status callbacks by provider id.
+            models.Index(fields=["provider_id"], condition=~Q(provider_id=""), name="message_provider_id"),
+            # The undeliverable list, newest first, per organization.
+            models.Index(
+                fields=["organization", "-updated_at"],
+                condition=Q(state__in=["undelivered", "failed"]),
+                name="message_undeliverable",
+            ),
+            # The nightly paper batch.
+            models.Index(
+                fields=["organization"],
+                condition=Q(channel="paper", state="pending"),
+                name="message_paper_due",
+            ),
+            models.Index(fields=["patient", "channel", "state"], name="message_patient_channel_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.channel} to {self.patient_id} ({self.state})"
+
+
+class OptOutSource(models.TextChoices):
+    SMS_KEYWORD = "sms_keyword", "SMS keyword (STOP/START)"
+    PROVIDER_ERROR = "provider_error", "Provider refused: recipient opted out (21610)"
+    EMAIL_COMPLAINT = "email_complaint", "Email spam complaint"
+    EMAIL_UNSUBSCRIBE = "email_unsubscribe", "Email unsubscribe"
+    STAFF = "staff", "Staff"
+
+
+class OptOut(models.Model):
+    """A patient's own opt-out of a channel at an address (number or email). Never cleared by a PMS feed.
+
+    Keyed by the address, not the patient: a STOP from a number applies to every patient of the organization
+    reached at that number. ``active`` goes false on START (re-subscribe)."""
+
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="opt_outs"
+    )
+    channel = models.CharField(max_length=5, choices=Channel.choices)
+    address = models.CharField(max_length=254)
+    active = models.BooleanField(default=True)
+    source = models.CharField(max_length=20, choices=OptOutSource.choices)
+    keyword = models.CharField(max_length=20, blank=True)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "channel", "address"], name="opt_out_once_per_address"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.address} {'opted out' if self.active else 'subscribed'}"
+
+
+class OptOutEvent(models.Model):
+    """Every opt-out and opt-in as it happened (time and source), for the record."""
+
+    opt_out = models.ForeignKey(OptOut, on_delete=models.CASCADE, related_name="events")
+    active = models.BooleanField()
+    source = models.CharField(max_length=20, choices=OptOutSource.choices)
+    keyword = models.CharField(max_length=20, blank=True)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{'opt-out' if self.active else 'opt-in'} {self.source} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Template(models.Model):
+    """A message template (N4). Organization NULL: a system default shipped with the product."""
+
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="templates"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    channel = models.CharField(max_length=5, choices=Channel.choices)
+    name = models.CharField(max_length=100)
+    subject = models.CharField(max_length=200, blank=True, help_text="Email only.")
+    body = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "channel"],
+                condition=Q(organization__isnull=True),
+                name="template_one_system_default",
+            ),
+        ]
+        ordering = ["organization_id", "kind", "channel", "name"]
+
+    def __str__(self) -> str:
+        owner = "System default" if self.organization_id is None else self.name
+        return f"{owner} — {self.get_kind_display()} ({self.channel})"
+
+
+class NotificationSettings(models.Model):
+    """Per-organization sending settings owned by notifications (quiet hours, Q1)."""
+
+    organization = models.OneToOneField(
+        "practices.Organization", on_delete=models.CASCADE, related_name="notification_settings"
+    )
+    quiet_start = models.TimeField(default="21:00", help_text="Quiet hours start (recipient's local time).")
+    quiet_end = models.TimeField(default="08:00", help_text="Quiet hours end (recipient's local time).")
+
+    def __str__(self) -> str:
+        return f"Quiet hours {self.quiet_start:%H:%M}-{self.quiet_end:%H:%M}"
+
+
+class BatchState(models.TextChoices):
+    RENDERED = "rendered", "Rendered, waiting to be mailed"
+    MAILED = "mailed", "Mailed"
+
+
+class LetterBatch(models.Model):
+    """One night's paper letters of an organization: one PDF and a CSV manifest (L1)."""
+
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="letter_batches"
+    )
+    batch_date = models.DateField()
+    state = models.CharField(max_length=10, choices=BatchState.choices, default=BatchState.RENDERED)
+    pdf = models.FileField(upload_to="letters/")
+    manifest = models.FileField(upload_to="letters/")
+    letter_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    mailed_at = models.DateTimeField(null=True, blank=True)
+    mailed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-batch_date", "-id"]
+
+    def __str__(self) -> str:
+        return f"Letters of {self.batch_date} ({self.letter_count})"

@@ -145,6 +145,10 @@ class Patient(models.Model):
         """The recipient's zone (Q3): the derived one, or else the organization's."""
         return self.timezone or self.organization.timezone
 
+    @property
+    def effective_tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.effective_timezone)
+
 
 class AgingCategory(models.TextChoices):
     NONE = "", "None"

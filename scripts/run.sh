@@ -8,6 +8,7 @@ export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-dunning_project.setting
 mkdir -p var/log
 
 $PY manage.py migrate --noinput
+$PY manage.py setup_periodic_tasks
 $PY manage.py seed_demo
 
 .venv/bin/celery -A dunning_project worker --beat --scheduler django --pool solo --loglevel INFO \

@@ -1,0 +1,5 @@
+"""The notifications admin, one module per area so that each stays small."""
+
+from __future__ import annotations
+
+from notifications.admin import batches, messages, templates  # noqa: F401

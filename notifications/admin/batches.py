@@ -1,0 +1,3 @@
+"""Admin: batches."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Admin: messages."""
+
+from __future__ import annotations

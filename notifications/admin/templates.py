@@ -1,0 +1,3 @@
+"""Admin: templates."""
+
+from __future__ import annotations

@@ -1,0 +1,49 @@
+"""Opt-outs the patient asked for (N2, N3), kept apart from the PMS consent flags and never cleared by a feed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from notifications.models import OPEN_STATES, Channel, Message, OptOut, OptOutEvent, Reason, State
+from practices.models import Organization, Patient
+
+
+@transaction.atomic
+def opt_out_set(
+    *, organization: Organization, channel: str, address: str, active: bool, source: str, keyword: str = "",
+    at: datetime | None = None,
+) -> OptOut:  # fmt: skip
+    """Record an opt-out (``active=True``) or re-subscription. An opt-out cancels at once every pending and
+    scheduled message on that channel to that address."""
+    moment = at or timezone.now()
+    opt_out, created = OptOut.objects.select_for_update().get_or_create(
+        organization=organization,
+        channel=channel,
+        address=address,
+        defaults={"active": active, "source": source, "keyword": keyword, "changed_at": moment},
+    )
+    if not created and opt_out.active != active:
+        opt_out.active, opt_out.source, opt_out.keyword, opt_out.changed_at = active, source, keyword, moment
+        opt_out.save(update_fields=["active", "source", "keyword", "changed_at"])
+    OptOutEvent.objects.create(opt_out=opt_out, active=active, source=source, keyword=keyword, at=moment)
+    if active:
+        Message.objects.filter(
+            organization=organization, channel=channel, destination=address, state__in=OPEN_STATES
+        ).update(state=State.CANCELLED, reason=Reason.OPTED_OUT, updated_at=moment)
+    return opt_out
+
+
+def is_opted_out(*, patient: Patient, channel: str, address: str) -> bool:
+    """The patient's own opt-out at that address, or the PMS consent flag for the channel."""
+    if channel == Channel.SMS and patient.pms_sms_opt_out:
+        return True
+    if channel == Channel.EMAIL and patient.pms_email_opt_out:
+        return True
+    if channel == Channel.PAPER or not address:
+        return False
+    return OptOut.objects.filter(
+        organization_id=patient.organization_id, channel=channel, address=address, active=True
+    ).exists()

@@ -1,0 +1,221 @@
+"""The message outbox (N1): create, claim, send, release held messages, sweep stuck ones.
+
+A message is claimed by one worker only through a conditional UPDATE (``… WHERE state IN (pending,
+scheduled)``); whoever updates the row owns the send. A message never goes to the provider twice: a crash
+between the provider's acceptance and our update leaves it ``sending``, and the sweeper moves it to
+``unknown`` for a person to check. Held messages are released by a periodic tick reading the database,
+never by Celery eta/countdown (Redis re-delivers unacknowledged delayed tasks).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from notifications.channels import ChannelError, channel_for
+from notifications.models import (
+    ELECTRONIC,
+    TRANSITIONS,
+    Channel,
+    Message,
+    NotificationSettings,
+    OptOutSource,
+    Reason,
+    State,
+)
+from notifications.optouts import is_opted_out, opt_out_set
+from notifications.quiet_hours import next_allowed_send
+from practices.models import BillState, Organization
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+STALE_SENDING_AFTER = timedelta(minutes=15)
+LOST_PENDING_AFTER = timedelta(minutes=5)
+
+
+def allowed_sources(target: str) -> list[str]:
+    return [source for source, targets in TRANSITIONS.items() if target in targets]
+
+
+def message_transition(
+    *, message_id: int, to: str, from_states: Iterable[str] | None = None, **fields: Any
+) -> bool:
+    """Move a message to ``to`` if the state machine allows it from its current state; True if it moved.
+
+    One conditional UPDATE: two workers or two webhook retries racing for the same move cannot both win.
+    """
+    sources = set(allowed_sources(to))
+    if from_states is not None:
+        sources &= set(from_states)
+    updated = Message.objects.filter(pk=message_id, state__in=sources).update(
+        state=to, updated_at=timezone.now(), **fields
+    )
+    return updated == 1
+
+
+def quiet_window(organization: Organization) -> tuple[time, time]:
+    settings_row = NotificationSettings.objects.filter(organization=organization).first()
+    if settings_row is None:
+        return time(21), time(8)
+    return settings_row.quiet_start, settings_row.quiet_end
+
+
+def release_time(message: Message, *, now: datetime, window: tuple[time, time]) -> datetime:
+    """Q1/Q3: when ``message`` may go out; paper is never held."""
+    if message.channel == Channel.PAPER:
+        return now
+    return next_allowed_send(now, message.patient.effective_tzinfo, start=window[0], end=window[1])
+
+
+def messages_create(messages: Sequence[Message], *, now: datetime | None = None) -> list[Message]:
+    """Save new messages (unsaved instances with recipient, channel, kind, body and destination set).
+
+    Each gets its state here: ``undelivered`` (no destination), ``scheduled`` (quiet hours in the
+    recipient's zone, Q1) or ``pending``; pending electronic messages are queued for sending once the
+    transaction commits. Set-based: one INSERT, one enqueue per pending message.
+    """
+    moment = now or timezone.now()
+    windows: dict[int, tuple[time, time]] = {}
+    for message in messages:
+        if message.organization_id not in windows:
+            windows[message.organization_id] = quiet_window(message.organization)
+        has_destination = bool(message.destination) or (
+            message.channel == Channel.PAPER and message.postal_address
+        )
+        if not has_destination:
+            message.state, message.reason = State.UNDELIVERED, Reason.NO_DESTINATION
+            message.scheduled_for = moment
+            continue
+        release = release_time(message, now=moment, window=windows[message.organization_id])
+        message.scheduled_for = release
+        message.state = State.SCHEDULED if release > moment else State.PENDING
+    created = Message.objects.bulk_create(messages)
+    to_send = [m.pk for m in created if m.state == State.PENDING and m.channel in ELECTRONIC]
+    if to_send:
+        transaction.on_commit(lambda: _enqueue(to_send))
+    return created
+
+
+def message_create(message: Message, *, now: datetime | None = None) -> Message:
+    return messages_create([message], now=now)[0]
+
+
+def _enqueue(message_ids: list[int]) -> None:
+    from notifications.tasks import send_message
+
+    for message_id in message_ids:
+        send_message.delay(message_id)
+
+
+def _recheck(message: Message) -> str:
+    """N1: just before the provider, a message whose campaign ended, whose recipient opted out or is flagged
+    do-not-contact is cancelled. Returns the reason, or '' when it may go."""
+    if message.bill_id is not None and message.bill.state != BillState.ACTIVE:
+        return Reason.BILL_NOT_ACTIVE
+    if message.patient.do_not_contact:
+        return Reason.DO_NOT_CONTACT
+    if is_opted_out(patient=message.patient, channel=message.channel, address=message.destination):
+        return Reason.OPTED_OUT
+    return ""
+
+
+def message_send(*, message_id: int, now: datetime | None = None) -> str:
+    """Claim ``message_id`` and hand it to its channel. Returns the state it ends in (or '' if not ours)."""
+    moment = now or timezone.now()
+    claimed = (
+        Message.objects.filter(
+            Q(scheduled_for__isnull=True) | Q(scheduled_for__lte=moment),
+            pk=message_id,
+            state__in=(State.PENDING, State.SCHEDULED),
+        )
+        .exclude(channel=Channel.PAPER)
+        .update(state=State.SENDING, sending_started_at=moment, updated_at=moment)
+    )
+    if not claimed:
+        return ""  # another worker got there first, or it is not due, or it is paper
+    message = Message.objects.select_related("organization", "patient__organization", "bill").get(
+        pk=message_id
+    )
+
+    reason = _recheck(message)
+    if reason:
+        message_transition(message_id=message_id, to=State.CANCELLED, reason=reason)
+        return State.CANCELLED
+    release = release_time(message, now=moment, window=quiet_window(message.organization))
+    if release > moment:
+        message_transition(message_id=message_id, to=State.SCHEDULED, scheduled_for=release)
+        return State.SCHEDULED
+
+    try:
+        provider_id = channel_for(message.channel).send(message)
+    except ChannelError as exc:
+        return _send_failed(message, exc, moment)
+    message_transition(
+        message_id=message_id, to=State.SENT, from_states=[State.SENDING], provider_id=provider_id, sent_at=moment,
+        attempts=message.attempts + 1,
+    )  # fmt: skip
+    return State.SENT
+
+
+def _send_failed(message: Message, exc: ChannelError, moment: datetime) -> str:
+    attempts = message.attempts + 1
+    error = {"error_code": exc.code[:20], "error_message": exc.message[:500], "attempts": attempts}
+    if exc.maybe_sent:
+        # The provider may have accepted it: leave it `sending`; the sweeper moves it to `unknown` (N1).
+        Message.objects.filter(pk=message.pk).update(**error)
+        return State.SENDING
+    if exc.opted_out:
+        opt_out_set(
+            organization=message.organization, channel=message.channel, address=message.destination, active=True,
+            source=OptOutSource.PROVIDER_ERROR, at=moment,
+        )  # fmt: skip
+        message_transition(message_id=message.pk, to=State.CANCELLED, reason=Reason.OPTED_OUT, **error)
+        return State.CANCELLED
+    if exc.permanent:
+        target = State.UNDELIVERED if exc.undeliverable else State.FAILED
+        message_transition(
+            message_id=message.pk, to=target, reason=exc.reason or Reason.PROVIDER_FAILED, **error
+        )
+        return target
+    if attempts >= MAX_ATTEMPTS:
+        message_transition(message_id=message.pk, to=State.FAILED, reason=Reason.RETRIES_EXHAUSTED, **error)
+        return State.FAILED
+    retry_at = moment + timedelta(minutes=2**attempts)
+    message_transition(message_id=message.pk, to=State.SCHEDULED, scheduled_for=retry_at, **error)
+    return State.SCHEDULED
+
+
+def messages_release_due(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """The periodic tick: queue every held message whose time has come, and any pending one whose queue
+    entry was lost (older than a few minutes). Sending claims each row, so queuing twice is harmless."""
+    moment = now or timezone.now()
+    due = list(
+        Message.objects.filter(state=State.SCHEDULED, scheduled_for__lte=moment)
+        .exclude(channel=Channel.PAPER)
+        .order_by("scheduled_for")
+        .values_list("pk", flat=True)[:limit]
+    )
+    lost = list(
+        Message.objects.filter(
+            state=State.PENDING, channel__in=ELECTRONIC, created_at__lte=moment - LOST_PENDING_AFTER
+        ).values_list("pk", flat=True)[:limit]
+    )
+    ids = due + lost
+    if ids:
+        _enqueue(ids)
+    return len(ids)
+
+
+def messages_sweep_stale(*, now: datetime | None = None) -> int:
+    """Move electronic messages stuck in ``sending`` to ``unknown`` for review, never back to pending."""
+    moment = now or timezone.now()
+    return Message.objects.filter(
+        state=State.SENDING, sending_started_at__lt=moment - STALE_SENDING_AFTER, channel__in=ELECTRONIC
+    ).update(state=State.UNKNOWN, reason=Reason.STALE_SENDING, updated_at=moment)

@@ -1,0 +1,22 @@
+"""Thin, named Celery tasks over the outbox services; each takes primary keys and is safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from notifications.outbox import message_send, messages_release_due, messages_sweep_stale
+
+
+@shared_task(name="notifications.send_message", acks_late=True, ignore_result=True)
+def send_message(message_id: int) -> str:
+    return message_send(message_id=message_id)
+
+
+@shared_task(name="notifications.release_due", ignore_result=True)
+def release_due() -> int:
+    return messages_release_due()
+
+
+@shared_task(name="notifications.sweep_stale", ignore_result=True)
+def sweep_stale() -> int:
+    return messages_sweep_stale()

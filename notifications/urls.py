@@ -1,0 +1,15 @@
+"""Provider webhooks under /webhooks/ (SPEC §10)."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+
+from notifications import webhooks
+
+app_name = "webhooks"
+
+urlpatterns = [
+    path("twilio/status/<int:message_id>/", webhooks.twilio_status, name="twilio-status"),
+    path("twilio/inbound/", webhooks.twilio_inbound, name="twilio-inbound"),
+    path("anymail/", include("anymail.urls")),
+]
