@@ -1,3 +1,73 @@
-"""Admin: messages."""
+"""Admin: the outbox and opt-outs — read-only operator views with domain filters."""
 
 from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from notifications.models import Message, OptOut, State
+from notifications.outbox import STALE_SENDING_AFTER
+from practices.models import Role
+from practices.tenancy import OrganizationScopedAdmin
+
+
+class ProblemFilter(admin.SimpleListFilter):
+    title = "needs attention"
+    parameter_name = "problem"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("undeliverable", "Undeliverable"),
+            ("stuck", "Stuck in sending"),
+            ("unknown", "Unknown (review before resending)"),
+            ("held", "Held by quiet hours"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value == "undeliverable":
+            return queryset.filter(state__in=[State.UNDELIVERED, State.FAILED])
+        if value == "stuck":
+            return queryset.filter(
+                state=State.SENDING, sending_started_at__lt=timezone.now() - STALE_SENDING_AFTER
+            )
+        if value == "unknown":
+            return queryset.filter(state=State.UNKNOWN)
+        if value == "held":
+            return queryset.filter(
+                state=State.SCHEDULED, scheduled_for__gt=timezone.now() - timedelta(minutes=5)
+            )
+        return queryset
+
+
+@admin.register(Message)
+class MessageAdmin(OrganizationScopedAdmin):
+    view_role = Role.FRONT_DESK
+    list_display = ["id", "created_at", "organization", "patient", "kind", "channel", "state", "reason",
+                    "scheduled_for", "provider_id", "error_code"]  # fmt: skip
+    list_filter = [ProblemFilter, "state", "channel", "kind"]
+    list_select_related = ["organization", "patient"]
+    search_fields = ["provider_id", "patient__external_id", "patient__last_name", "bill__bill_id"]
+    raw_id_fields = ["patient", "bill", "resend_of", "batch", "template"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(OptOut)
+class OptOutAdmin(OrganizationScopedAdmin):
+    view_role = Role.BILLING_MANAGER
+    list_display = ["address", "channel", "active", "source", "keyword", "changed_at", "organization"]
+    list_filter = ["channel", "active", "source"]
+    list_select_related = ["organization"]
+    search_fields = ["address"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
