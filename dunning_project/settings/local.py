@@ -14,3 +14,5 @@ SECRET_KEY = SECRET_KEY or "insecure-local-development-key-do-not-use-in-product
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# The console backend prints each email on the worker's log, which is the offline "send" of the embedded default.
+EMAIL_ENABLED = True

@@ -38,4 +38,4 @@ class EmailChannel(Channel):
             raise ChannelError(str(exc), permanent=False) from exc
         status = getattr(email, "anymail_status", None)
         provider_id = getattr(status, "message_id", None)
-        return str(provider_id) if provider_id else f"email-{message.pk}"
+        return str(provider_id) if provider_id is not None else f"email-{message.pk}"
