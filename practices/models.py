@@ -229,6 +229,12 @@ class Bill(models.Model):
             models.UniqueConstraint(fields=["organization", "bill_id"], name="bill_id_per_org"),
             models.CheckConstraint(condition=Q(generation__gte=1), name="bill_generation_positive"),
             models.CheckConstraint(condition=Q(state__in=BillState.values), name="bill_state_valid"),
+            # B2: a double click or a retried request never makes two request campaigns for one guarantor.
+            models.UniqueConstraint(
+                fields=["guarantor"],
+                condition=Q(state="active", source="request"),
+                name="bill_one_active_request",
+            ),
         ]
         indexes = [
             # "is this guarantor in an active campaign" (R6) and the closing passes of the importer (I6).
