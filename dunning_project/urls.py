@@ -14,4 +14,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("webhooks/", include("notifications.urls")),
+    path("dashboard/", include("notifications.dashboard_urls")),
 ]

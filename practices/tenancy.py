@@ -76,7 +76,13 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
     audited = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope_to_user(super().get_queryset(request), request.user, path=self.organization_path)
+        queryset = super().get_queryset(request)
+        if self.view_role is None and not request.user.is_superuser:
+            return queryset.none()
+        # Scoped by this admin's own role: a billing manager of A who is front desk at B sees only A's rows here.
+        return scope_to_user(
+            queryset, request.user, path=self.organization_path, min_role=self.view_role or Role.FRONT_DESK
+        )
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Model | None:
         # Django redirects to the index for a missing object; another organization's id must be a 404 (T1).
@@ -122,7 +128,11 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.related_model is Organization:
-            kwargs["queryset"] = scope_to_user(Organization.objects.all(), request.user, path="self")
+            # Only the organizations where the user may create or change these objects.
+            role = self.add_role or self.change_role or self.view_role or Role.ORG_ADMIN
+            kwargs["queryset"] = scope_to_user(
+                Organization.objects.all(), request.user, path="self", min_role=role
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:

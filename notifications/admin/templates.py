@@ -1,3 +1,172 @@
-"""Admin: templates."""
+"""Admin: message templates (N4). Billing managers edit their organizations' templates (T2); the system
+defaults are shown to them read-only and are changed by ops (superusers) or by a migration."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+
+from notifications.models import Channel, Template
+from notifications.templating import OPT_OUT_HINT, PLACEHOLDERS, TemplateError, template_preview, validate
+from practices.models import Organization, Role
+from practices.tenancy import OrganizationScopedAdmin, organization_ids_for, scope_to_user
+
+
+class TemplateForm(forms.ModelForm):
+    class Meta:
+        model = Template
+        fields = ["organization", "kind", "channel", "name", "subject", "body"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 12, "cols": 90})}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        channel, body = cleaned.get("channel"), cleaned.get("body")
+        if channel and body:
+            try:
+                validate(channel=channel, body=body, subject=cleaned.get("subject") or "")
+            except TemplateError as exc:
+                self.add_error(exc.field, str(exc))
+        return cleaned
+
+
+class OwnerFilter(admin.SimpleListFilter):
+    title = "owner"
+    parameter_name = "owner"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("system", "System defaults"), ("organization", "Organization templates")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "system":
+            return queryset.filter(organization__isnull=True)
+        if self.value() == "organization":
+            return queryset.filter(organization__isnull=False)
+        return queryset
+
+
+@admin.register(Template)
+class TemplateAdmin(OrganizationScopedAdmin):
+    form = TemplateForm
+    view_role = Role.BILLING_MANAGER
+    add_role = Role.BILLING_MANAGER
+    change_role = Role.BILLING_MANAGER
+    delete_role = Role.BILLING_MANAGER
+    list_display = ["kind", "channel", "owner", "name", "updated_at"]
+    list_display_links = ["kind", "name"]
+    list_filter = ["kind", "channel", OwnerFilter]
+    list_select_related = ["organization"]
+    search_fields = ["name"]
+    readonly_fields = ["placeholders", "preview"]
+    fieldsets = [
+        (None, {"fields": ["organization", "kind", "channel", "name", "subject", "body", "placeholders"]}),
+        ("Preview with sample values (saved version)", {"fields": ["preview"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # System defaults (organization NULL) serve every organization; scope_to_user alone would hide them.
+        queryset = super(OrganizationScopedAdmin, self).get_queryset(request)
+        ids = organization_ids_for(request.user, min_role=self.view_role)
+        if ids is None:
+            return queryset
+        return queryset.filter(Q(organization__in=ids) | Q(organization__isnull=True))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.organization_id is None and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.organization_id is None and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "organization" and not request.user.is_superuser:
+            # Only ops add system defaults; a member adds templates where they are a billing manager.
+            kwargs["required"] = True
+            kwargs["queryset"] = scope_to_user(
+                Organization.objects.all(), request.user, path="self", min_role=self.add_role
+            )
+            return db_field.formfield(**kwargs)
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "organization":
+            field.empty_label = "System default (all organizations)"
+        return field
+
+    @admin.display(description="organization", ordering="organization__name")
+    def owner(self, obj: Template) -> str:
+        return "System default" if obj.organization_id is None else obj.organization.name
+
+    @admin.display(description="placeholders")
+    def placeholders(self, obj: Template | None = None) -> str:
+        rows = format_html_join(
+            "",
+            "<li><code>{{{{ {} }}}}</code> — {}</li>",
+            ((name, text) for name, text in PLACEHOLDERS.items()),
+        )
+        return format_html(
+            "<ul>{}</ul><p>Text messages must include “{}” and may not use the last name or the statement "
+            "date. An email needs a subject.</p>",
+            rows,
+            OPT_OUT_HINT,
+        )
+
+    @admin.display(description="preview")
+    def preview(self, obj: Template | None = None) -> str:
+        if obj is None or obj.pk is None:
+            return "Save the template to preview it."
+        result = template_preview(template=obj, organization=obj.organization)
+        parts = []
+        if result.error:
+            parts.append(format_html('<p class="errornote">{}</p>', result.error))
+        if result.subject:
+            parts.append(format_html("<p><strong>Subject:</strong> {}</p>", result.subject))
+        parts.append(format_html('<pre style="white-space: pre-wrap">{}</pre>', result.body))
+        if obj.channel == Channel.SMS:
+            parts.append(
+                format_html("<p>{}</p>", _sms_summary(result.length, result.encoding, result.segments))
+            )
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_preview", args=[obj.pk])
+        parts.append(format_html('<p><a href="{}">Open the preview page</a></p>', url))
+        return format_html_join("", "{}", ((part,) for part in parts))
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        preview = path(
+            "<path:object_id>/preview/",
+            self.admin_site.admin_view(self.preview_view),
+            name="{}_{}_preview".format(*info),
+        )
+        return [preview, *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The template rendered with sample values; linked from the dunning schedule (S1)."""
+        obj = self.get_object(request, unquote(object_id))
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        result = template_preview(template=obj, organization=obj.organization)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Preview: {obj}",
+            "original": obj,
+            "preview": result,
+            "sms_summary": _sms_summary(result.length, result.encoding, result.segments)
+            if obj.channel == Channel.SMS
+            else "",
+        }
+        return TemplateResponse(request, "admin/notifications/template_preview.html", context)
+
+
+def _sms_summary(length: int, encoding: str, segments: int) -> str:
+    unit = "characters" if encoding == "GSM-7" else "UTF-16 units"
+    return f"{length} {unit}, {encoding}, {segments} segment{'' if segments == 1 else 's'}"

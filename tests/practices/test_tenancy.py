@@ -127,3 +127,17 @@ def test_a_billing_manager_cannot_edit_the_organization(client, two_orgs):
         reverse("admin:practices_organization_change", args=[a.pk]), {"name": "X", "timezone": "UTC"}
     )
     assert response.status_code == 403
+
+
+def test_admin_lists_and_choices_follow_the_admins_own_role_in_each_organization(client, two_orgs):
+    a, b = two_orgs
+    user = login(client, a, Role.ORG_ADMIN)
+    MembershipFactory(user=user, organization=b, role=Role.FRONT_DESK)
+    client.force_login(user)
+    mine = MembershipFactory(organization=a)
+    MembershipFactory(organization=b)
+    listed = client.get(reverse("admin:practices_membership_changelist")).context["cl"].result_list
+    assert {m.organization_id for m in listed} == {a.pk}
+    assert mine in listed
+    form = client.get(reverse("admin:practices_membership_add")).context["adminform"].form
+    assert list(form.fields["organization"].queryset) == [a]

@@ -1,0 +1,110 @@
+"""Dashboard views of notifications: the undeliverable list (U1). Thin: load rows, call one service."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_POST
+
+from notifications.models import UNDELIVERABLE_STATES, Channel, Message, State
+from notifications.resend import AS_IS_REASONS, ResendError, message_resend
+from notifications.selectors import undeliverable_messages
+from practices.models import Organization, Role
+from practices.tenancy import get_scoped_or_404, scope_to_user, user_has_role
+
+PAGE_SIZE = 50
+
+
+def mask_destination(message: Message) -> str:
+    """What staff see of a destination: phone numbers show only their last 4 digits."""
+    if message.channel == Channel.PAPER:
+        address = message.postal_address or {}
+        return ", ".join(filter(None, [address.get("city", ""), address.get("state", "")])) or "—"
+    if not message.destination:
+        return "—"
+    if message.channel == Channel.SMS:
+        return "•" * max(len(message.destination) - 4, 0) + message.destination[-4:]
+    return message.destination
+
+
+@login_required
+@require_GET
+def undeliverable_list(request: HttpRequest) -> HttpResponse:
+    if not user_has_role(request.user, Role.FRONT_DESK):
+        raise PermissionDenied
+    organizations = list(scope_to_user(Organization.objects.order_by("name"), request.user, path="self"))
+    selected = next((o for o in organizations if str(o.pk) == request.GET.get("organization")), None)
+    rows = undeliverable_messages(user=request.user, organization_ids=[selected.pk] if selected else None)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    for message in page:
+        message.masked_destination = mask_destination(message)
+    context = {"page": page, "organizations": organizations, "selected": selected}
+    template = "_undeliverable_table" if request.htmx else "undeliverable_list"
+    response = render(request, f"notifications/{template}.html", context)
+    # The same URL answers a page or a partial: caches (and the back button) must keep them apart.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _undeliverable_or_404(request: HttpRequest, pk: int) -> Message:
+    queryset = Message.objects.filter(state__in=UNDELIVERABLE_STATES).select_related(
+        "patient__organization", "organization", "bill"
+    )
+    message = get_scoped_or_404(queryset, request.user, pk=pk)
+    if not user_has_role(request.user, Role.FRONT_DESK, message.organization_id):
+        raise Http404
+    return message
+
+
+def _render_detail(
+    request: HttpRequest, message: Message, *, error: str = "", form: dict | None = None, status: int = 200
+) -> HttpResponse:
+    context = {
+        "message": message,
+        "masked_destination": mask_destination(message),
+        "resends": list(message.resends.order_by("-id")),
+        "can_resend_as_is": message.reason in AS_IS_REASONS and bool(message.destination),
+        "error": error,
+        "form": form or {"mobile_number": "", "consented": False},
+    }
+    return render(request, "notifications/undeliverable_detail.html", context, status=status)
+
+
+@login_required
+@require_GET
+def undeliverable_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_detail(request, _undeliverable_or_404(request, pk))
+
+
+@login_required
+@require_POST
+def undeliverable_resend(request: HttpRequest, pk: int) -> HttpResponse:
+    message = _undeliverable_or_404(request, pk)
+    quick_add = request.POST.get("action") == "quick_add"
+    form = {
+        "mobile_number": request.POST.get("mobile_number", "").strip() if quick_add else "",
+        "consented": quick_add and request.POST.get("consented") == "on",
+    }
+    if quick_add and not form["mobile_number"]:
+        return _render_detail(request, message, error="Enter a mobile number.", form=form, status=400)
+    try:
+        resend = message_resend(
+            message=message,
+            user=request.user,
+            mobile_number=form["mobile_number"],
+            consented=form["consented"],
+        )
+    except ResendError as exc:
+        return _render_detail(request, message, error=str(exc), form=form, status=400)
+    text = f"Resent to {message.patient.full_name} ({mask_destination(resend)})."
+    if resend.state == State.SCHEDULED:
+        local = timezone.localtime(resend.scheduled_for, message.patient.effective_tzinfo)
+        text += f" Quiet hours: it goes out at {local:%H:%M} on {local:%b %d} in the patient's time."
+    messages.success(request, text)
+    return redirect("notifications_dashboard:undeliverable")
