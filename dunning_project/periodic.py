@@ -19,4 +19,13 @@ PERIODIC_TASKS: list[Periodic] = [
     Periodic(name="notifications: release held messages", task="notifications.release_due", every_seconds=60),
     # N1: move messages stuck in `sending` to `unknown`.
     Periodic(name="notifications: sweep stale sending", task="notifications.sweep_stale", every_seconds=300),
+    # L1: the nightly paper batch, one run for every organization. 02:00 UTC is evening in the mainland US
+    # zones (21:00/22:00 Eastern, 18:00/19:00 Pacific), ready for the mail house's morning pickup. Each batch
+    # is dated in its organization's zone, and a letter created after the run simply goes into the next
+    # night's batch, so a schedule per zone would buy nothing.
+    Periodic(
+        name="notifications: render letter batches",
+        task="notifications.render_letter_batches",
+        crontab={"minute": "0", "hour": "2"},
+    ),
 ]

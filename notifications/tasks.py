@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from notifications.letters.batch import letter_batches_render_all
 from notifications.outbox import message_send, messages_release_due, messages_sweep_stale
 
 
@@ -20,3 +21,8 @@ def release_due() -> int:
 @shared_task(name="notifications.sweep_stale", ignore_result=True)
 def sweep_stale() -> int:
     return messages_sweep_stale()
+
+
+@shared_task(name="notifications.render_letter_batches", ignore_result=True)
+def render_letter_batches() -> list[int]:
+    return letter_batches_render_all()
