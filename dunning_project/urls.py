@@ -15,4 +15,5 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("webhooks/", include("notifications.urls")),
     path("dashboard/", include("notifications.dashboard_urls")),
+    path("", include("payments.pay_urls")),
 ]

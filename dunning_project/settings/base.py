@@ -159,3 +159,6 @@ if ANYMAIL_WEBHOOK_SECRET:
     ANYMAIL["WEBHOOK_SECRET"] = ANYMAIL_WEBHOOK_SECRET
 EMAIL_ENABLED = bool(POSTMARK_SERVER_TOKEN) if ANYMAIL_ESP == "postmark" else True
 EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
+
+# --- Payments (SPEC §9): the gateway behind the patient payment page; the sandbox is the embedded default.
+PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", default="payments.gateway.SandboxGateway")

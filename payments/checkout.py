@@ -1,0 +1,188 @@
+"""The patient payment page's services (P2, P3) and the payments export (§10 ``export_payments``)."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from payments.gateway import Gateway, get_gateway
+from payments.models import Payment, PaymentLink, PaymentStatus
+from practices.models import CENTS, Bill, BillState, Organization
+from practices.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+DOB_MAX_FAILURES = 5
+DOB_LOCK = timedelta(minutes=15)
+MONTH_YEAR = re.compile(r"^\s*(0[1-9]|1[0-2])\s*/\s*(\d{4})\s*$")
+
+
+class DobOutcome(enum.StrEnum):
+    VERIFIED = "verified"
+    MISMATCH = "mismatch"
+    LOCKED = "locked"
+
+
+class PaymentRefused(ValueError):
+    """The payment was not attempted (amount out of range, campaign ended); the message is for the patient."""
+
+
+@dataclass(frozen=True)
+class Card:
+    number: str
+    exp_month: int
+    exp_year: int
+    cvc: str
+
+    def __repr__(self) -> str:
+        # Keeps the number and code out of tracebacks and debug output.
+        return f"Card(ending {self.number[-4:]!r})"
+
+
+def month_year_parse(value: str) -> tuple[int, int]:
+    """``MM/YYYY`` → (month, year); ValueError for anything else (MM/DD/YY included)."""
+    match = MONTH_YEAR.match(value or "")
+    if match is None:
+        raise ValueError("Enter the date of birth as MM/YYYY, for example 04/1975.")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _unlocked(moment: datetime) -> Q:
+    return Q(locked_until__isnull=True) | Q(locked_until__lte=moment)
+
+
+def dob_verify(*, link: PaymentLink, month_year: str, now: datetime | None = None) -> DobOutcome:
+    """P2: compare MM/YYYY with the guarantor's date of birth; five failures lock the link for 15 minutes.
+
+    The counter moves only through conditional UPDATEs on the link row, so parallel guesses cannot run past
+    it: the fifth failure sets ``locked_until`` in the same statement that counts it, and every attempt
+    (right or wrong) is refused while the lock holds. A match resets the counter. Raises ValueError when
+    ``month_year`` is not MM/YYYY (not counted as a failure: it reveals nothing).
+    """
+    moment = now or timezone.now()
+    month, year = month_year_parse(month_year)
+    dob = link.bill.guarantor.date_of_birth
+    links = PaymentLink.objects.filter(pk=link.pk).filter(_unlocked(moment))
+    if dob is not None and (dob.month, dob.year) == (month, year):
+        if links.update(failed_attempts=0, locked_until=None):
+            link.failed_attempts, link.locked_until = 0, None
+            return DobOutcome.VERIFIED
+        return DobOutcome.LOCKED
+    lapsed = Q(locked_until__lte=moment)  # a lock that ran out: counting starts again
+    counted = links.update(
+        failed_attempts=Case(When(lapsed, then=Value(1)), default=F("failed_attempts") + 1),
+        locked_until=Case(
+            When(lapsed, then=Value(None)),
+            When(failed_attempts__gte=DOB_MAX_FAILURES - 1, then=Value(moment + DOB_LOCK)),
+            default=Value(None),
+        ),
+    )
+    link.refresh_from_db(fields=["failed_attempts", "locked_until"])
+    if not counted or (link.locked_until is not None and link.locked_until > moment):
+        if counted:
+            logger.info("payment link %s locked after %s failed checks", link.pk, DOB_MAX_FAILURES)
+        return DobOutcome.LOCKED
+    return DobOutcome.MISMATCH
+
+
+def dob_locked(*, link: PaymentLink, now: datetime | None = None) -> bool:
+    moment = now or timezone.now()
+    return link.locked_until is not None and link.locked_until > moment
+
+
+def payment_take(
+    *,
+    link: PaymentLink,
+    amount: Decimal,
+    card: Card,
+    now: datetime | None = None,
+    gateway: Gateway | None = None,
+) -> Payment:
+    """P3: charge ``amount`` for the link's campaign and record the Payment, approved or declined.
+
+    An approval reduces the bill's amount due; at ≤ 0 the bill ends as ``paid`` (D11), which ends the link.
+    The bill row stays locked across the gateway call on purpose: a double submit waits and is then
+    checked against the reduced amount, so one campaign is never charged past what it owes.
+    The returned Payment carries the gateway's answer for the patient in ``gateway_message`` (not stored).
+    Raises PaymentRefused when nothing was charged because the request itself was not acceptable.
+    """
+    moment = now or timezone.now()
+    gateway = gateway or get_gateway()
+    try:
+        exact = Decimal(amount)
+        amount = exact.quantize(CENTS)
+    except (InvalidOperation, TypeError, ValueError):
+        raise PaymentRefused("Enter an amount such as 25.00.") from None
+    if amount != exact:
+        raise PaymentRefused("Enter an amount in dollars and cents, such as 25.00.")
+    if amount <= 0:
+        raise PaymentRefused("The amount must be greater than zero.")
+    with transaction.atomic():
+        bill = Bill.objects.select_for_update().get(pk=link.bill_id)
+        if bill.state != BillState.ACTIVE or link.expires_at <= moment:
+            raise PaymentRefused("This payment link is no longer active.")
+        if amount > bill.amount_due:
+            raise PaymentRefused(f"The amount cannot be more than the amount due ({bill.amount_due}).")
+        result = gateway.charge(
+            amount=amount, card_number=card.number, exp_month=card.exp_month, exp_year=card.exp_year,
+            cvc=card.cvc, reference=f"{link.organization.slug}:{bill.bill_id}",
+        )  # fmt: skip
+        payment = Payment.objects.create(
+            organization_id=bill.organization_id, bill=bill, link=link, amount=amount,
+            status=PaymentStatus.SUCCEEDED if result.approved else PaymentStatus.DECLINED,
+            gateway=gateway.name, gateway_reference=result.reference[:100], card_last4=result.last4[-4:],
+        )  # fmt: skip
+        changes: dict[str, Any] = {"amount": str(amount), "status": payment.status}
+        if result.approved:
+            before = bill.amount_due
+            Bill.objects.filter(pk=bill.pk).update(amount_due=F("amount_due") - amount)
+            bill.refresh_from_db(fields=["amount_due"])
+            changes["amount_due"] = [str(before), str(bill.amount_due)]
+            if bill.amount_due <= 0:
+                Bill.objects.filter(pk=bill.pk).update(state=BillState.PAID, ended_at=moment)
+                bill.state, bill.ended_at = BillState.PAID, moment
+                changes["state"] = [BillState.ACTIVE, BillState.PAID]
+        else:
+            changes["message"] = result.message
+        audit_record(
+            organization=link.organization, actor_label="patient", action="payment.take", obj=payment,
+            changes=changes,
+        )  # fmt: skip
+    payment.bill = bill
+    payment.gateway_message = result.message
+    return payment
+
+
+def payments_export_rows(*, organization: Organization, since: date) -> list[dict[str, str]]:
+    """Succeeded payments of ``organization`` created on or after ``since`` (its time zone), oldest first."""
+    start = datetime.combine(since, time.min, tzinfo=organization.tzinfo)
+    payments = (
+        Payment.objects.filter(
+            organization=organization, status=PaymentStatus.SUCCEEDED, created_at__gte=start
+        )
+        .select_related("bill__guarantor")
+        .order_by("created_at", "pk")
+    )
+    return [
+        {
+            "payment_id": str(payment.pk),
+            "created_at": payment.created_at.astimezone(UTC).isoformat(timespec="seconds"),
+            "guarantor_id": payment.bill.guarantor.external_id,
+            "bill_id": payment.bill.bill_id,
+            "amount": str(payment.amount.quantize(CENTS)),
+            "status": payment.status,
+            "gateway": payment.gateway,
+            "gateway_reference": payment.gateway_reference,
+            "card_last4": payment.card_last4,
+        }
+        for payment in payments
+    ]

@@ -1,0 +1,522 @@
+"""The patient payment page: P1 (links), P2 (MM/YYYY check and lock), P3 (payments), T4, T5."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from payments.checkout import Card, DobOutcome, PaymentRefused, dob_verify, payment_take
+from payments.gateway import ChargeResult, SandboxGateway
+from payments.links import payment_link_create
+from payments.models import Payment, PaymentLink, PaymentStatus
+from practices.models import AuditEvent, Bill, BillState, Organization
+from tests.factories import AccountFactory, GuarantorFactory, OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)
+DOB = date(1980, 4, 12)
+PHONE = "(801) 555-0199"
+APPROVED_CARD = "4242 4242 4242 4242"
+DECLINED_CARD = "4000 0000 0000 0002"
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Coordinates]:
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def organization() -> Organization:
+    return OrganizationFactory(slug="smile-dental", name="Smile Dental", phone=PHONE)
+
+
+def make_bill(organization: Organization, *, amount: str = "150.00", first_name: str = "Marisol") -> Bill:
+    guarantor = GuarantorFactory(
+        organization=organization, first_name=first_name, last_name="Quintanilla", date_of_birth=DOB
+    )
+    AccountFactory(
+        guarantor=guarantor, bucket_0_30=Decimal("40.00"), bucket_31_60=Decimal("110.00"),
+        total=Decimal("150.00"), patient_portion=Decimal("150.00"), aging_category="31_60",
+    )  # fmt: skip
+    return Bill.objects.create(
+        organization=organization, guarantor=guarantor, bill_id=f"R-{guarantor.external_id}",
+        source="request", state="active", amount_due=Decimal(amount), created_at=NOW,
+        effective_created_date=NOW.date(), last_seen_at=NOW,
+    )  # fmt: skip
+
+
+def make_link(bill: Bill) -> tuple[PaymentLink, str]:
+    link, url = payment_link_create(bill=bill)
+    return link, url.rstrip("/").rsplit("/", 1)[-1]
+
+
+@pytest.fixture
+def bill(clock: time_machine.Coordinates, organization: Organization) -> Bill:
+    return make_bill(organization)
+
+
+@pytest.fixture
+def link_and_token(bill: Bill) -> tuple[PaymentLink, str]:
+    return make_link(bill)
+
+
+@pytest.fixture
+def token(link_and_token: tuple[PaymentLink, str]) -> str:
+    return link_and_token[1]
+
+
+@pytest.fixture
+def link(link_and_token: tuple[PaymentLink, str]) -> PaymentLink:
+    return link_and_token[0]
+
+
+def page(token: str) -> str:
+    return reverse("pay:link", kwargs={"token": token})
+
+
+def verify(client: Client, token: str, dob: str = "04/1980") -> Any:
+    return client.post(page(token), {"step": "verify", "dob": dob})
+
+
+def pay(client: Client, token: str, amount: str, card: str = APPROVED_CARD, **extra: str) -> Any:
+    data = {"step": "pay", "amount": amount, "card_number": card, "expiry": "12/30", "cvc": "123"}
+    data.update(extra)
+    return client.post(page(token), data)
+
+
+@pytest.fixture
+def verified(client: Client, token: str) -> Client:
+    response = verify(client, token)
+    assert response.status_code == 302
+    return client
+
+
+def assert_private(response: Any) -> None:
+    assert "no-store" in response["Cache-Control"]
+    assert response["Referrer-Policy"] == "no-referrer"
+
+
+def assert_no_patient_data(html: str) -> None:
+    for secret in ("Marisol", "Quintanilla", "150.00", "110.00", "1980"):
+        assert secret not in html
+
+
+# P1
+
+
+def test_the_token_has_at_least_128_bits_and_only_its_hash_is_stored(link: PaymentLink, token: str) -> None:
+    assert len(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))) * 8 >= 128
+    stored = PaymentLink.objects.get(pk=link.pk)
+    assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM payments_paymentlink")
+        assert all(token not in str(value) for row in cursor.fetchall() for value in row)
+
+
+def test_an_unknown_token_shows_the_neutral_page(client: Client, token: str) -> None:
+    response = client.get(page("x" * 32))
+
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "not available" in html
+    assert "Smile Dental" not in html
+    assert PHONE not in html
+    assert_private(response)
+
+
+def test_an_expired_link_shows_the_practice_phone_and_nothing_about_the_patient(
+    client: Client, token: str, clock: time_machine.Coordinates
+) -> None:
+    clock.shift(timedelta(days=30, seconds=1))
+
+    response = client.get(page(token))
+
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert PHONE in html
+    assert_no_patient_data(html)
+    assert "Date of birth" not in html
+
+
+@pytest.mark.parametrize("state", [BillState.PAID, BillState.CLOSED, BillState.COMPLETED])
+def test_a_link_whose_campaign_ended_shows_the_neutral_page(
+    verified: Client, bill: Bill, token: str, state: str
+) -> None:
+    Bill.objects.filter(pk=bill.pk).update(state=state)
+
+    response = verified.get(page(token))
+
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert PHONE in html
+    assert_no_patient_data(html)
+
+
+def test_a_live_link_answers_with_the_form(client: Client, token: str) -> None:
+    response = client.get(page(token))
+
+    assert response.status_code == 200
+    assert_private(response)
+
+
+# P2
+
+
+def test_nothing_about_the_patient_or_the_balance_shows_before_the_date_of_birth_matches(
+    client: Client, token: str
+) -> None:
+    response = client.get(page(token))
+
+    html = response.content.decode()
+    assert "Smile Dental" in html
+    assert "Date of birth (MM/YYYY)" in html
+    assert_no_patient_data(html)
+    assert "Card number" not in html
+
+
+def test_mm_yyyy_is_accepted_and_then_the_balance_and_its_aging_show(client: Client, token: str) -> None:
+    response = verify(client, token, "04/1980")
+
+    assert response.status_code == 302
+    assert response["Location"] == page(token)
+    assert_private(response)
+    html = client.get(page(token)).content.decode()
+    assert "Marisol" in html
+    assert "Quintanilla" not in html
+    assert "$150.00" in html
+    assert "$110.00" in html  # the 31-60 bucket
+    assert "31-60 days" in html
+    assert 'value="150.00"' in html
+
+
+def test_mm_dd_yy_is_rejected_with_a_format_error_naming_mm_yyyy(
+    client: Client, token: str, link: PaymentLink
+) -> None:
+    response = verify(client, token, "04/12/80")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "MM/YYYY, for example" in html
+    assert "We could not verify" not in html
+    assert_no_patient_data(html)
+    link.refresh_from_db()
+    assert link.failed_attempts == 0
+
+
+@pytest.mark.parametrize("dob", ["05/1980", "04/1981", "11/1999"])
+def test_a_wrong_date_shows_the_generic_error_whichever_part_is_wrong(
+    client: Client, token: str, link: PaymentLink, dob: str
+) -> None:
+    response = verify(client, token, dob)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "We could not verify those details." in html
+    assert_no_patient_data(html)
+    link.refresh_from_db()
+    assert link.failed_attempts == 1
+
+
+def test_five_failures_lock_the_link_for_15_minutes_even_for_the_right_answer(
+    client: Client, token: str, clock: time_machine.Coordinates
+) -> None:
+    for _ in range(4):
+        assert "We could not verify" in verify(client, token, "05/1980").content.decode()
+    assert "Too many attempts. Try again in 15 minutes." in verify(client, token, "05/1980").content.decode()
+
+    locked = verify(client, token, "04/1980")
+    assert locked.status_code == 200
+    assert "Too many attempts" in locked.content.decode()
+    assert "Too many attempts" in client.get(page(token)).content.decode()
+    clock.shift(timedelta(minutes=14, seconds=59))
+    assert "Too many attempts" in verify(client, token, "04/1980").content.decode()
+    assert_no_patient_data(client.get(page(token)).content.decode())
+
+    clock.shift(timedelta(seconds=2))
+    assert verify(client, token, "04/1980").status_code == 302
+    assert "Marisol" in client.get(page(token)).content.decode()
+
+
+def test_after_a_lock_runs_out_counting_starts_again(
+    client: Client, token: str, link: PaymentLink, clock: time_machine.Coordinates
+) -> None:
+    for _ in range(5):
+        verify(client, token, "05/1980")
+    clock.shift(timedelta(minutes=16))
+
+    assert "We could not verify" in verify(client, token, "05/1980").content.decode()
+
+    link.refresh_from_db()
+    assert (link.failed_attempts, link.locked_until) == (1, None)
+
+
+def test_success_resets_the_counter(client: Client, token: str, link: PaymentLink) -> None:
+    for _ in range(4):
+        verify(client, token, "05/1980")
+
+    assert verify(client, token, "04/1980").status_code == 302
+
+    link.refresh_from_db()
+    assert link.failed_attempts == 0
+    other = Client()
+    for _ in range(4):
+        verify(other, token, "05/1980")
+    assert verify(other, token, "04/1980").status_code == 302
+
+
+def test_the_counter_lives_in_the_database_not_in_a_stale_copy(link: PaymentLink) -> None:
+    # Parallel requests each hold their own copy of the link loaded before any guess was counted.
+    copies = [PaymentLink.objects.select_related("bill__guarantor").get(pk=link.pk) for _ in range(6)]
+
+    outcomes = [dob_verify(link=copy, month_year="05/1980") for copy in copies[:5]]
+
+    assert outcomes == [DobOutcome.MISMATCH] * 4 + [DobOutcome.LOCKED]
+    assert dob_verify(link=copies[5], month_year="04/1980") == DobOutcome.LOCKED
+
+
+def test_verification_lasts_30_minutes(verified: Client, token: str, clock: time_machine.Coordinates) -> None:
+    clock.shift(timedelta(minutes=29))
+    assert "Marisol" in verified.get(page(token)).content.decode()
+
+    clock.shift(timedelta(minutes=2))
+    html = verified.get(page(token)).content.decode()
+
+    assert "Date of birth (MM/YYYY)" in html
+    assert_no_patient_data(html)
+
+
+def test_verifying_one_link_does_not_open_another(verified: Client, organization: Organization) -> None:
+    other_bill = make_bill(organization, first_name="Beatriz")
+    _, other_token = make_link(other_bill)
+
+    html = verified.get(page(other_token)).content.decode()
+
+    assert "Beatriz" not in html
+    assert "Date of birth (MM/YYYY)" in html
+
+
+def test_the_forms_are_csrf_protected(token: str) -> None:
+    client = Client(enforce_csrf_checks=True)
+
+    assert client.post(page(token), {"step": "verify", "dob": "04/1980"}).status_code == 403
+    assert "csrfmiddlewaretoken" in client.get(page(token)).content.decode()
+
+
+# P3
+
+
+def test_an_approved_payment_is_recorded_and_reduces_the_bill(
+    verified: Client, token: str, bill: Bill
+) -> None:
+    response = pay(verified, token, "50.00")
+
+    payment = Payment.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("pay:receipt", kwargs={"token": token, "payment_id": payment.pk})
+    assert (payment.status, payment.amount, payment.card_last4, payment.gateway) == (
+        PaymentStatus.SUCCEEDED, Decimal("50.00"), "4242", "sandbox",
+    )  # fmt: skip
+    assert payment.gateway_reference
+    bill.refresh_from_db()
+    assert (bill.amount_due, bill.state, bill.ended_at) == (Decimal("100.00"), BillState.ACTIVE, None)
+    assert "$100.00" in verified.get(page(token)).content.decode()
+
+
+def test_a_payment_is_audited_without_card_data(verified: Client, token: str) -> None:
+    pay(verified, token, "50.00")
+
+    event = AuditEvent.objects.get(action="payment.take")
+    assert event.actor_label == "patient"
+    assert event.object_id == str(Payment.objects.get().pk)
+    assert event.changes["amount_due"] == ["150.00", "100.00"]
+    assert "4242424242424242" not in str(event.changes)
+
+
+def test_the_receipt_shows_the_payment(verified: Client, token: str) -> None:
+    response = verified.get(pay(verified, token, "50.00")["Location"])
+
+    assert response.status_code == 200
+    assert_private(response)
+    html = response.content.decode()
+    payment = Payment.objects.get()
+    assert "$50.00" in html
+    assert "$100.00" in html
+    assert payment.gateway_reference in html
+    assert "November 24, 2026" in html
+
+
+def test_the_receipt_needs_the_verified_session(verified: Client, token: str) -> None:
+    receipt_url = pay(verified, token, "50.00")["Location"]
+
+    response = Client().get(receipt_url)
+
+    assert response.status_code == 302
+    assert response["Location"] == page(token)
+
+
+def test_a_receipt_is_only_for_the_links_own_payments(
+    verified: Client, token: str, organization: Organization
+) -> None:
+    other_bill = make_bill(organization, first_name="Beatriz")
+    _, other_token = make_link(other_bill)
+    other = Client()
+    verify(other, other_token)
+    other_payment_url = pay(other, other_token, "20.00")["Location"]
+    other_payment_id = other_payment_url.rstrip("/").rsplit("/", 1)[-1]
+
+    response = verified.get(reverse("pay:receipt", kwargs={"token": token, "payment_id": other_payment_id}))
+
+    assert response.status_code == 404
+    assert "$20.00" not in response.content.decode()
+
+
+def test_a_partial_payment_keeps_the_campaign_and_paying_the_rest_ends_it(
+    verified: Client, token: str, bill: Bill
+) -> None:
+    pay(verified, token, "50.00")
+    bill.refresh_from_db()
+    assert bill.state == BillState.ACTIVE
+
+    receipt_url = pay(verified, token, "100.00")["Location"]
+
+    bill.refresh_from_db()
+    assert (bill.amount_due, bill.state, bill.ended_at) == (Decimal("0.00"), BillState.PAID, NOW)
+    ended = verified.get(page(token))
+    assert ended.status_code == 404
+    assert PHONE in ended.content.decode()
+    assert_no_patient_data(ended.content.decode())
+    receipt = verified.get(receipt_url)
+    assert receipt.status_code == 200
+    assert "paid in full" in receipt.content.decode()
+
+
+def test_a_declined_card_is_recorded_and_leaves_the_amount(verified: Client, token: str, bill: Bill) -> None:
+    response = pay(verified, token, "50.00", card=DECLINED_CARD)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "declined" in html
+    assert "No payment was taken." in html
+    payment = Payment.objects.get()
+    assert (payment.status, payment.card_last4) == (PaymentStatus.DECLINED, "0002")
+    bill.refresh_from_db()
+    assert (bill.amount_due, bill.state) == (Decimal("150.00"), BillState.ACTIVE)
+
+
+def test_an_amount_above_the_amount_due_is_refused(verified: Client, token: str, bill: Bill) -> None:
+    response = pay(verified, token, "150.01")
+
+    assert response.status_code == 200
+    assert "cannot be more than the amount due" in response.content.decode()
+    assert not Payment.objects.exists()
+    bill.refresh_from_db()
+    assert bill.amount_due == Decimal("150.00")
+
+
+@pytest.mark.parametrize("amount", ["0", "-5", "12.345", "ten"])
+def test_a_zero_negative_or_malformed_amount_is_refused(verified: Client, token: str, amount: str) -> None:
+    response = pay(verified, token, amount)
+
+    assert response.status_code == 200
+    assert not Payment.objects.exists()
+
+
+def test_card_details_are_never_echoed_back(verified: Client, token: str) -> None:
+    response = pay(verified, token, "50.00", cvc="1")
+
+    html = response.content.decode()
+    assert "security code" in html
+    assert "4242 4242 4242 4242" not in html
+    assert "4242424242424242" not in html
+    assert not Payment.objects.exists()
+
+
+def test_a_payment_without_a_verified_session_asks_for_the_date_of_birth(client: Client, token: str) -> None:
+    response = pay(client, token, "50.00")
+
+    assert response.status_code == 200
+    assert "confirm your date of birth again" in response.content.decode()
+    assert not Payment.objects.exists()
+
+
+def test_the_service_refuses_a_payment_on_an_ended_campaign(link: PaymentLink, bill: Bill) -> None:
+    Bill.objects.filter(pk=bill.pk).update(state=BillState.PAID)
+
+    with pytest.raises(PaymentRefused):
+        payment_take(link=link, amount=Decimal("10.00"), card=Card("4242424242424242", 12, 2030, "123"))
+    assert not Payment.objects.exists()
+
+
+# Concurrency (needs PostgreSQL's row locks; SQLite serialises every writer anyway).
+
+
+def in_threads(*jobs: Any) -> list[Any]:
+    results: list[Any] = [None] * len(jobs)
+    barrier = threading.Barrier(len(jobs))
+
+    def run(index: int, job: Any) -> None:
+        try:
+            barrier.wait()
+            results[index] = job()
+        except Exception as exc:
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index, job)) for index, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_wrong_guesses_cannot_run_past_the_counter(link: PaymentLink) -> None:
+    copies = [PaymentLink.objects.select_related("bill__guarantor").get(pk=link.pk) for _ in range(12)]
+
+    outcomes = in_threads(*[lambda copy=copy: dob_verify(link=copy, month_year="05/1980") for copy in copies])
+
+    assert set(outcomes) == {DobOutcome.MISMATCH, DobOutcome.LOCKED}, outcomes
+    assert outcomes.count(DobOutcome.MISMATCH) <= 4
+    link.refresh_from_db()
+    assert link.failed_attempts == 5
+    assert link.locked_until is not None
+    assert dob_verify(link=link, month_year="04/1980") == DobOutcome.LOCKED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_double_submit_of_the_full_amount_charges_once(link: PaymentLink, bill: Bill) -> None:
+    class SlowSandbox(SandboxGateway):
+        def charge(self, **kwargs: Any) -> ChargeResult:
+            time.sleep(0.3)  # a real processor takes a while: both submits would pass the checks unlocked
+            return super().charge(**kwargs)
+
+    def take() -> Payment:
+        copy = PaymentLink.objects.select_related("bill__guarantor", "organization").get(pk=link.pk)
+        card = Card("4242424242424242", 12, 2030, "123")
+        return payment_take(link=copy, amount=Decimal("150.00"), card=card, gateway=SlowSandbox())
+
+    results = in_threads(take, take)
+
+    assert sum(isinstance(result, Payment) for result in results) == 1, results
+    assert sum(isinstance(result, PaymentRefused) for result in results) == 1, results
+    assert Payment.objects.filter(status=PaymentStatus.SUCCEEDED).count() == 1
+    bill.refresh_from_db()
+    assert (bill.amount_due, bill.state) == (Decimal("0.00"), BillState.PAID)
