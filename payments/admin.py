@@ -1,0 +1,162 @@
+"""Admin of the payments app: payment settings (billing managers, T2), snoozes and payment requests (read-only)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from payments.models import ALL_AGING, PaymentRequest, PaymentSettings, Snooze
+from payments.settings_keys import REQUEST_CHANNELS
+from practices.models import AgingCategory, Organization, Role
+from practices.tenancy import OrganizationScopedAdmin, scope_to_user
+
+REASON_MAX_LENGTH = Snooze._meta.get_field("reason").max_length
+
+
+class PaymentSettingsForm(forms.ModelForm):
+    """Edits the JSON list fields as checkboxes and one-per-line text, so only valid lists are saved."""
+
+    eligible_aging = forms.MultipleChoiceField(
+        choices=[(value, AgingCategory(value).label) for value in ALL_AGING],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="R4: guarantors whose oldest balance is in one of these categories are listed.",
+    )
+    request_channels = forms.MultipleChoiceField(
+        choices=[("sms", "SMS"), ("email", "Email")], widget=forms.CheckboxSelectMultiple
+    )
+    snooze_reasons = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        help_text="One reason per line, offered when snoozing (staff may also type their own).",
+    )
+
+    class Meta:
+        model = PaymentSettings
+        fields = [
+            "organization", "min_payment_amount", "eligible_aging", "max_open_claims", "request_channels",
+            "snooze_reasons", "link_lifetime_days",
+        ]  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["snooze_reasons"] = "\n".join(self.instance.snooze_reasons or [])
+
+    def clean_min_payment_amount(self) -> Decimal:
+        value = self.cleaned_data["min_payment_amount"]
+        if value < 0:
+            raise forms.ValidationError("The minimum payment amount cannot be negative.")
+        return value
+
+    def clean_eligible_aging(self) -> list[str]:
+        chosen = self.cleaned_data["eligible_aging"]
+        return [value for value in ALL_AGING if value in chosen]
+
+    def clean_request_channels(self) -> list[str]:
+        chosen = self.cleaned_data["request_channels"]
+        return [value for value in REQUEST_CHANNELS if value in chosen]
+
+    def clean_snooze_reasons(self) -> list[str]:
+        lines = [line.strip() for line in self.cleaned_data["snooze_reasons"].splitlines()]
+        reasons = list(dict.fromkeys(line for line in lines if line))
+        too_long = [r for r in reasons if len(r) > REASON_MAX_LENGTH]
+        if too_long:
+            raise forms.ValidationError(
+                f"A reason is at most {REASON_MAX_LENGTH} characters: {too_long[0][:40]}…"
+            )
+        return reasons
+
+
+@admin.register(PaymentSettings)
+class PaymentSettingsAdmin(OrganizationScopedAdmin):
+    form = PaymentSettingsForm
+    view_role = Role.BILLING_MANAGER
+    add_role = Role.BILLING_MANAGER
+    change_role = Role.BILLING_MANAGER
+    list_display = ["organization", "min_payment_amount", "aging", "max_open_claims", "channels"]
+    list_select_related = ["organization"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return scope_to_user(
+            PaymentSettings.objects.all(), request.user, min_role=Role.BILLING_MANAGER
+        ).select_related("organization")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["organization"] if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # Only the organizations where the user is a billing manager, not every one they belong to.
+        if db_field.related_model is Organization:
+            kwargs["queryset"] = scope_to_user(
+                Organization.objects.all(), request.user, path="self", min_role=Role.BILLING_MANAGER
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="eligible aging")
+    def aging(self, obj: PaymentSettings) -> str:
+        return ", ".join(obj.eligible_aging)
+
+    @admin.display(description="request channels")
+    def channels(self, obj: PaymentSettings) -> str:
+        return ", ".join(obj.request_channels)
+
+
+class SnoozeStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("open", "Not lifted"), ("lifted", "Lifted early")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "open":
+            return queryset.filter(lifted_at__isnull=True)
+        if self.value() == "lifted":
+            return queryset.filter(lifted_at__isnull=False)
+        return queryset
+
+
+@admin.register(Snooze)
+class SnoozeAdmin(OrganizationScopedAdmin):
+    """Read-only: snoozes are made and lifted from the dashboard or the snooze/unsnooze commands (B3)."""
+
+    view_role = Role.FRONT_DESK
+    list_display = ["guarantor", "until", "reason", "created_by", "created_at", "lifted_at", "organization"]
+    list_filter = [SnoozeStateFilter]
+    list_select_related = ["guarantor", "created_by", "organization"]
+    search_fields = ["guarantor__external_id", "guarantor__last_name", "reason"]
+    raw_id_fields = ["guarantor", "created_by", "lifted_by"]
+    date_hierarchy = "until"
+    show_full_result_count = False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PaymentRequest)
+class PaymentRequestAdmin(OrganizationScopedAdmin):
+    """Read-only: a request is created by sending (B2, B4)."""
+
+    view_role = Role.FRONT_DESK
+    list_display = [
+        "bill",
+        "guarantor",
+        "mode",
+        "request_date",
+        "requested_by",
+        "requested_at",
+        "organization",
+    ]
+    list_filter = ["mode"]
+    list_select_related = ["bill", "guarantor", "requested_by", "organization"]
+    search_fields = ["guarantor__external_id", "guarantor__last_name", "bill__bill_id"]
+    raw_id_fields = ["guarantor", "bill", "requested_by"]
+    date_hierarchy = "request_date"
+    show_full_result_count = False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,134 @@
+"""Write services of the payments app: snoozes (B3)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from payments.models import Snooze
+from practices.models import Organization, Patient
+from practices.services import audit_record
+from practices.timezones import organization_today
+
+REASON_MAX_LENGTH = Snooze._meta.get_field("reason").max_length
+
+
+class SnoozeError(ValueError):
+    pass
+
+
+def _guarantors(*, organization: Organization, guarantor_ids: list[str], lock: bool) -> list[Patient]:
+    """The organization's guarantors with these PMS ids, in the given order; SnoozeError naming unknown ids."""
+    wanted = list(dict.fromkeys(i.strip() for i in guarantor_ids if i.strip()))
+    if not wanted:
+        raise SnoozeError("name at least one guarantor")
+    queryset = Patient.objects.filter(organization=organization, is_guarantor=True, external_id__in=wanted)
+    if lock:
+        queryset = queryset.select_for_update()
+    found = {p.external_id: p for p in queryset}
+    unknown = [i for i in wanted if i not in found]
+    if unknown:
+        raise SnoozeError(f"unknown guarantor(s) in {organization.slug}: {', '.join(unknown)}")
+    return [found[i] for i in wanted]
+
+
+def snooze_create(
+    *,
+    organization: Organization,
+    guarantor_ids: list[str],
+    until: date,
+    reason: str,
+    user: Any = None,
+    actor_label: str = "",
+    today: date,
+) -> list[Snooze]:
+    """B3: take guarantors off the bulk list (R5) until the re-enrol date ``until``.
+
+    ``until`` must be after ``today`` (the organization's today) and ``reason`` non-empty; every id must be a
+    guarantor of the organization, else SnoozeError and nothing is created. A guarantor's snooze still running
+    on ``today`` is replaced: it is lifted now and the new one takes its place, so each guarantor has at most
+    one running snooze and the newest date and reason win. Each change is audited (T5).
+    """
+    reason = reason.strip()
+    if until <= today:
+        raise SnoozeError(
+            f"the re-enrol date must be after today ({today.isoformat()}), got {until.isoformat()}"
+        )
+    if not reason:
+        raise SnoozeError("a reason is required")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise SnoozeError(f"the reason is longer than {REASON_MAX_LENGTH} characters")
+    now = timezone.now()
+    created_by = user if getattr(user, "pk", None) else None
+    with transaction.atomic():
+        # Row locks on the guarantors serialise two concurrent snoozes of one guarantor (PostgreSQL).
+        guarantors = _guarantors(organization=organization, guarantor_ids=guarantor_ids, lock=True)
+        _lift(
+            organization=organization, guarantors=guarantors, today=today, now=now, user=created_by,
+            actor_label=actor_label, action="snooze.replace",
+        )  # fmt: skip
+        snoozes = [
+            Snooze.objects.create(
+                organization=organization,
+                guarantor=guarantor,
+                until=until,
+                reason=reason,
+                created_by=created_by,
+            )
+            for guarantor in guarantors
+        ]
+        for snooze in snoozes:
+            audit_record(
+                organization=organization, actor=user, actor_label=actor_label, action="snooze.create",
+                obj=snooze,
+                changes={"guarantor": ["", snooze.guarantor.external_id], "until": ["", until.isoformat()],
+                         "reason": ["", reason]},
+            )  # fmt: skip
+    return snoozes
+
+
+def snooze_lift(
+    *,
+    organization: Organization,
+    guarantor_ids: list[str],
+    user: Any = None,
+    actor_label: str = "",
+    today: date | None = None,
+) -> int:
+    """B3: lift the running snoozes of these guarantors early; returns how many were lifted.
+
+    Unknown ids raise SnoozeError and nothing changes. ``today`` defaults to the organization's today.
+    """
+    today = today or organization_today(organization)
+    with transaction.atomic():
+        guarantors = _guarantors(organization=organization, guarantor_ids=guarantor_ids, lock=True)
+        return _lift(
+            organization=organization, guarantors=guarantors, today=today, now=timezone.now(),
+            user=user if getattr(user, "pk", None) else None, actor_label=actor_label, action="snooze.lift",
+        )  # fmt: skip
+
+
+def _lift(
+    *,
+    organization: Organization,
+    guarantors: list[Patient],
+    today: date,
+    now: datetime,
+    user: Any,
+    actor_label: str,
+    action: str,
+) -> int:
+    # Only snoozes still running: one that expired on its own (until <= today) ended then, not now.
+    running = list(Snooze.objects.filter(guarantor__in=guarantors, lifted_at__isnull=True, until__gt=today))
+    if not running:
+        return 0
+    Snooze.objects.filter(pk__in=[s.pk for s in running]).update(lifted_at=now, lifted_by=user)
+    for snooze in running:
+        audit_record(
+            organization=organization, actor=user, actor_label=actor_label, action=action, obj=snooze,
+            changes={"lifted_at": ["", now.isoformat()]},
+        )  # fmt: skip
+    return len(running)
