@@ -33,6 +33,35 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             _service_missing(f"Redis at {settings.REDIS_URL} does not answer: {exc}")
 
 
+def _restore_data_migration_rows() -> None:
+    """Put back the rows data migrations ship (system templates, dunning presets): the flush that ends a
+    transactional test (transaction=True) empties every table, and tests that run after it expect them."""
+    import importlib
+
+    from django.apps import apps
+
+    from notifications.models import Template
+
+    if not Template.objects.filter(organization__isnull=True).exists():
+        importlib.import_module("notifications.migrations.0002_system_templates").create_defaults(apps, None)
+    for restore in DATA_MIGRATION_RESTORERS:
+        restore(apps)
+
+
+# Further data-migration restorers (module path, function) are added here as apps ship data.
+DATA_MIGRATION_RESTORERS: list[Callable[[Any], None]] = []
+
+
+@pytest.fixture(autouse=True)
+def _data_migration_rows(
+    request: pytest.FixtureRequest, django_db_setup: None, django_db_blocker: Any
+) -> None:
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    with django_db_blocker.unblock():
+        _restore_data_migration_rows()
+
+
 @pytest.fixture
 def feed_bytes() -> Callable[..., bytes]:
     """Build a feed document as bytes: ``feed_bytes(patients=[...], statements=[...])``."""
