@@ -223,6 +223,11 @@ class Bill(models.Model):
     state = models.CharField(max_length=10, choices=BillState.choices, default=BillState.ACTIVE)
     last_seen_at = models.DateTimeField(help_text="generated_at of the last feed that carried this bill.")
     ended_at = models.DateTimeField(null=True, blank=True)
+    # D13: the next date a dunning step falls due (NULL: to be computed); a daily run reads only the bills
+    # with next_dunning_date <= today, through the partial index below.
+    next_dunning_date = models.DateField(null=True, blank=True)
+    # D10: the amount changed without a reset since the last run; the next run decides a bill_update message.
+    amount_changed = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -239,6 +244,12 @@ class Bill(models.Model):
         indexes = [
             # "is this guarantor in an active campaign" (R6) and the closing passes of the importer (I6).
             models.Index(fields=["guarantor"], condition=Q(state="active"), name="bill_active_by_guarantor"),
+            # The daily dunning run: active bills with something due on or before today (D13).
+            models.Index(
+                fields=["organization", "next_dunning_date"],
+                condition=Q(state="active"),
+                name="bill_dunning_due",
+            ),
         ]
 
     def __str__(self) -> str:
