@@ -6,3 +6,11 @@ from django.apps import AppConfig
 class DunningConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "dunning"
+
+    def ready(self) -> None:
+        from dunning import settings_keys  # noqa: F401  (registers org_settings keys)
+        from dunning.policy import bill_policy
+        from practices.importer.policy import register_policy_provider
+
+        # The importer moves bills' dunning clocks by these settings (D7-D10) without importing dunning.
+        register_policy_provider(bill_policy)

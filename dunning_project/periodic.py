@@ -28,4 +28,7 @@ PERIODIC_TASKS: list[Periodic] = [
         task="notifications.render_letter_batches",
         crontab={"minute": "0", "hour": "2"},
     ),
+    # D-rules: every 10 minutes, run each organization whose local daily run time has passed and that has
+    # not run today (one beat entry serves every organization, each in its own time zone).
+    Periodic(name="dunning: daily runs", task="dunning.run_due_organizations", every_seconds=600),
 ]

@@ -153,11 +153,18 @@ class AccountAdmin(ReadOnlyMirrorAdmin):
 @admin.register(Bill)
 class BillAdmin(ReadOnlyMirrorAdmin):
     list_display = ["bill_id", "guarantor", "organization", "source", "amount_due", "statement_date",
-                    "effective_created_date", "generation", "dunning_status", "state"]  # fmt: skip
+                    "effective_created_date", "generation", "dunning_status", "state", "next_dunning_date", "trail"]  # fmt: skip
     list_filter = ["state", "source", "dunning_status"]
     list_select_related = ["guarantor", "organization"]
     search_fields = ["bill_id", "guarantor__external_id", "guarantor__last_name"]
     show_full_result_count = False
+
+    @admin.display(description="trail")
+    def trail(self, obj: Bill) -> str:
+        # The dunning app shows the trail (D12); linking by URL keeps practices free of dunning imports.
+        return format_html(
+            '<a href="/admin/dunning/dunningdecision/?bill__id__exact={}">decisions</a>', obj.pk
+        )
 
 
 @admin.register(FeedImport)

@@ -48,8 +48,15 @@ def _restore_data_migration_rows() -> None:
         restore(apps)
 
 
+def _restore_dunning_presets(apps: Any) -> None:
+    import importlib
+
+    if not apps.get_model("dunning", "Preset").objects.filter(built_in=True).exists():
+        importlib.import_module("dunning.migrations.0002_presets").create_presets(apps, None)
+
+
 # Further data-migration restorers (module path, function) are added here as apps ship data.
-DATA_MIGRATION_RESTORERS: list[Callable[[Any], None]] = []
+DATA_MIGRATION_RESTORERS: list[Callable[[Any], None]] = [_restore_dunning_presets]
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 
 from practices.accounts import account_figures
 from practices.bulk import bulk_upsert
+from practices.importer.policy import BillPolicy, bill_clock, policy_for
 from practices.importer.records import (
     PatientRow,
     RecordError,
@@ -52,7 +53,7 @@ ACCOUNT_UPDATE_FIELDS = [
 ]  # fmt: skip
 BILL_UPDATE_FIELDS = [
     "guarantor_id", "statement_date", "due_date", "amount_due", "effective_created_date", "generation",
-    "dunning_status", "state", "last_seen_at", "ended_at",
+    "dunning_status", "state", "last_seen_at", "ended_at", "next_dunning_date", "amount_changed",
 ]  # fmt: skip
 
 
@@ -396,15 +397,10 @@ def _valid_statements(
     bill_ids = [row.bill_id for _, row in rows if isinstance(row, StatementRow)]
     for chunk in _chunks(bill_ids, BATCH):
         found = Bill.objects.filter(organization=org, bill_id__in=chunk).values_list(
-            "bill_id",
-            "source",
-            "created_at",
-            "effective_created_date",
-            "generation",
-            "state",
-            "ended_at",
-            named=True,
-        )
+            "bill_id", "source", "created_at", "effective_created_date", "generation", "state", "ended_at",
+            "amount_due", "statement_date", "due_date", "guarantor_id", "dunning_status", "next_dunning_date",
+            "amount_changed", named=True,
+        )  # fmt: skip
         for bill in found:
             existing[bill.bill_id] = bill
 
@@ -441,28 +437,35 @@ def _valid_statements(
 def _write_statements(
     org: Organization, rows: list[tuple[StatementRow, int, Any]], generated_at: datetime, import_date: date
 ) -> None:
-    bills = [_statement_bill(org.pk, row, pk, old, generated_at, import_date) for row, pk, old in rows]
+    policy = policy_for(org)
+    bills = [
+        _statement_bill(org.pk, row, pk, old, generated_at, import_date, policy) for row, pk, old in rows
+    ]
     bulk_upsert(
         Bill, bills, columns=BILL_COLUMNS, conflict=["organization", "bill_id"], update=BILL_UPDATE_FIELDS
     )
 
 
 def _statement_bill(
-    org_id: int, row: StatementRow, guarantor_pk: int, old: Any, generated_at: datetime, import_date: date
-) -> tuple[Any, ...]:
-    """The bill row after this statement: I6 (latest amount) and D7 (the clock starts at the statement date)."""
-    if old is None:
-        created_at, effective, generation = generated_at, row.statement_date, 1
-        state, ended_at = BillState.ACTIVE, None
-    else:
-        created_at, effective, generation = old.created_at, old.effective_created_date, old.generation
-        state, ended_at = old.state, old.ended_at
+    org_id: int, row: StatementRow, guarantor_pk: int, old: Any, generated_at: datetime, import_date: date,
+    policy: BillPolicy,
+) -> tuple[Any, ...]:  # fmt: skip
+    """The bill row after this statement: I6 (the latest amount) and the dunning clock (D7-D10)."""
+    clock = bill_clock(
+        policy=policy, old=old, statement_date=row.statement_date, amount_due=row.amount_due, due_date=row.due_date,
+        guarantor_id=guarantor_pk, dunning_status=row.dunning_status, reset_bill=row.reset_bill, import_date=import_date,
+    )  # fmt: skip
+    created_at = generated_at if old is None else old.created_at
+    ended_at = None if old is None or clock.reset else old.ended_at
+    next_dunning = None if old is None or clock.recompute_next else old.next_dunning_date
+    state = clock.state
     if state == BillState.ACTIVE and row.amount_due <= 0:
         state, ended_at = BillState.PAID, generated_at
     # In the order of BILL_COLUMNS.
     return (
         org_id, row.bill_id, BillSource.STATEMENT, created_at, guarantor_pk, row.statement_date, row.due_date,
-        row.amount_due, effective, generation, row.dunning_status, str(state), generated_at, ended_at,
+        row.amount_due, clock.effective_created_date, clock.generation, row.dunning_status, str(state),
+        generated_at, ended_at, next_dunning, clock.amount_changed,
     )  # fmt: skip
 
 

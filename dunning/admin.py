@@ -1,0 +1,433 @@
+"""Admin of the dunning app: presets (ops edit, billing managers view; T2), organization dunning settings
+(billing managers; S1-S12, audited T5) and the daily runs (read-only).
+
+DunningDecision is registered with the bill trail elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from dunning.models import (
+    RESET_FIELDS,
+    DunningDecision,
+    DunningRun,
+    DunningSettings,
+    Preset,
+    PresetStep,
+    StepKind,
+)
+from dunning.presets import SYSTEM_DEFAULT, preset_schedule, preset_validate
+from dunning.selectors import DEFAULT_PRESET_SLUG
+from dunning.services import ResendError, decision_resend
+from notifications.models import Template
+from practices.models import Organization, Role
+from practices.tenancy import OrganizationScopedAdmin, scope_to_user, user_has_role
+
+_CHANNEL_LABELS = dict(PresetStep._meta.get_field("channel").choices)
+
+
+def _is_ops(request: HttpRequest) -> bool:
+    user = request.user
+    return bool(user.is_active and user.is_staff and user.is_superuser)
+
+
+def _may_view_presets(request: HttpRequest) -> bool:
+    # T2: presets are global; any billing manager sees them (the S1 drop-down searches them), ops edit them.
+    user = request.user
+    return bool(user.is_active and user.is_staff and user_has_role(user, Role.BILLING_MANAGER))
+
+
+def schedule_table(preset: Preset | None) -> str:
+    """The preset's schedule as an HTML table (S1): cycle, bill age, notification type, channel, template.
+
+    Every template links to its preview with sample values: a chosen one shows its id, an empty one
+    "System default" (linked to the system default of its kind and channel)."""
+    if preset is None:
+        return "No preset: this organization's bills are not dunned."
+    rows = preset_schedule(preset)
+    if not rows:
+        return "This preset has no steps."
+    defaults = dict(
+        ((kind, channel), pk)
+        for pk, kind, channel in Template.objects.filter(organization__isnull=True).values_list(
+            "pk", "kind", "channel"
+        )
+    )
+    cells = []
+    for row in rows:
+        if row["template"] == SYSTEM_DEFAULT:
+            default_id = defaults.get((row["kind"], row["channel"]))
+            template = (
+                format_html(
+                    '<a href="{}">{}</a>',
+                    reverse("admin:notifications_template_preview", args=[default_id]),
+                    SYSTEM_DEFAULT,
+                )
+                if default_id is not None
+                else SYSTEM_DEFAULT
+            )
+        else:
+            template = format_html(
+                '<a href="{}">{}</a>',
+                reverse("admin:notifications_template_preview", args=[row["template"]]),
+                row["template"],
+            )
+        cells.append(
+            (
+                row["cycle"],
+                row["bill_age_days"],
+                StepKind(row["kind"]).label,
+                _CHANNEL_LABELS.get(row["channel"], row["channel"]),
+                template,
+            )
+        )
+    body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", cells)
+    return format_html(
+        '<table class="dunning-schedule"><thead><tr><th>Cycle</th><th>Bill age (days)</th>'
+        "<th>Notification type</th><th>Channel</th><th>Template</th></tr></thead><tbody>{}</tbody></table>",
+        body,
+    )
+
+
+# --- presets --------------------------------------------------------------------------------------------
+
+
+class PresetStepForm(forms.ModelForm):
+    class Meta:
+        model = PresetStep
+        fields = ["bill_age_days", "kind", "channel", "template"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        template, channel = cleaned.get("template"), cleaned.get("channel")
+        if template is not None and channel and template.channel != channel:
+            self.add_error(
+                "template", f"This is a {template.channel} template; the step is sent by {channel}."
+            )
+        return cleaned
+
+
+class PresetStepFormSet(BaseInlineFormSet):
+    """Validates the whole schedule with ``preset_validate`` against the cycle days being saved."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        cycle_days = getattr(self.instance, "cycle_days", None)
+        paper_cycle_days = getattr(self.instance, "paper_cycle_days", None)
+        if cycle_days is None or paper_cycle_days is None:
+            return  # the preset's own form reports the missing values
+        steps = [
+            (form.cleaned_data["bill_age_days"], form.cleaned_data["kind"], form.cleaned_data["channel"])
+            for form in self.forms
+            if form.cleaned_data and not self._should_delete_form(form)
+        ]
+        errors = preset_validate(cycle_days=cycle_days, paper_cycle_days=paper_cycle_days, steps=steps)
+        if errors:
+            raise ValidationError(errors)
+
+
+class PresetStepInline(admin.TabularInline):
+    model = PresetStep
+    form = PresetStepForm
+    formset = PresetStepFormSet
+    fields = ["bill_age_days", "kind", "channel", "template"]
+    extra = 0
+    min_num = 0
+
+    def get_extra(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
+        return 1 if obj is None else 0
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "template":
+            # Presets serve every organization, so a step may only name a system default template.
+            kwargs["queryset"] = Template.objects.filter(organization__isnull=True)
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "template":
+            field.empty_label = "System default"
+        return field
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_view_presets(request)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_ops(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_ops(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_ops(request)
+
+
+@admin.register(Preset)
+class PresetAdmin(admin.ModelAdmin):
+    """Global schedules: ops (superusers) add and change them, billing managers view them (T2).
+
+    Built-in presets (shipped by migration) cannot be deleted, and their slug is fixed."""
+
+    inlines = [PresetStepInline]
+    list_display = ["name", "slug", "cycle_days", "paper_cycle_days", "step_count", "built_in"]
+    list_filter = ["built_in"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    fields = ["name", "slug", "description", "cycle_days", "paper_cycle_days", "built_in", "schedule"]
+    ordering = ["name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(step_total=Count("steps"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is not None and obj.built_in:
+            return ["slug", "built_in", "schedule"]
+        return ["built_in", "schedule"]
+
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> dict[str, list[str]]:
+        return {} if obj is not None and obj.built_in else super().get_prepopulated_fields(request, obj)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _may_view_presets(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_view_presets(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _is_ops(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_ops(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Per object also from the delete_selected action, so a selection with a built-in preset is refused.
+        return _is_ops(request) and not (obj is not None and obj.built_in)
+
+    @admin.display(description="steps", ordering="step_total")
+    def step_count(self, obj: Preset) -> int:
+        return obj.step_total
+
+    @admin.display(description="schedule (saved)")
+    def schedule(self, obj: Preset | None = None) -> str:
+        if obj is None or obj.pk is None:
+            return "Save the preset to see its schedule."
+        return schedule_table(obj)
+
+
+# --- organization dunning settings ----------------------------------------------------------------------
+
+_LABELS = {
+    "preset": "Dunning configuration",
+    "min_electronic": "Minimum dollar threshold, electronic (email + SMS)",
+    "min_print": "Minimum dollar threshold, print",
+    "bill_aging": "Bill aging",
+    "communicate_on_update": "Communications on bill update",
+    "bill_reset_flag": "Enable billReset flag",
+    "reset_on_fields": "Reset bill on fields changing",
+    "reset_fields": "Reset bill fields",
+    "drop_to_paper_on_opt_out": "Drop to paper on opt-out",
+    "skip_paper_when_electronic": "Skip paper when electronic available",
+    "run_at": "Daily run time",
+}
+_HELP = {
+    "preset": "The schedule of statements, reminders and letters; its steps are listed below once saved. "
+    "Empty: bills are not dunned.",
+    "min_electronic": "Texts and emails go out only when the bill's amount due is more than this. "
+    "0.00 sends for any amount due.",
+    "min_print": "Letters go out only when the bill's amount due is more than this. 0.00 sends for any "
+    "amount due.",
+    "reset_fields": "With “Reset bill on fields changing” on, a change in any of these fields restarts "
+    "the schedule.",
+    "run_at": "The organization's local time of the daily dunning run.",
+}
+_FIELD_LABELS = {
+    "amount_due": "Amount due",
+    "statement_date": "Statement date",
+    "due_date": "Due date",
+    "guarantor_id": "Guarantor",
+}
+
+
+class DunningSettingsForm(forms.ModelForm):
+    reset_fields = forms.MultipleChoiceField(
+        choices=[(name, _FIELD_LABELS[name]) for name in RESET_FIELDS],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = DunningSettings
+        fields = [
+            "organization", "preset", "min_electronic", "min_print", "bill_aging", "communicate_on_update",
+            "bill_reset_flag", "reset_on_fields", "reset_fields", "drop_to_paper_on_opt_out",
+            "skip_paper_when_electronic", "run_at",
+        ]  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.label = _LABELS.get(name, field.label)
+            # The model's help texts carry the SPEC's setting ids (S4.); the form speaks to the user.
+            field.help_text = _HELP.get(name, re.sub(r"^S\d+\.\s*", "", str(field.help_text or "")))
+        if self.instance.preset_id is not None:
+            # The instance rather than its id, so the audit records the old preset by name (T5).
+            self.initial["preset"] = self.instance.preset
+
+    def _clean_threshold(self, name: str) -> Decimal:
+        value = self.cleaned_data[name]
+        if value is not None and value < 0:
+            raise ValidationError("A threshold cannot be negative.")
+        return value
+
+    def clean_min_electronic(self) -> Decimal:
+        return self._clean_threshold("min_electronic")
+
+    def clean_min_print(self) -> Decimal:
+        return self._clean_threshold("min_print")
+
+    def clean_reset_fields(self) -> list[str]:
+        chosen = self.cleaned_data["reset_fields"]
+        return [name for name in RESET_FIELDS if name in chosen]
+
+
+@admin.register(DunningSettings)
+class DunningSettingsAdmin(OrganizationScopedAdmin):
+    form = DunningSettingsForm
+    view_role = Role.BILLING_MANAGER
+    add_role = Role.BILLING_MANAGER
+    change_role = Role.BILLING_MANAGER
+    organization_path = "organization"
+    autocomplete_fields = ["preset"]
+    list_display = ["organization", "preset", "min_electronic", "min_print", "bill_aging", "run_at"]
+    list_select_related = ["organization", "preset"]
+    fieldsets = [
+        (None, {"fields": ["organization"]}),
+        ("Schedule", {"fields": ["preset", "schedule", "cycle_days", "paper_cycle_days", "run_at"]}),
+        ("Thresholds", {"fields": ["min_electronic", "min_print"]}),
+        (
+            "Aging and resets",
+            {
+                "fields": [
+                    "bill_aging",
+                    "communicate_on_update",
+                    "bill_reset_flag",
+                    "reset_on_fields",
+                    "reset_fields",
+                ]
+            },
+        ),
+        ("Paper", {"fields": ["drop_to_paper_on_opt_out", "skip_paper_when_electronic"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("organization", "preset")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = ["schedule", "cycle_days", "paper_cycle_days"]
+        return ["organization", *fields] if obj is not None else fields
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        default = Preset.objects.filter(slug=DEFAULT_PRESET_SLUG).first()
+        if default is not None:
+            initial.setdefault("preset", default.pk)
+        return initial
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # Only the organizations where the user is a billing manager, not every one they belong to.
+        if db_field.related_model is Organization:
+            kwargs["queryset"] = scope_to_user(
+                Organization.objects.all(), request.user, path="self", min_role=Role.BILLING_MANAGER
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="schedule of the saved preset")
+    def schedule(self, obj: DunningSettings | None = None) -> str:
+        if obj is None or obj.pk is None:
+            return "Save to see the chosen preset's schedule."
+        return schedule_table(obj.preset)
+
+    @admin.display(description="dunning cycle days")
+    def cycle_days(self, obj: DunningSettings | None = None) -> str:
+        return "—" if obj is None or obj.preset is None else str(obj.preset.cycle_days)
+
+    @admin.display(description="paper cycle days")
+    def paper_cycle_days(self, obj: DunningSettings | None = None) -> str:
+        return "—" if obj is None or obj.preset is None else str(obj.preset.paper_cycle_days)
+
+
+@admin.register(DunningRun)
+class DunningRunAdmin(OrganizationScopedAdmin):
+    """Read-only: runs are started by the daily schedule or run_dunning."""
+
+    view_role = Role.BILLING_MANAGER
+    list_display = ["organization", "run_date", "started_at", "finished_at", "decisions"]
+    list_filter = ["run_date"]
+    list_select_related = ["organization"]
+    date_hierarchy = "run_date"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DunningDecision)
+class DunningDecisionAdmin(OrganizationScopedAdmin):
+    """A bill's trail (D12): every decision of the engine with its reason; filter by bill from the bill admin.
+    The action resends a step's message, bypassing the thresholds (S4/S5) but not opt-outs or quiet hours."""
+
+    view_role = Role.BILLING_MANAGER
+    list_display = ["bill", "generation", "run_date", "bill_age_days", "step_age_days", "kind", "channel", "action",
+                    "reason", "message_state"]  # fmt: skip
+    list_filter = ["action", "reason", "channel", "kind"]
+    list_select_related = ["bill", "message"]
+    search_fields = ["bill__bill_id", "bill__guarantor__external_id"]
+    raw_id_fields = ["bill", "message", "step"]
+    ordering = ["bill__bill_id", "generation", "step_age_days", "channel"]
+    actions = ["resend"]
+    show_full_result_count = False
+
+    @admin.display(description="message")
+    def message_state(self, obj: DunningDecision) -> str:
+        return obj.message.get_state_display() if obj.message_id else "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(
+        description="Resend the message of the selected decisions (bypasses thresholds)", permissions=["view"]
+    )
+    def resend(self, request: HttpRequest, queryset: QuerySet) -> None:
+        sent, refused = 0, []
+        for decision in queryset.select_related("bill", "message__organization", "message__patient"):
+            try:
+                decision_resend(decision=decision, user=request.user)
+                sent += 1
+            except ResendError as exc:
+                refused.append(str(exc))
+        self.message_user(request, f"Resent {sent} message(s).")
+        for reason in refused[:10]:
+            self.message_user(request, reason, level=messages.WARNING)

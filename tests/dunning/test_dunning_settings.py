@@ -1,0 +1,368 @@
+"""Organization dunning settings (SPEC §6 S1-S12): the admin (T1, T2, T5) and the org_settings keys (§10)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from dunning.models import DunningSettings, Preset, PresetStep
+from dunning.selectors import dunning_settings_get
+from notifications.models import Template
+from practices.models import AuditEvent, Role
+from tests.factories import MembershipFactory, OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+KEYS = (
+    "preset", "min_electronic", "min_print", "bill_aging", "communicate_on_update", "bill_reset_flag",
+    "reset_on_fields", "reset_fields", "drop_to_paper_on_opt_out", "skip_paper_when_electronic",
+)  # fmt: skip
+DEFAULTS = {
+    "preset": "standard-30", "min_electronic": "0.00", "min_print": "0.00", "bill_aging": "natural",
+    "communicate_on_update": False, "bill_reset_flag": False, "reset_on_fields": False,
+    "reset_fields": ["amount_due"], "drop_to_paper_on_opt_out": False, "skip_paper_when_electronic": False,
+}  # fmt: skip
+
+
+@pytest.fixture
+def org():
+    return OrganizationFactory(slug="smile-dental")
+
+
+@pytest.fixture
+def manager(client, org):
+    membership = MembershipFactory(organization=org, role=Role.BILLING_MANAGER)
+    client.force_login(membership.user)
+    return membership.user
+
+
+def preset(slug: str) -> Preset:
+    return Preset.objects.get(slug=slug)
+
+
+def form_data(org, **overrides):
+    data = {
+        "organization": org.pk,
+        "preset": preset("standard-30").pk,
+        "min_electronic": "0.00",
+        "min_print": "0.00",
+        "bill_aging": "natural",
+        "reset_fields": ["amount_due"],
+        "run_at": "07:00",
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+# --- admin -----------------------------------------------------------------------------------------------
+
+
+def test_a_billing_managers_change_is_audited_with_old_and_new_values(client, org, manager):
+    row = DunningSettings.objects.create(organization=org, preset=preset("standard-30"))
+    url = reverse("admin:dunning_dunningsettings_change", args=[row.pk])
+    data = form_data(org, preset=preset("accelerated-14").pk, min_electronic="5.00", skip_paper_when_electronic="on",
+                     reset_fields=["due_date", "amount_due"])  # fmt: skip
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    row.refresh_from_db()
+    assert (row.preset.slug, row.min_electronic, row.skip_paper_when_electronic, row.reset_fields) == (
+        "accelerated-14",
+        Decimal("5.00"),
+        True,
+        ["amount_due", "due_date"],
+    )
+    event = AuditEvent.objects.get(action="admin.change")
+    assert (event.actor, event.organization, event.object_type) == (manager, org, "dunning.DunningSettings")
+    assert event.changes["preset"] == ["Standard 30-day", "Accelerated 14-day"]
+    assert event.changes["min_electronic"] == ["0.00", "5.00"]
+    assert event.changes["skip_paper_when_electronic"] == ["False", "True"]
+    assert event.changes["reset_fields"] == ["amount_due", "amount_due, due_date"]
+    assert "min_print" not in event.changes
+    # ... and visible to the billing manager in the audit admin.
+    listing = client.get(reverse("admin:practices_auditevent_changelist")).content.decode()
+    assert "admin.change" in listing
+    assert "dunning.DunningSettings" in listing
+
+
+def test_the_chosen_presets_schedule_is_shown_with_template_links(client, org, manager):
+    row = DunningSettings.objects.create(organization=org, preset=preset("standard-30"))
+    page = client.get(reverse("admin:dunning_dunningsettings_change", args=[row.pk])).content.decode()
+    chosen = PresetStep.objects.get(preset__slug="standard-30", bill_age_days=90, channel="paper").template
+    default_email = Template.objects.get(organization__isnull=True, kind="statement", channel="email")
+    chosen_url = reverse("admin:notifications_template_preview", args=[chosen.pk])
+    assert f'<a href="{chosen_url}">{chosen.pk}</a>' in page
+    default_url = reverse("admin:notifications_template_preview", args=[default_email.pk])
+    assert f'<a href="{default_url}">System default</a>' in page
+    assert "<th>Cycle</th><th>Bill age (days)</th><th>Notification type</th>" in page
+    assert "<tr><td>4</td><td>90</td><td>Final notice</td><td>Paper</td>" in page
+    # The link works for the billing manager.
+    assert client.get(chosen_url).status_code == 200
+
+
+def test_the_cycle_days_are_read_only_and_come_from_the_preset(client, org, manager):
+    row = DunningSettings.objects.create(organization=org, preset=preset("accelerated-14"))
+    url = reverse("admin:dunning_dunningsettings_change", args=[row.pk])
+    response = client.get(url)
+    form = response.context["adminform"].form
+    assert "cycle_days" not in form.fields and "paper_cycle_days" not in form.fields
+    readonly = {
+        field.field["name"]: field.contents()
+        for fieldset in response.context["adminform"]
+        for line in fieldset
+        for field in line
+        if field.is_readonly
+    }
+    assert (readonly["cycle_days"], readonly["paper_cycle_days"]) == ("14", "28")
+    client.post(url, form_data(org, preset=row.preset_id, cycle_days="3", paper_cycle_days="3"))
+    assert (preset("accelerated-14").cycle_days, preset("accelerated-14").paper_cycle_days) == (14, 28)
+
+
+def test_the_preset_is_chosen_from_a_searchable_drop_down(client, org, manager):
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "dunning", "model_name": "dunningsettings", "field_name": "preset", "term": "accel"},
+    )
+    assert response.status_code == 200
+    assert [result["text"] for result in response.json()["results"]] == ["Accelerated 14-day"]
+    page = client.get(reverse("admin:dunning_dunningsettings_add")).content.decode()
+    assert "admin-autocomplete" in page
+
+
+def test_front_desk_cannot_reach_the_preset_search(client, org):
+    membership = MembershipFactory(organization=org, role=Role.FRONT_DESK)
+    client.force_login(membership.user)
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "dunning", "model_name": "dunningsettings", "field_name": "preset", "term": ""},
+    )
+    assert response.status_code == 403
+
+
+def test_a_billing_manager_adds_the_settings_with_the_standard_preset_offered(client, org, manager):
+    page = client.get(reverse("admin:dunning_dunningsettings_add"))
+    assert page.context["adminform"].form.initial["preset"] == preset("standard-30").pk
+    response = client.post(
+        reverse("admin:dunning_dunningsettings_add"), form_data(org, bill_aging="dunning_status")
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    row = DunningSettings.objects.get(organization=org)
+    assert (row.preset.slug, row.bill_aging) == ("standard-30", "dunning_status")
+    assert AuditEvent.objects.get(action="admin.add").organization == org
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"reset_fields": ["amount_due", "patient_name"]}, "reset_fields"),
+        ({"min_electronic": "-1.00"}, "min_electronic"),
+        ({"min_print": "-0.01"}, "min_print"),
+        ({"bill_aging": "sometimes"}, "bill_aging"),
+        ({"preset": "999999"}, "preset"),
+    ],
+)
+def test_the_settings_form_rejects_bad_values(client, org, manager, overrides, field):
+    row = DunningSettings.objects.create(organization=org, preset=preset("standard-30"))
+    response = client.post(
+        reverse("admin:dunning_dunningsettings_change", args=[row.pk]), form_data(org, **overrides)
+    )
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert not AuditEvent.objects.exists()
+
+
+def test_another_organizations_settings_answer_404(client, org, manager):
+    other = DunningSettings.objects.create(organization=OrganizationFactory(slug="other"))
+    url = reverse("admin:dunning_dunningsettings_change", args=[other.pk])
+    assert client.get(url).status_code == 404
+    assert client.post(url, form_data(other.organization)).status_code == 404
+    mine = DunningSettings.objects.create(organization=org)
+    listing = client.get(reverse("admin:dunning_dunningsettings_changelist"))
+    assert list(listing.context["cl"].result_list) == [mine]
+
+
+def test_settings_cannot_be_added_for_an_organization_where_one_is_front_desk(client, org, manager):
+    front_desk_org = OrganizationFactory(slug="front-desk-only")
+    MembershipFactory(user=manager, organization=front_desk_org, role=Role.FRONT_DESK)
+    response = client.post(reverse("admin:dunning_dunningsettings_add"), form_data(front_desk_org))
+    assert response.status_code == 200
+    assert "organization" in response.context["adminform"].form.errors
+    assert not DunningSettings.objects.exists()
+
+
+def test_front_desk_cannot_see_dunning_settings_or_runs(client, org):
+    DunningSettings.objects.create(organization=org)
+    membership = MembershipFactory(organization=org, role=Role.FRONT_DESK)
+    client.force_login(membership.user)
+    assert client.get(reverse("admin:dunning_dunningsettings_changelist")).status_code == 403
+    assert client.get(reverse("admin:dunning_dunningrun_changelist")).status_code == 403
+
+
+def test_dunning_runs_are_read_only(admin_client, org):
+    from dunning.models import DunningRun
+
+    run = DunningRun.objects.create(organization=org, run_date="2026-11-24", decisions=3)
+    page = admin_client.get(reverse("admin:dunning_dunningrun_change", args=[run.pk]))
+    assert page.status_code == 200
+    assert page.context["has_change_permission"] is False
+    assert admin_client.get(reverse("admin:dunning_dunningrun_add")).status_code == 403
+    assert (
+        admin_client.post(
+            reverse("admin:dunning_dunningrun_delete", args=[run.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+
+
+# --- selector --------------------------------------------------------------------------------------------
+
+
+def test_without_a_row_the_defaults_apply_with_the_standard_preset(org):
+    settings = dunning_settings_get(organization=org)
+    assert settings.pk is None
+    assert settings.preset == preset("standard-30")
+    assert not DunningSettings.objects.exists()
+    Preset.objects.filter(slug="standard-30").update(slug="renamed")
+    assert dunning_settings_get(organization=org).preset is None
+
+
+# --- org_settings ----------------------------------------------------------------------------------------
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    out, err = StringIO(), StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=err)
+    except CommandError as exc:
+        return exc.returncode, out.getvalue(), str(exc)
+    return 0, out.getvalue(), err.getvalue()
+
+
+def dunning_keys(out: str) -> dict:
+    document = json.loads(out)
+    return {key: document[key] for key in KEYS}
+
+
+def test_the_defaults_read_without_a_settings_row(org):
+    code, out, _ = run("org_settings", "--org", "smile-dental", "--json")
+    assert code == 0
+    assert dunning_keys(out) == DEFAULTS
+    assert list(dunning_keys(out)) == list(KEYS)
+    assert not DunningSettings.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("assignment", "key", "shown", "stored"),
+    [
+        ("preset=accelerated-14", "preset", "accelerated-14", "accelerated-14"),
+        ("preset=none", "preset", None, None),
+        ("min_electronic=25", "min_electronic", "25.00", Decimal("25.00")),
+        ("min_electronic=0.5", "min_electronic", "0.50", Decimal("0.50")),
+        ("min_print=3.25", "min_print", "3.25", Decimal("3.25")),
+        ("bill_aging=dunning_status", "bill_aging", "dunning_status", "dunning_status"),
+        ("communicate_on_update=true", "communicate_on_update", True, True),
+        ("bill_reset_flag=true", "bill_reset_flag", True, True),
+        ("reset_on_fields=true", "reset_on_fields", True, True),
+        ("reset_fields=guarantor_id, due_date", "reset_fields", ["due_date", "guarantor_id"],
+         ["due_date", "guarantor_id"]),
+        ("reset_fields=amount_due,statement_date,due_date,guarantor_id", "reset_fields",
+         ["amount_due", "statement_date", "due_date", "guarantor_id"],
+         ["amount_due", "statement_date", "due_date", "guarantor_id"]),
+        ("reset_fields=", "reset_fields", [], []),
+        ("drop_to_paper_on_opt_out=true", "drop_to_paper_on_opt_out", True, True),
+        ("skip_paper_when_electronic=true", "skip_paper_when_electronic", True, True),
+    ],
+)  # fmt: skip
+def test_each_key_is_set_and_read_back(org, assignment, key, shown, stored):
+    code, out, _ = run("org_settings", "--org", "smile-dental", "--set", assignment, "--json")
+    assert code == 0
+    assert json.loads(out)[key] == shown
+    row = DunningSettings.objects.get(organization=org)
+    value = getattr(row, key)
+    assert (value.slug if isinstance(value, Preset) else value) == stored
+    _, again, _ = run("org_settings", "--org", "smile-dental", "--json")
+    assert json.loads(again)[key] == shown
+    # Every other key keeps its default.
+    assert {k: v for k, v in dunning_keys(again).items() if k != key} == {
+        k: v for k, v in DEFAULTS.items() if k != key
+    }
+
+
+def test_a_boolean_is_set_back_to_false(org):
+    run("org_settings", "--org", "smile-dental", "--set", "bill_reset_flag=true")
+    code, out, _ = run("org_settings", "--org", "smile-dental", "--set", "bill_reset_flag=false", "--json")
+    assert code == 0
+    assert json.loads(out)["bill_reset_flag"] is False
+    assert DunningSettings.objects.get().bill_reset_flag is False
+
+
+def test_the_row_is_created_on_the_first_write_with_the_default_preset(org):
+    run("org_settings", "--org", "smile-dental", "--set", "min_print=10")
+    row = DunningSettings.objects.get(organization=org)
+    assert (row.preset.slug, row.min_print, row.min_electronic) == (
+        "standard-30",
+        Decimal("10.00"),
+        Decimal("0"),
+    )
+    run("org_settings", "--org", "smile-dental", "--set", "bill_aging=dunning_status")
+    assert DunningSettings.objects.count() == 1
+    assert DunningSettings.objects.get().min_print == Decimal("10.00")
+
+
+def test_a_dunning_setting_change_is_audited_with_old_and_new_values(org):
+    code, _, _ = run("org_settings", "--org", "smile-dental", "--set", "preset=electronic-only",
+                     "--set", "min_electronic=2.50", "--set", "reset_fields=due_date")  # fmt: skip
+    assert code == 0
+    event = AuditEvent.objects.get(action="settings.change")
+    assert event.actor_label == "command:org_settings"
+    assert event.changes == {
+        "preset": ["standard-30", "electronic-only"],
+        "min_electronic": ["0.00", "2.50"],
+        "reset_fields": [["amount_due"], ["due_date"]],
+    }
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "preset=no-such-preset",
+        "preset=",
+        "min_electronic=-1",
+        "min_electronic=1.005",
+        "min_electronic=abc",
+        "min_print=",
+        "min_print=1e3",
+        "bill_aging=sometimes",
+        "bill_aging=",
+        "communicate_on_update=yes",
+        "bill_reset_flag=True",
+        "reset_on_fields=1",
+        "drop_to_paper_on_opt_out=",
+        "skip_paper_when_electronic=on",
+        "reset_fields=amount_due,patient_name",
+    ],
+)
+def test_a_bad_value_exits_2_and_changes_nothing(org, assignment):
+    run("org_settings", "--org", "smile-dental", "--set", "min_print=4")
+    before = list(DunningSettings.objects.values())
+    events = AuditEvent.objects.count()
+    # A valid assignment in the same call is not applied either.
+    code, out, message = run("org_settings", "--org", "smile-dental", "--set", "min_electronic=3",
+                             "--set", assignment, "--json")  # fmt: skip
+    assert code == 2
+    assert out == ""
+    assert assignment.split("=")[0] in message
+    assert list(DunningSettings.objects.values()) == before
+    assert AuditEvent.objects.count() == events
+
+
+def test_an_unknown_preset_names_the_known_ones(org):
+    code, _, message = run("org_settings", "--org", "smile-dental", "--set", "preset=standard-60")
+    assert code == 2
+    assert "unknown preset 'standard-60'" in message
+    assert "accelerated-14, electronic-only, standard-30" in message
+    assert not DunningSettings.objects.exists()

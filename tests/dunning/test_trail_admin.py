@@ -1,0 +1,90 @@
+"""D12 in the admin: a bill's trail and the admin resend (bypasses thresholds, not opt-outs)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from dunning.engine import run_dunning
+from dunning.models import DunningDecision, DunningSettings, Preset, PresetStep
+from dunning.services import organizations_due_for_run
+from notifications.models import Kind, Message
+from practices.models import Bill, Role
+from tests.factories import AccountFactory, GuarantorFactory, MembershipFactory, OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def trail():
+    preset = Preset.objects.create(slug="t", name="T", cycle_days=30, paper_cycle_days=30)
+    PresetStep.objects.create(preset=preset, bill_age_days=0, kind="statement", channel="email")
+    PresetStep.objects.create(
+        preset=preset, bill_age_days=30, kind="due", channel="email"
+    )  # so the bill stays active
+    org = OrganizationFactory(timezone="UTC")
+    DunningSettings.objects.create(organization=org, preset=preset, min_electronic=Decimal("500.00"))
+    patient = GuarantorFactory(organization=org, email="ana@example.com", mobile_phone="+18015550100")
+    AccountFactory(guarantor=patient)
+    moment = datetime(2026, 6, 1, 15, tzinfo=UTC)
+    bill = Bill.objects.create(organization=org, guarantor=patient, bill_id="S-1", source="statement", amount_due="50.00",
+                               created_at=moment, effective_created_date=date(2026, 6, 1), last_seen_at=moment)  # fmt: skip
+    return org, bill
+
+
+def test_the_bill_admin_links_to_its_trail_and_the_trail_lists_the_decisions(admin_client, trail):
+    org, bill = trail
+    run_dunning(organization=org, on=date(2026, 6, 1), now=datetime(2026, 6, 1, 15, tzinfo=UTC))
+    listing = admin_client.get(reverse("admin:practices_bill_changelist")).content.decode()
+    assert f"/admin/dunning/dunningdecision/?bill__id__exact={bill.pk}" in listing
+    page = admin_client.get(
+        reverse("admin:dunning_dunningdecision_changelist") + f"?bill__id__exact={bill.pk}"
+    )
+    assert [(d.channel, d.action, d.reason) for d in page.context["cl"].result_list] == [
+        ("email", "skip", "below_threshold")
+    ]
+
+
+def test_an_admin_resend_bypasses_the_threshold(admin_client, trail):
+    org, _bill = trail
+    DunningSettings.objects.filter(organization=org).update(min_electronic=Decimal("0.00"))
+    run_dunning(organization=org, on=date(2026, 6, 1), now=datetime(2026, 6, 1, 15, tzinfo=UTC))
+    DunningSettings.objects.filter(organization=org).update(min_electronic=Decimal("500.00"))
+    decision = DunningDecision.objects.get(action="send")
+    response = admin_client.post(reverse("admin:dunning_dunningdecision_changelist"),
+                                 {"action": "resend", "_selected_action": [decision.pk]})  # fmt: skip
+    assert response.status_code == 302
+    resend = Message.objects.get(kind=Kind.RESEND)
+    assert (resend.resend_of, resend.channel, resend.destination) == (
+        decision.message,
+        "email",
+        "ana@example.com",
+    )
+
+
+def test_another_organizations_trail_is_hidden(client, trail):
+    org, _ = trail
+    run_dunning(organization=org, on=date(2026, 6, 1), now=datetime(2026, 6, 1, 15, tzinfo=UTC))
+    client.force_login(MembershipFactory(role=Role.BILLING_MANAGER).user)
+    page = client.get(reverse("admin:dunning_dunningdecision_changelist"))
+    assert list(page.context["cl"].result_list) == []
+
+
+def test_each_organization_runs_once_a_day_after_its_local_run_time():
+    preset = Preset.objects.create(slug="t2", name="T2", cycle_days=30, paper_cycle_days=30)
+    denver = OrganizationFactory(timezone="America/Denver")
+    tokyo = OrganizationFactory(timezone="Asia/Tokyo")
+    for org in (denver, tokyo):
+        DunningSettings.objects.create(organization=org, preset=preset)  # run_at 07:00 local
+    moment = datetime(2026, 6, 1, 13, 30, tzinfo=UTC)  # 07:30 in Denver, 22:30 in Tokyo
+    assert sorted(organizations_due_for_run(now=moment)) == sorted(
+        [(denver.pk, date(2026, 6, 1)), (tokyo.pk, date(2026, 6, 1))]
+    )
+    assert organizations_due_for_run(now=datetime(2026, 6, 1, 12, 0, tzinfo=UTC)) == [
+        (tokyo.pk, date(2026, 6, 1))
+    ]
+    run_dunning(organization=denver, on=date(2026, 6, 1))
+    assert organizations_due_for_run(now=moment) == [(tokyo.pk, date(2026, 6, 1))]
