@@ -1,7 +1,7 @@
 """The patient payment page (P1-P3, T4): verify MM/YYYY, show what is owed, take a payment, show a receipt.
 
 Nothing about the patient or the balance is rendered before the date of birth matches. Every response
-carries ``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer``; card fields are never echoed back.
+carries ``Cache-Control: no-store`` and ``Referrer-Policy: same-origin``; card fields are never echoed back.
 """
 
 from __future__ import annotations
@@ -90,7 +90,9 @@ def _private(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = view(request, *args, **kwargs)
-        response["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on the page's own form
+        # posts and the CSRF check refuses them; same-origin still keeps the token from other sites.
+        response["Referrer-Policy"] = "same-origin"
         response["X-Robots-Tag"] = "noindex, nofollow"
         return response
 

@@ -107,7 +107,7 @@ def verified(client: Client, token: str) -> Client:
 
 def assert_private(response: Any) -> None:
     assert "no-store" in response["Cache-Control"]
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
 
 
 def assert_no_patient_data(html: str) -> None:

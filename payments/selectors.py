@@ -1,0 +1,152 @@
+"""Reads for the payments dashboard (HackSoft selectors). Every queryset goes through ``scope_to_user`` (T1),
+on top of the organization the view already resolved through the same mechanism."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+
+from notifications.models import OPEN_STATES, Channel, Kind, Message, OptOut
+from payments.eligibility import eligible_guarantors
+from payments.models import PaymentRequest, Snooze
+from practices.models import Organization, Patient
+from practices.tenancy import scope_to_user
+
+# "Request messages": the age-0 messages of payment requests and the front desk's resends of them (U1).
+REQUEST_MESSAGES = Q(kind=Kind.REQUEST) | Q(kind=Kind.RESEND, resend_of__kind=Kind.REQUEST)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the staff picked on the bulk list (B2/B3): every eligible guarantor but ``ids``
+    (``everyone=True``, "Select all" across pages), or exactly ``ids``."""
+
+    everyone: bool
+    ids: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.everyone and not self.ids
+
+
+def dashboard_organizations(*, user: Any) -> list[Organization]:
+    """The organizations whose payments dashboard ``user`` may use (front desk or above, T2), by name."""
+    return list(scope_to_user(Organization.objects.order_by("name", "pk"), user, path="self"))
+
+
+def _channel_available(channel: str, address_field: str, pms_flag: str) -> ExpressionWrapper:
+    opted_out = OptOut.objects.filter(
+        organization=OuterRef("organization"), channel=channel, address=OuterRef(address_field), active=True
+    )
+    return ExpressionWrapper(
+        ~Q(**{address_field: ""}) & Q(**{pms_flag: False}) & ~Exists(opted_out), output_field=BooleanField()
+    )
+
+
+def bulk_list(*, user: Any, organization: Organization, on: date) -> QuerySet[Patient]:
+    """B1: the eligible guarantors of ``organization`` on ``on`` (R1-R11, the same query as ``bulk_send``),
+    with their account and whether each request channel can reach them (a number or address on file, no
+    opt-out). One query per evaluation; sorted by guarantor id."""
+    queryset = eligible_guarantors(organization=organization, on=on)
+    return (
+        scope_to_user(queryset, user)
+        .select_related("account")
+        .annotate(
+            sms_available=_channel_available(Channel.SMS, "mobile_phone", "pms_sms_opt_out"),
+            email_available=_channel_available(Channel.EMAIL, "email", "pms_email_opt_out"),
+        )
+    )
+
+
+def selection_guarantor_ids(
+    *, user: Any, organization: Organization, on: date, selection: Selection
+) -> list[str]:
+    """The guarantor ids a selection stands for on ``on``: with "Select all", the list recomputed now minus the
+    deselected ids (the way ``bulk_send(exclude=…)`` sees it); otherwise the ids as picked."""
+    if not selection.everyone:
+        return list(selection.ids)
+    queryset = scope_to_user(eligible_guarantors(organization=organization, on=on), user)
+    if selection.ids:
+        queryset = queryset.exclude(external_id__in=list(selection.ids))
+    return list(queryset.values_list("external_id", flat=True))
+
+
+def request_messages(*, user: Any, organization: Organization) -> QuerySet[Message]:
+    """The organization's payment-request messages (kind ``request``, and resends of them)."""
+    queryset = Message.objects.filter(REQUEST_MESSAGES, organization=organization)
+    return scope_to_user(queryset, user).select_related("patient")
+
+
+def pending_request_messages(*, user: Any, organization: Organization) -> QuerySet[Message]:
+    """B1 "Pending": request messages created but not yet handed to the provider, ``pending`` or ``scheduled``
+    (held by quiet hours, Q1), the next to go out first."""
+    return (
+        request_messages(user=user, organization=organization)
+        .filter(state__in=OPEN_STATES)
+        .order_by("scheduled_for", "pk")
+    )
+
+
+def day_bounds(organization: Organization, on: date) -> tuple[datetime, datetime]:
+    """The organization's calendar day ``on`` as an aware [start, end) interval."""
+    start = datetime.combine(on, time.min, tzinfo=organization.tzinfo)
+    end = datetime.combine(on + timedelta(days=1), time.min, tzinfo=organization.tzinfo)
+    return start, end
+
+
+def request_messages_of_day(*, user: Any, organization: Organization, on: date) -> QuerySet[Message]:
+    """B1 "All", below the list: the request messages created on the organization's day ``on``, whatever
+    their state, newest first."""
+    start, end = day_bounds(organization, on)
+    return (
+        request_messages(user=user, organization=organization)
+        .filter(created_at__gte=start, created_at__lt=end)
+        .order_by("-created_at", "-pk")
+    )
+
+
+def state_counts(messages: QuerySet[Message]) -> dict[str, int]:
+    """How many of ``messages`` are in each state (one grouped query)."""
+    rows = messages.order_by().values("state").annotate(n=Count("pk")).values_list("state", "n")
+    return dict(rows)
+
+
+def active_snoozes(*, user: Any, organization: Organization, on: date) -> QuerySet[Snooze]:
+    """B1 "Snoozed": snoozes running on ``on`` (not lifted, ``on < until``, R5), the soonest re-enrol first."""
+    queryset = Snooze.objects.filter(organization=organization, lifted_at__isnull=True, until__gt=on)
+    return (
+        scope_to_user(queryset, user)
+        .select_related("guarantor", "created_by")
+        .order_by("until", "guarantor__external_id", "pk")
+    )
+
+
+def guarantor_get(*, user: Any, organization: Organization, guarantor_id: str) -> Patient | None:
+    """The organization's patient with PMS id ``guarantor_id`` (with its account), or None."""
+    queryset = Patient.objects.filter(organization=organization, external_id=guarantor_id)
+    return scope_to_user(queryset, user).select_related("account").first()
+
+
+def guarantor_snooze(*, user: Any, guarantor: Patient, on: date) -> Snooze | None:
+    queryset = Snooze.objects.filter(guarantor=guarantor, lifted_at__isnull=True, until__gt=on)
+    return scope_to_user(queryset, user).select_related("created_by").order_by("-until").first()
+
+
+def guarantor_requests(*, user: Any, guarantor: Patient, limit: int = 10) -> list[PaymentRequest]:
+    """The guarantor's latest payment requests with their campaign and request messages."""
+    queryset = PaymentRequest.objects.filter(guarantor=guarantor)
+    requests = list(
+        scope_to_user(queryset, user)
+        .select_related("bill", "requested_by")
+        .order_by("-requested_at", "-pk")[:limit]
+    )
+    by_bill: dict[int, list[Message]] = {request.bill_id: [] for request in requests}
+    messages = Message.objects.filter(REQUEST_MESSAGES, bill_id__in=list(by_bill)).order_by("channel", "pk")
+    for message in scope_to_user(messages, user):
+        by_bill[message.bill_id].append(message)
+    for request in requests:
+        request.request_messages = by_bill[request.bill_id]
+    return requests
