@@ -9,3 +9,8 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from payments import settings_keys  # noqa: F401  (registers org_settings keys)
+        from payments.checkout import payments_reapply_after_import
+        from practices.importer.policy import register_post_import_hook
+
+        # I6 vs P3: an import must not undo payments the PMS has not posted yet.
+        register_post_import_hook(payments_reapply_after_import)

@@ -11,12 +11,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.utils import timezone
 
 from payments.gateway import Gateway, get_gateway
 from payments.models import Payment, PaymentLink, PaymentStatus
-from practices.models import CENTS, Bill, BillState, Organization
+from practices.models import CENTS, Bill, BillSource, BillState, Organization
 from practices.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -186,3 +186,20 @@ def payments_export_rows(*, organization: Organization, since: date) -> list[dic
         }
         for payment in payments
     ]
+
+
+def payments_reapply_after_import(organization: Organization, generated_at: datetime) -> None:
+    """I6 vs P3: an import sets a request campaign's amount to the guarantor's patient portion as of the feed's
+    `generated_at`. Payments we took after that moment are not in the PMS's figures yet, so they are taken off
+    again; a campaign they pay in full is closed as paid. Runs inside the import's transaction."""
+    unposted = (
+        Payment.objects.filter(
+            bill=OuterRef("pk"), status=PaymentStatus.SUCCEEDED, created_at__gt=generated_at
+        )
+        .values("bill")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    active = Bill.objects.filter(organization=organization, source=BillSource.REQUEST, state=BillState.ACTIVE)
+    active.filter(Exists(unposted)).update(amount_due=F("amount_due") - Subquery(unposted))
+    active.filter(amount_due__lte=0).update(state=BillState.PAID, ended_at=generated_at)

@@ -86,3 +86,18 @@ def bill_clock(
     amount_changed = bool(old.amount_changed) or (policy.communicate_on_update and changed["amount_due"])
     return Clock(effective, old.generation, old.state, reset=False, amount_changed=amount_changed,
                  recompute_next=recompute)  # fmt: skip
+
+
+# Hooks run inside the import's transaction after the I6 passes, with (organization, generated_at): the
+# payments app registers one that re-applies payments the PMS cannot have posted yet.
+_post_import_hooks: list[Callable[[Organization, Any], None]] = []
+
+
+def register_post_import_hook(hook: Callable[[Organization, Any], None]) -> None:
+    if hook not in _post_import_hooks:
+        _post_import_hooks.append(hook)
+
+
+def run_post_import_hooks(organization: Organization, generated_at: Any) -> None:
+    for hook in _post_import_hooks:
+        hook(organization, generated_at)

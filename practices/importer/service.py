@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_datetime
 
 from practices.accounts import account_figures
 from practices.bulk import bulk_upsert
-from practices.importer.policy import BillPolicy, bill_clock, policy_for
+from practices.importer.policy import BillPolicy, bill_clock, policy_for, run_post_import_hooks
 from practices.importer.records import (
     PatientRow,
     RecordError,
@@ -257,6 +257,7 @@ def _apply(org: Organization, document: dict[str, Any], generated_at: datetime) 
     statements = _valid_statements(org, document.get("statements", []), warnings, reject)
     _write_statements(org, statements, generated_at, import_date)
     _close_campaigns(org, generated_at)
+    run_post_import_hooks(org, generated_at)
 
     errors.sort(key=lambda item: (item[0], item[1]))
     error_list = [item[2] for item in errors]

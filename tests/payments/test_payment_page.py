@@ -520,3 +520,38 @@ def test_a_double_submit_of_the_full_amount_charges_once(link: PaymentLink, bill
     assert Payment.objects.filter(status=PaymentStatus.SUCCEEDED).count() == 1
     bill.refresh_from_db()
     assert (bill.amount_due, bill.state) == (Decimal("0.00"), BillState.PAID)
+
+
+def test_an_import_generated_before_a_payment_does_not_undo_it(feed_bytes):
+    """I6 vs P3: the feed's balance predates our payment; the campaign keeps the payment off."""
+    from practices.importer import feed_import
+    from practices.models import Patient
+    from tests.factories import feed_patient
+
+    org = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    feed_import(raw=feed_bytes(generated_at="2026-11-24T06:00:00Z",
+                               patients=[feed_patient("P1", balance={"0_30": "100.00"})]))  # fmt: skip
+    guarantor = Patient.objects.get(external_id="P1")
+    moment = datetime(2026, 11, 24, 16, tzinfo=UTC)
+    bill = Bill.objects.create(organization=org, guarantor=guarantor, bill_id="REQ-1", source="request",
+                               amount_due=Decimal("100.00"), created_at=moment,
+                               effective_created_date=moment.date(), last_seen_at=moment)  # fmt: skip
+    link, _ = payment_link_create(bill=bill)
+    with time_machine.travel(datetime(2026, 11, 24, 17, tzinfo=UTC), tick=False):
+        Payment.objects.create(organization=org, bill=bill, link=link, amount=Decimal("30.00"), status=PaymentStatus.SUCCEEDED,
+                               gateway="sandbox")  # fmt: skip
+    Bill.objects.filter(pk=bill.pk).update(amount_due=Decimal("70.00"))
+    # A feed generated at 16:30, before the payment: the PMS still says 100.00.
+    feed_import(
+        raw=feed_bytes(
+            generated_at="2026-11-24T16:30:00Z", patients=[feed_patient("P1", balance={"0_30": "100.00"})]
+        )
+    )
+    assert Bill.objects.get(pk=bill.pk).amount_due == Decimal("70.00")
+    # A feed generated after the PMS posted it: 70.00 from the PMS, nothing taken off twice.
+    feed_import(
+        raw=feed_bytes(
+            generated_at="2026-11-25T06:00:00Z", patients=[feed_patient("P1", balance={"0_30": "70.00"})]
+        )
+    )
+    assert Bill.objects.get(pk=bill.pk).amount_due == Decimal("70.00")
