@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import UTC, date, datetime
 
 import pytest
-from django.db import connection
 
 from dunning.engine import run_dunning
 from dunning.models import DunningDecision, DunningSettings, Preset, PresetStep
 from notifications.models import Message
 from practices.models import Bill
+from tests.concurrency import in_threads
 from tests.factories import AccountFactory, GuarantorFactory, OrganizationFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -34,25 +33,10 @@ def test_two_concurrent_runs_send_each_message_once(monkeypatch):
         Bill.objects.create(organization=org, guarantor=patient, bill_id=f"S-{i}", source="statement", amount_due="50.00",
                             created_at=moment, effective_created_date=date(2026, 6, 1), last_seen_at=moment)  # fmt: skip
 
-    barrier = threading.Barrier(2)
-    results: list = []
-
     def job():
-        try:
-            barrier.wait()
-            results.append(
-                run_dunning(organization=org, on=date(2026, 6, 1), now=datetime(2026, 6, 1, 15, tzinfo=UTC))
-            )
-        except Exception as exc:
-            results.append(exc)
-        finally:
-            connection.close()
+        return run_dunning(organization=org, on=date(2026, 6, 1), now=datetime(2026, 6, 1, 15, tzinfo=UTC))
 
-    threads = [threading.Thread(target=job) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    results = in_threads(job, job)
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(len(r) for r in results) == 400
     assert Message.objects.count() == 400

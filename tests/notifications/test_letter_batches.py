@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -30,6 +29,7 @@ from notifications.letters.batch import (
 from notifications.models import BatchState, Channel, LetterBatch, Message, Reason, State
 from notifications.tasks import render_letter_batches
 from practices.models import AuditEvent, Bill, BillSource, BillState, Role
+from tests.concurrency import in_threads
 from tests.factories import (
     FEED_TIME,
     AccountFactory,
@@ -476,27 +476,6 @@ def test_a_billing_manager_cannot_mark_a_batch_mailed(client, rendered, org):
 # --- concurrency (PostgreSQL) -----------------------------------------------------------------------------
 
 
-def _in_threads(*jobs):
-    results: list = [None] * len(jobs)
-    barrier = threading.Barrier(len(jobs))
-
-    def run_job(i, job):
-        try:
-            barrier.wait()
-            results[i] = job()
-        except Exception as exc:  # pragma: no cover - reported below
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run_job, args=(i, job)) for i, job in enumerate(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_renders_never_take_the_same_message(settings, tmp_path):
@@ -510,7 +489,7 @@ def test_two_concurrent_renders_never_take_the_same_message(settings, tmp_path):
             ids.append(batch.pk)
         return ids
 
-    results = _in_threads(render_all, render_all)
+    results = in_threads(render_all, render_all)
 
     assert not any(isinstance(r, Exception) for r in results), results
     batches = list(LetterBatch.objects.all())

@@ -3,10 +3,8 @@ B4 (single request), Q1 (quiet hours in the recipient's zone), U1 (no destinatio
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
-import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from io import StringIO
@@ -14,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -33,6 +30,7 @@ from payments.links import hash_token
 from payments.models import PaymentLink, PaymentRequest, PaymentSettings, RequestMode
 from practices.importer import feed_import
 from practices.models import AuditEvent, Bill, BillSource, BillState
+from tests.concurrency import in_threads
 from tests.factories import (
     AccountFactory,
     GuarantorFactory,
@@ -400,36 +398,9 @@ def test_a_feed_dropping_the_balance_to_zero_closes_the_request_campaign_paid(or
 # --- B2 under concurrency (PostgreSQL) ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def system_templates() -> None:
-    """A transactional test's flush empties the rows the data migrations wrote: put the defaults back."""
-    importlib.import_module("notifications.migrations.0002_system_templates").create_defaults(apps, None)
-
-
-def _in_threads(*jobs):
-    results: list = [None] * len(jobs)
-    barrier = threading.Barrier(len(jobs))
-
-    def run_job(i, job):
-        try:
-            barrier.wait()
-            results[i] = job()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run_job, args=(i, job)) for i, job in enumerate(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_campaign_starts_for_one_guarantor_make_one_campaign(monkeypatch, system_templates):
+def test_two_concurrent_campaign_starts_for_one_guarantor_make_one_campaign(monkeypatch):
     monkeypatch.setattr("notifications.outbox._enqueue", lambda ids: None)  # no broker in this test
     organization = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
     patient = guarantor(organization, "P1")
@@ -439,7 +410,7 @@ def test_two_concurrent_campaign_starts_for_one_guarantor_make_one_campaign(monk
         return campaign_start(organization=organization, guarantor=patient, mode=RequestMode.BULK, at=AT,
                               user=user)  # fmt: skip
 
-    results = _in_threads(start, start)
+    results = in_threads(start, start)
     started = [r for r in results if isinstance(r, Bill)]
     refused = [r for r in results if isinstance(r, CampaignExists)]
     assert (len(started), len(refused)) == (1, 1), results
@@ -451,13 +422,13 @@ def test_two_concurrent_campaign_starts_for_one_guarantor_make_one_campaign(monk
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_bulk_sends_start_each_campaign_once(monkeypatch, system_templates):
+def test_two_concurrent_bulk_sends_start_each_campaign_once(monkeypatch):
     monkeypatch.setattr("notifications.outbox._enqueue", lambda ids: None)
     organization = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
     for i in range(20):
         guarantor(organization, f"P{i:02d}")
 
-    results = _in_threads(lambda: bulk_send(organization=organization, at=AT),
+    results = in_threads(lambda: bulk_send(organization=organization, at=AT),
                           lambda: bulk_send(organization=organization, at=AT))  # fmt: skip
     assert not any(isinstance(r, Exception) for r in results), results
     assert sum(len(r) for r in results) == 20

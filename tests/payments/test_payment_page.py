@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +21,7 @@ from payments.gateway import ChargeResult, SandboxGateway
 from payments.links import payment_link_create
 from payments.models import Payment, PaymentLink, PaymentStatus
 from practices.models import AuditEvent, Bill, BillState, Organization
+from tests.concurrency import in_threads
 from tests.factories import AccountFactory, GuarantorFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -462,27 +462,6 @@ def test_the_service_refuses_a_payment_on_an_ended_campaign(link: PaymentLink, b
 
 
 # Concurrency (needs PostgreSQL's row locks; SQLite serialises every writer anyway).
-
-
-def in_threads(*jobs: Any) -> list[Any]:
-    results: list[Any] = [None] * len(jobs)
-    barrier = threading.Barrier(len(jobs))
-
-    def run(index: int, job: Any) -> None:
-        try:
-            barrier.wait()
-            results[index] = job()
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(index, job)) for index, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 @pytest.mark.postgres
