@@ -150,6 +150,30 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
                 changes=changes,
             )
 
+    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+        self._audit_delete(request, [obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._audit_delete(request, list(queryset))
+        super().delete_queryset(request, queryset)
+
+    def _audit_delete(self, request: HttpRequest, objs: list[Model]) -> None:
+        if not self.audited:
+            return
+        AuditEvent.objects.bulk_create(
+            AuditEvent(
+                organization_id=self._organization_of(obj),
+                actor=request.user,
+                actor_label=request.user.get_username(),
+                action="admin.delete",
+                object_type=obj._meta.label,
+                object_id=str(obj.pk),
+                changes={"deleted": str(obj)},
+            )
+            for obj in objs
+        )
+
 
 def _form_changes(form: Any, obj: Model) -> dict[str, list[str]]:
     changes: dict[str, list[str]] = {}

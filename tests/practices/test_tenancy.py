@@ -141,3 +141,13 @@ def test_admin_lists_and_choices_follow_the_admins_own_role_in_each_organization
     assert mine in listed
     form = client.get(reverse("admin:practices_membership_add")).context["adminform"].form
     assert list(form.fields["organization"].queryset) == [a]
+
+
+def test_an_admin_delete_is_audited(client, two_orgs):
+    a, _ = two_orgs
+    user = login(client, a, Role.ORG_ADMIN)
+    member = MembershipFactory(organization=a)
+    response = client.post(reverse("admin:practices_membership_delete", args=[member.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="admin.delete")
+    assert (event.actor, event.object_id, event.organization) == (user, str(member.pk), a)
