@@ -155,12 +155,29 @@ class DunningDecision(models.Model):
     """One decision of the engine for a (bill, generation, step, channel): the bill's trail (D12).
 
     Unique, so a step is decided once per generation however many times or however concurrently the
-    engine runs (D1)."""
+    engine runs (D1).
 
-    organization = models.ForeignKey("practices.Organization", on_delete=models.CASCADE, related_name="+")
-    bill = models.ForeignKey("practices.Bill", on_delete=models.CASCADE, related_name="dunning_decisions")
+    An append-only trail written by the engine alone, in the transaction that holds its bills locked, some
+    fifteen rows per bill on a catch-up: its references are not checked by database foreign keys (checking
+    four per row took longer than writing the rows, SPEC §11). Django still cascades and nulls them on
+    delete, and the lookups are indexed: bill by ``decision_once_per_step``, organization by
+    ``decision_by_org_date``."""
+
+    organization = models.ForeignKey(
+        "practices.Organization",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    bill = models.ForeignKey(
+        "practices.Bill", on_delete=models.CASCADE, related_name="dunning_decisions", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     generation = models.PositiveIntegerField()
-    step = models.ForeignKey(PresetStep, on_delete=models.SET_NULL, null=True, blank=True)
+    step = models.ForeignKey(
+        PresetStep, on_delete=models.SET_NULL, null=True, blank=True, db_constraint=False
+    )
     step_key = models.CharField(max_length=64)
     run_date = models.DateField()
     bill_age_days = models.IntegerField()
@@ -169,7 +186,10 @@ class DunningDecision(models.Model):
     channel = models.CharField(max_length=5)
     action = models.CharField(max_length=4, choices=Action.choices)
     reason = models.CharField(max_length=24, choices=SkipReason.choices, blank=True, default="")
-    message = models.ForeignKey("notifications.Message", on_delete=models.SET_NULL, null=True, blank=True)
+    message = models.ForeignKey(
+        "notifications.Message", on_delete=models.SET_NULL, null=True, blank=True, db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -178,7 +198,11 @@ class DunningDecision(models.Model):
                 fields=["bill", "generation", "step_key", "channel"], name="decision_once_per_step"
             ),
         ]
-        indexes = [models.Index(fields=["organization", "run_date"], name="decision_by_org_date")]
+        indexes = [
+            models.Index(fields=["organization", "run_date"], name="decision_by_org_date"),
+            # Most decisions are skips without a message.
+            models.Index(fields=["message"], condition=Q(message__isnull=False), name="decision_message"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.bill_id} g{self.generation} {self.kind}/{self.channel}: {self.action} {self.reason}"

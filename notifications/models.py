@@ -88,7 +88,10 @@ class Message(models.Model):
     organization = models.ForeignKey(
         "practices.Organization", on_delete=models.CASCADE, related_name="messages"
     )
-    patient = models.ForeignKey("practices.Patient", on_delete=models.CASCADE, related_name="messages")
+    # Indexed by message_patient_channel_state, which leads with the patient.
+    patient = models.ForeignKey(
+        "practices.Patient", on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     # The subject: a bill (campaign), its generation and the step that produced the message. notifications
     # reads the bill's state for the pre-send re-check (N1) and knows nothing else of the owning app.
     bill = models.ForeignKey(
@@ -118,16 +121,30 @@ class Message(models.Model):
     sending_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    # The four optional links below are set on few messages (resends, batches, staff actions): partial
+    # indexes (in Meta) keep the millions of messages a dunning run writes out of them.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, db_index=False
+    )
     resend_of = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="resends"
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="resends", db_index=False
     )
     consent_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     consent_at = models.DateTimeField(null=True, blank=True)
     batch = models.ForeignKey(
-        "LetterBatch", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+        "LetterBatch",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        db_index=False,
     )
 
     class Meta:
@@ -165,6 +182,16 @@ class Message(models.Model):
                 name="message_paper_due",
             ),
             models.Index(fields=["patient", "channel", "state"], name="message_patient_channel_state"),
+            models.Index(fields=["batch"], condition=Q(batch__isnull=False), name="message_batch"),
+            models.Index(
+                fields=["resend_of"], condition=Q(resend_of__isnull=False), name="message_resend_of"
+            ),
+            models.Index(
+                fields=["created_by"], condition=Q(created_by__isnull=False), name="message_created_by"
+            ),
+            models.Index(
+                fields=["consent_by"], condition=Q(consent_by__isnull=False), name="message_consent_by"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -36,14 +36,21 @@ def opt_out_set(
     return opt_out
 
 
-def is_opted_out(*, patient: Patient, channel: str, address: str) -> bool:
-    """The patient's own opt-out at that address, or the PMS consent flag for the channel."""
+def is_opted_out(
+    *, patient: Patient, channel: str, address: str, address_opted_out: bool | None = None
+) -> bool:
+    """The patient's own opt-out at that address, or the PMS consent flag for the channel.
+
+    ``address_opted_out``: the opt-out table's answer when the caller already read it (with the message,
+    in the same query); None reads it here."""
     if channel == Channel.SMS and patient.pms_sms_opt_out:
         return True
     if channel == Channel.EMAIL and patient.pms_email_opt_out:
         return True
     if channel == Channel.PAPER or not address:
         return False
+    if address_opted_out is not None:
+        return address_opted_out
     return OptOut.objects.filter(
         organization_id=patient.organization_id, channel=channel, address=address, active=True
     ).exists()

@@ -13,6 +13,16 @@ def send_message(message_id: int) -> str:
     return message_send(message_id=message_id)
 
 
+@shared_task(name="notifications.send_messages", acks_late=True, ignore_result=True)
+def send_messages(message_ids: list[int]) -> int:
+    """A chunk queued at once (a bulk send, a dunning run): each message is claimed and sent on its own, so
+    a redelivered chunk sends nothing twice."""
+    quiet_windows: dict = {}
+    for message_id in message_ids:
+        message_send(message_id=message_id, quiet_windows=quiet_windows)
+    return len(message_ids)
+
+
 @shared_task(name="notifications.release_due", ignore_result=True)
 def release_due() -> int:
     return messages_release_due()

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from notifications.models import Channel, Template
@@ -134,15 +135,30 @@ def validate(*, channel: str, body: str, subject: str = "") -> None:
 
 def render(*, body: str, values: Mapping[str, str]) -> str:
     """``body`` with each ``{{ name }}`` replaced by its value; a missing value renders as ''."""
+    out = []
+    for literal, name in _parts(body):
+        if name is None:
+            out.append(literal)
+        else:
+            value = values.get(name)
+            out.append("" if value is None else str(value))
+    return "".join(out).strip()
 
-    def substitute(token: re.Match[str]) -> str:
+
+@lru_cache(maxsize=1024)
+def _parts(body: str) -> tuple[tuple[str, str | None], ...]:
+    """``body`` split once into literal text and placeholder names (a bulk run renders one template for
+    thousands of messages); a ``{{ … }}`` that is not a placeholder name stays literal."""
+    text = body.replace("\r\n", "\n")
+    parts: list[tuple[str, str | None]] = []
+    position = 0
+    for token in _TOKEN.finditer(text):
+        parts.append((text[position : token.start()], None))
         name = token.group(1).strip()
-        if not _NAME.fullmatch(name):
-            return token.group()
-        value = values.get(name)
-        return "" if value is None else str(value)
-
-    return _TOKEN.sub(substitute, body.replace("\r\n", "\n")).strip()
+        parts.append(("", name) if _NAME.fullmatch(name) else (token.group(), None))
+        position = token.end()
+    parts.append((text[position:], None))
+    return tuple(parts)
 
 
 def render_message(*, template: Template, values: Mapping[str, str]) -> tuple[str, str]:

@@ -84,25 +84,39 @@ def _last_visit_or_never() -> Coalesce:
     return Coalesce(OuterRef("last_visit_date"), Value(NEVER_VISITED), output_field=DateField())
 
 
+# Each subquery also names the organization (implied by the guarantor): the planner can then read only
+# this organization's rows when it joins in bulk (hash anti-joins for the whole list) instead of every
+# tenant's, so the list's cost follows its own organization's size, not the database's (SPEC §11, R9).
+
+
 def _open_snoozes(ctx: RuleContext) -> QuerySet:
     # Served by the partial index snooze_open_by_guarantor (guarantor, until) WHERE lifted_at IS NULL.
-    return Snooze.objects.filter(guarantor=OuterRef("pk"), lifted_at__isnull=True, until__gt=ctx.on)
+    return Snooze.objects.filter(
+        organization=ctx.organization, guarantor=OuterRef("pk"), lifted_at__isnull=True, until__gt=ctx.on
+    )
 
 
-def _active_campaigns() -> QuerySet:
+def _active_campaigns(ctx: RuleContext) -> QuerySet:
     # Served by the partial index bill_active_by_guarantor.
-    return Bill.objects.filter(guarantor=OuterRef("pk"), state=BillState.ACTIVE)
+    return Bill.objects.filter(
+        organization=ctx.organization, guarantor=OuterRef("pk"), state=BillState.ACTIVE
+    )
 
 
-def _campaigns_since_last_visit() -> QuerySet:
-    return Bill.objects.filter(guarantor=OuterRef("pk"), effective_created_date__gte=_last_visit_or_never())
+def _campaigns_since_last_visit(ctx: RuleContext) -> QuerySet:
+    return Bill.objects.filter(
+        organization=ctx.organization,
+        guarantor=OuterRef("pk"),
+        effective_created_date__gte=_last_visit_or_never(),
+    )
 
 
-def _single_requests_since_last_visit() -> QuerySet:
+def _single_requests_since_last_visit(ctx: RuleContext) -> QuerySet:
     # Served by payreq_single_by_guarantor. The request's own date, not its bill's (which a reset may move).
     return PaymentRequest.objects.filter(
-        guarantor=OuterRef("pk"), mode=RequestMode.SINGLE, request_date__gte=_last_visit_or_never()
-    )
+        organization=ctx.organization, guarantor=OuterRef("pk"), mode=RequestMode.SINGLE,
+        request_date__gte=_last_visit_or_never(),
+    )  # fmt: skip
 
 
 def _latest(queryset: QuerySet, order: str, column: str) -> Subquery:
@@ -205,7 +219,9 @@ RULES: tuple[Rule, ...] = (
     # R3: patient portion strictly greater than the minimum payment amount.
     Rule(
         id="R3",
-        condition=lambda ctx: Q(account__patient_portion__gt=ctx.min_payment_amount),
+        condition=lambda ctx: Q(
+            account__patient_portion__gt=ctx.min_payment_amount, account__organization=ctx.organization
+        ),
         seen=lambda ctx: {"r3_portion": F("account__patient_portion")},
         detail=_r3_detail,
     ),
@@ -229,15 +245,15 @@ RULES: tuple[Rule, ...] = (
     # R6: not in an active campaign, whatever its source.
     Rule(
         id="R6",
-        condition=lambda ctx: ~Exists(_active_campaigns()),
-        seen=lambda ctx: {"r6_bill": _latest(_active_campaigns(), "effective_created_date", "bill_id")},
+        condition=lambda ctx: ~Exists(_active_campaigns(ctx)),
+        seen=lambda ctx: {"r6_bill": _latest(_active_campaigns(ctx), "effective_created_date", "bill_id")},
         detail=_r6_detail,
     ),
     # R7: no campaign (any source, any state) started on or after the last visit; none on file at all
     # when there is no visit date.
     Rule(
         id="R7",
-        condition=lambda ctx: ~Exists(_campaigns_since_last_visit()),
+        condition=lambda ctx: ~Exists(_campaigns_since_last_visit(ctx)),
         seen=lambda ctx: {
             "r7_bill": _latest(
                 Bill.objects.filter(guarantor=OuterRef("pk")), "effective_created_date", "bill_id"
@@ -253,7 +269,7 @@ RULES: tuple[Rule, ...] = (
     # R8: no single request since the last visit, even when its campaign was closed or its clock moved.
     Rule(
         id="R8",
-        condition=lambda ctx: ~Exists(_single_requests_since_last_visit()),
+        condition=lambda ctx: ~Exists(_single_requests_since_last_visit(ctx)),
         seen=lambda ctx: {
             "r8_date": _latest(
                 PaymentRequest.objects.filter(guarantor=OuterRef("pk"), mode=RequestMode.SINGLE),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
 from payments.models import PaymentLink, PaymentSettings
+from practices.bulk import bulk_insert
 from practices.models import Bill, BillState
 
 
@@ -28,6 +30,25 @@ def payment_link_create(*, bill: Bill, now: datetime | None = None) -> tuple[Pay
         expires_at=moment + timedelta(days=lifetime),
     )  # fmt: skip
     return link, payment_url(token)
+
+
+def payment_links_create(*, organization_id: int, bill_ids: Sequence[int], now: datetime) -> dict[int, str]:
+    """One new link per bill of ``bill_ids``, written in one batch (a dunning run); bill id → public URL."""
+    if not bill_ids:
+        return {}
+    payment_settings = PaymentSettings.objects.filter(organization_id=organization_id).first()
+    expires = now + timedelta(days=payment_settings.link_lifetime_days if payment_settings else 30)
+    urls: dict[int, str] = {}
+    rows = []
+    for bill_id in bill_ids:
+        token = secrets.token_urlsafe(24)
+        urls[bill_id] = payment_url(token)
+        rows.append((organization_id, bill_id, hash_token(token), now, expires, 0))
+    bulk_insert(
+        PaymentLink, rows,
+        columns=["organization_id", "bill_id", "token_hash", "created_at", "expires_at", "failed_attempts"],
+    )  # fmt: skip
+    return urls
 
 
 def payment_url(token: str) -> str:

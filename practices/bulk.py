@@ -10,7 +10,8 @@ feed within seconds (SPEC §11).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from django.db import connection
@@ -79,3 +80,66 @@ def _upsert_postgresql(
             f"WHERE ({current}) IS DISTINCT FROM ({incoming})"
         )
         cursor.execute(f"DROP TABLE {temp}")
+
+
+def bulk_insert(model: type[Model], rows: Iterable[Sequence[Any]], *, columns: Sequence[str]) -> None:
+    """Append ``rows`` (tuples of Python values in the order of ``columns``, given as field attnames).
+
+    PostgreSQL: one ``COPY … FROM STDIN`` straight into the table, the rows streamed as they are produced.
+    Elsewhere: ``executemany`` with each value prepared by its field. JSON values are Python objects; a row
+    that repeats the previous row's object (the same ``dict``) reuses its encoding.
+    """
+    meta = model._meta
+    fields = [meta.get_field(c) for c in columns]
+    if connection.vendor == "postgresql":
+        json_columns = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
+        copy_rows(meta.db_table, [f.column for f in fields], _json_encoded(rows, json_columns))
+        return
+    prepared = (
+        tuple(f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)) for row in rows
+    )
+    copy_rows(meta.db_table, [f.column for f in fields], prepared)
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Append ``rows`` to ``table`` (a model's table or a temporary one): COPY on PostgreSQL, batched
+    ``executemany`` elsewhere. Values must already be in the database's terms."""
+    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+    name = connection.ops.quote_name(table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join(["%s"] * len(columns))
+        statement = f"INSERT INTO {name} ({quoted}) VALUES ({marks})"  # noqa: S608 (quoted identifiers)
+        batch: list[Sequence[Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= SQLITE_BATCH:
+                cursor.executemany(statement, batch)
+                batch = []
+        if batch:
+            cursor.executemany(statement, batch)
+
+
+def _json_encoded(rows: Iterable[Sequence[Any]], json_columns: list[int]) -> Iterator[Sequence[Any]]:
+    if not json_columns:
+        yield from rows
+        return
+    last: dict[int, tuple[Any, str]] = {}
+    for row in rows:
+        out = list(row)
+        for index in json_columns:
+            value = out[index]
+            if value is None:
+                continue
+            cached = last.get(index)
+            if cached is not None and cached[0] is value:
+                out[index] = cached[1]
+            else:
+                encoded = json.dumps(value)
+                last[index] = (value, encoded)
+                out[index] = encoded
+        yield out

@@ -1,0 +1,141 @@
+"""The send pipeline (SPEC §11, N1/N2): pending SMS through Celery on Redis and one worker process to FakeTwilio.
+
+One Celery worker process is started as a subprocess (``celery -A dunning_project worker --pool threads
+--concurrency 4``: one process whose four threads overlap their waits on the database and the provider) on the scratch database, the developer's Redis (a queue of the harness's own) and a
+FakeTwilio server (``tests/fakes/twilio_server.py``, the real Twilio SDK over HTTP) running in this process.
+Each repetition creates pending SMS messages (untimed), then queues them the way the outbox does after a
+commit and waits until every one is ``sent``: the figure is messages per second from the enqueue to the last
+``sent``, median of five repetitions of a fifth of the 10 000 messages each. The baseline sends the same
+number of messages straight through the SDK to the fake from this process, one after another, without
+Celery or the database: what the provider round trip costs at the least.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import time as dt_time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from bench import data
+from bench.harness import Row, median, row, say
+from bench.workloads import Context
+from notifications.models import Channel, Kind, Message, NotificationSettings, State
+from notifications.outbox import _enqueue
+from notifications.providers import twilio
+from practices.models import Patient
+from tests.fakes.twilio_server import FAKE_ACCOUNT_SID, FAKE_AUTH_TOKEN, FAKE_FROM_NUMBER, FakeTwilio
+
+PARTS = 5
+BODY = "Bench Dental: Hi Ana, your balance of $120.50 is due Dec 14, 2026. Pay at {url} Reply STOP to opt out"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(ctx: Context) -> list[Row]:
+    if not settings.REDIS_URL:
+        return [
+            Row("send_pipeline", None, "msg/s", None, None, "≥ 300 msg/s per worker process", False,
+                notes="skipped: REDIS_URL is not set (the pipeline runs on Redis)")
+        ]  # fmt: skip
+    total = ctx.n(10_000, minimum=100)
+    part = max(20, total // PARTS)
+    org = data.organization("send", timezone="UTC")
+    NotificationSettings.objects.create(organization=org, quiet_start=dt_time(0), quiet_end=dt_time(0))
+    data.guarantors(org, part, prefix="S", mixed=False)
+    patients = list(Patient.objects.filter(organization=org).order_by("pk"))
+
+    with FakeTwilio() as fake:
+        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = FAKE_ACCOUNT_SID, FAKE_AUTH_TOKEN
+        settings.TWILIO_API_BASE_URL, settings.TWILIO_FROM_NUMBER = fake.base_url, FAKE_FROM_NUMBER
+        settings.TWILIO_ENABLED = True
+        twilio.reset_client()
+        worker = _start_worker(fake.base_url)
+        try:
+            _round(org, patients[:20], timeout=60)  # the worker is up, its connections are open
+            rates = [len(patients) / _round(org, patients, timeout=max(120, part / 20)) for _ in range(PARTS)]
+        finally:
+            _stop(worker)
+        fake.reset()
+        started = time.perf_counter()
+        for patient in patients:
+            twilio.send_sms(to=patient.mobile_phone, body=BODY.format(url="https://x/p/t/"), status_callback="",
+                            from_number=FAKE_FROM_NUMBER)  # fmt: skip
+        direct = len(patients) / (time.perf_counter() - started)
+        twilio.reset_client()
+    value = median(rates)
+    say(
+        f"send pipeline: {value:.0f} msg/s through Celery (one worker process), {direct:.0f} msg/s straight to the fake"
+    )
+    return [
+        row("send_pipeline", value=value, unit="msg/s", baseline=direct, budget="≥ 300 msg/s per worker process",
+            ok=value >= 300, reps=rates,
+            notes=f"{PARTS} × {len(patients):,} SMS, enqueue to all sent, one worker process (threads pool, concurrency 4), "
+            "Redis, FakeTwilio; baseline: the same SMS straight through the SDK from one process, no Celery or "
+            "database"),
+    ]  # fmt: skip
+
+
+def _round(org, patients: list[Patient], *, timeout: float) -> float:
+    """Create pending SMS to ``patients`` (untimed), queue them and wait for all ``sent``: the seconds."""
+    messages = Message.objects.bulk_create(
+        Message(organization=org, patient=patient, channel=Channel.SMS, kind=Kind.REMINDER, state=State.PENDING,
+                body=BODY.format(url=f"https://x/p/{patient.pk}/"), destination=patient.mobile_phone)
+        for patient in patients
+    )  # fmt: skip
+    ids = [m.pk for m in messages]
+    started = time.perf_counter()
+    _enqueue(ids)
+    deadline = started + timeout
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM notifications_message WHERE id = ANY(%s) AND state = 'sent'", [ids]
+            )
+            sent = cursor.fetchone()[0]
+        if sent == len(ids):
+            return time.perf_counter() - started
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"only {sent} of {len(ids)} messages sent after {timeout:.0f} s")
+        time.sleep(0.02)
+
+
+def _start_worker(fake_url: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "TWILIO_ACCOUNT_SID": FAKE_ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": FAKE_AUTH_TOKEN,
+        "TWILIO_API_BASE_URL": fake_url,
+        "TWILIO_FROM_NUMBER": FAKE_FROM_NUMBER,
+    }
+    queue = os.environ.get("BENCH_CELERY_QUEUE", settings.CELERY_TASK_DEFAULT_QUEUE)
+    celery = Path(sys.executable).with_name("celery")
+    command = [str(celery), "-A", "dunning_project", "worker", "--pool", "threads", "--concurrency", "4", "-Q", queue,
+               "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"]  # fmt: skip
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _stop) - not a pipe: a chatty worker must never block on a full one
+    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker.log = log  # type: ignore[attr-defined]
+    return worker
+
+
+def _stop(worker: subprocess.Popen) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    log = worker.log  # type: ignore[attr-defined]
+    log.seek(0)
+    output = log.read().decode(errors="replace")
+    log.close()
+    if worker.returncode not in (0, -signal.SIGTERM) and output:
+        say(f"send pipeline: the worker said:\n{output[-2000:]}")
