@@ -15,7 +15,7 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from notifications.channels import ChannelError, channel_for
@@ -161,25 +161,21 @@ def _recheck(message: Message) -> str:
 
 
 def message_send(
-    *, message_id: int, now: datetime | None = None, quiet_windows: dict[int, tuple[time, time]] | None = None
+    *,
+    message_id: int,
+    now: datetime | None = None,
+    quiet_windows: dict[int, tuple[time, time]] | None = None,
+    prefetched: Message | None = None,
 ) -> str:
     """Claim ``message_id`` and hand it to its channel. Returns the state it ends in (or '' if not ours).
 
     ``quiet_windows``: organization id → quiet hours, shared by the messages of one queued chunk so that the
-    settings are read once per chunk rather than once per message."""
+    settings are read once per chunk rather than once per message. ``prefetched``: the message as
+    ``messages_send`` read it with its chunk (see there); None reads it here, after the claim."""
     moment = now or timezone.now()
     if not _claim(message_id, moment):
         return ""  # another worker got there first, or it is not due, or it is paper
-    # The opt-out re-check (N1) is read with the message, in the same query.
-    opted_out = OptOut.objects.filter(
-        organization_id=OuterRef("patient__organization_id"), channel=OuterRef("channel"),
-        address=OuterRef("destination"), active=True,
-    )  # fmt: skip
-    message = (
-        Message.objects.select_related("organization", "patient__organization", "bill")
-        .annotate(address_opted_out=Exists(opted_out))
-        .get(pk=message_id)
-    )
+    message = prefetched if prefetched is not None else _sendable().get(pk=message_id)
 
     reason = _recheck(message)
     if reason:
@@ -200,8 +196,35 @@ def message_send(
         provider_id = channel_for(message.channel).send(message)
     except ChannelError as exc:
         return _send_failed(message, exc, moment)
-    _mark_sent(message_id, provider_id, moment, message.attempts + 1)
+    _mark_sent(message_id, provider_id, moment)
     return State.SENT
+
+
+def messages_send(message_ids: Sequence[int], *, now: datetime | None = None) -> None:
+    """Send a chunk queued at once (a bulk send, a dunning run), each message claimed on its own (N1).
+
+    The chunk's messages are read in one query before the first claim, with what the pre-send re-check
+    needs (the bill's state, the patient's flags, the opt-out at the destination): reading them one by one
+    cost more than sending them. What changes in between is still caught: a STOP or a closed campaign
+    cancels the pending messages, and a cancelled message cannot be claimed."""
+    quiet_windows: dict[int, tuple[time, time]] = {}
+    messages = _sendable().in_bulk(list(message_ids))
+    for message_id in message_ids:
+        message = messages.get(message_id)
+        if message is None:
+            continue  # deleted since it was queued
+        message_send(message_id=message_id, now=now, quiet_windows=quiet_windows, prefetched=message)
+
+
+def _sendable() -> QuerySet[Message]:
+    # The opt-out re-check (N1) is read with the message, in the same query.
+    opted_out = OptOut.objects.filter(
+        organization_id=OuterRef("patient__organization_id"), channel=OuterRef("channel"),
+        address=OuterRef("destination"), active=True,
+    )  # fmt: skip
+    return Message.objects.select_related("organization", "patient__organization", "bill").annotate(
+        address_opted_out=Exists(opted_out)
+    )
 
 
 # The two writes every sent message makes, as plain SQL: building them through the ORM cost a third of a
@@ -212,8 +235,8 @@ _CLAIM = (
     "WHERE id = %s AND state IN (%s, %s) AND (scheduled_for IS NULL OR scheduled_for <= %s) AND channel <> %s"
 )
 _SENT = (
-    "UPDATE notifications_message SET state = %s, updated_at = %s, provider_id = %s, sent_at = %s, attempts = %s "
-    "WHERE id = %s AND state = %s"
+    "UPDATE notifications_message SET state = %s, updated_at = %s, provider_id = %s, sent_at = %s, "
+    "attempts = attempts + 1 WHERE id = %s AND state = %s"
 )
 
 
@@ -227,10 +250,15 @@ def _claim(message_id: int, moment: datetime) -> bool:
         return cursor.rowcount == 1
 
 
-def _mark_sent(message_id: int, provider_id: str, moment: datetime, attempts: int) -> None:
+def _mark_sent(message_id: int, provider_id: str, moment: datetime) -> None:
+    """``sending`` → ``sent``. Committed without waiting for the disk on PostgreSQL: the claim before the send
+    is durable, so if the server crashes before this reaches the disk the message is found ``sending`` and the
+    sweeper moves it to ``unknown`` for review (N1); it is never sent twice."""
     at = connection.ops.adapt_datetimefield_value(moment)
-    with connection.cursor() as cursor:
-        cursor.execute(_SENT, [State.SENT, at, provider_id, at, attempts, message_id, State.SENDING])
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute(_SENT, [State.SENT, at, provider_id, at, message_id, State.SENDING])
 
 
 def _send_failed(message: Message, exc: ChannelError, moment: datetime) -> str:

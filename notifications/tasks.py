@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from notifications.letters.batch import letter_batches_render_all
-from notifications.outbox import message_send, messages_release_due, messages_sweep_stale
+from notifications.outbox import message_send, messages_release_due, messages_send, messages_sweep_stale
 
 
 @shared_task(name="notifications.send_message", acks_late=True, ignore_result=True)
@@ -17,9 +17,7 @@ def send_message(message_id: int) -> str:
 def send_messages(message_ids: list[int]) -> int:
     """A chunk queued at once (a bulk send, a dunning run): each message is claimed and sent on its own, so
     a redelivered chunk sends nothing twice."""
-    quiet_windows: dict = {}
-    for message_id in message_ids:
-        message_send(message_id=message_id, quiet_windows=quiet_windows)
+    messages_send(message_ids)
     return len(message_ids)
 
 
