@@ -38,7 +38,7 @@ def state_for_zip(zip_code: str) -> str | None:
     return _zip_to_state().get(zip_code[:5]) if zip_code else None
 
 
-@functools.cache
+@functools.lru_cache(maxsize=65_536)  # bounded: a worker imports millions of distinct numbers over its life
 def timezone_from_phone(e164: str) -> str | None:
     """The zone of a phone's area code when it maps to exactly one zone (Alaska's 907 maps to two)."""
     if not e164:

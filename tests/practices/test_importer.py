@@ -96,6 +96,17 @@ def test_phones_are_normalised_to_e164(org, feed_bytes):
     assert Patient.objects.get().mobile_phone == "+18015550123"
 
 
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("+18015550123", "+18015550123"), ("+11015550123", ""), ("+18005550123", "+18005550123")],
+)
+def test_e164_phones_are_checked_like_any_other(org, feed_bytes, given, stored):
+    # The E.164 fast path skips parsing, not validation: area code 101 does not exist.
+    summary = feed_import(raw=feed_bytes(patients=[feed_patient("P1", mobile_phone=given)]))
+    assert Patient.objects.get().mobile_phone == stored
+    assert bool(summary.warnings) == (stored == "")
+
+
 def test_an_unparseable_phone_is_a_warning_and_stored_as_missing(org, feed_bytes):
     summary = feed_import(raw=feed_bytes(patients=[feed_patient("P1", mobile_phone="555-01")]))
     assert summary.rejected == 0
