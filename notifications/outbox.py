@@ -91,15 +91,22 @@ def initial_state(
     return (State.SCHEDULED if release > now else State.PENDING), "", release
 
 
-def messages_create(messages: Sequence[Message], *, now: datetime | None = None) -> list[Message]:
+def messages_create(
+    messages: Sequence[Message],
+    *,
+    now: datetime | None = None,
+    quiet_windows: dict[int, tuple[time, time]] | None = None,
+) -> list[Message]:
     """Save new messages (unsaved instances with recipient, channel, kind, body and destination set).
 
     Each gets its state here: ``undelivered`` (no destination), ``scheduled`` (quiet hours in the
     recipient's zone, Q1) or ``pending``; pending electronic messages are queued for sending once the
     transaction commits. Set-based: one INSERT, one enqueue per chunk of pending messages.
-    """
+
+    ``quiet_windows``: organization id → quiet hours, kept by a caller that creates messages many times
+    (a bulk send) so that the settings are read once."""
     moment = now or timezone.now()
-    windows: dict[int, tuple[time, time]] = {}
+    windows: dict[int, tuple[time, time]] = {} if quiet_windows is None else quiet_windows
     for message in messages:
         if message.organization_id not in windows:
             windows[message.organization_id] = quiet_window(message.organization)

@@ -3,15 +3,17 @@
 A campaign is started by ``campaign_start``; ``bulk_send`` (B2) and ``send_request`` (B4) decide who gets one.
 Eligibility is recomputed by the server at send time (R1-R11). Idempotency is the database's job: the partial
 unique constraint ``bill_one_active_request`` admits one active request bill per guarantor, so a double click,
-a retried request or two workers racing end with one campaign; the loser gets ``CampaignExists``.
+a retried request or two workers racing end with one campaign; the loser gets ``CampaignExists``. R6 (no
+other active campaign) is checked again where the campaign is written, under the organization's row lock that
+the feed importer holds, so an imported statement and a request never both start (``InCampaign``).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -46,6 +48,17 @@ class CampaignExists(CampaignError):
         self.guarantor_id = guarantor_id
 
 
+class InCampaign(CampaignError):
+    """R6 at the moment of the write: the guarantor's statement campaign became active after the list was read
+    (a feed imported in between)."""
+
+    def __init__(self, guarantor_id: str, bill_id: str) -> None:
+        super().__init__(
+            f"guarantor {guarantor_id} is now in an active campaign ({bill_id}); no request sent"
+        )
+        self.guarantor_id = guarantor_id
+
+
 class NotEligible(CampaignError):
     """B4: the guarantor is not eligible; ``failed`` holds the failed rules as ``explain_guarantor`` words them."""
 
@@ -71,16 +84,22 @@ class _Setup:
 
     channels: tuple[str, ...]
     templates: dict[str, Template]
+    link_lifetime_days: int
+    # Quiet hours by organization, filled by the outbox on first use (Q1).
+    quiet_windows: dict[int, tuple[time, time]] = field(default_factory=dict)
 
 
 def _setup(organization: Organization) -> _Setup:
-    configured = payment_settings_get(organization=organization).request_channels or []
+    payment_settings = payment_settings_get(organization=organization)
+    configured = payment_settings.request_channels or []
     channels = tuple(channel for channel in REQUEST_CHANNELS if channel in configured)
     templates = {
         channel: template_for(organization=organization, kind=Kind.REQUEST, channel=channel)
         for channel in channels
     }
-    return _Setup(channels=channels, templates=templates)
+    return _Setup(
+        channels=channels, templates=templates, link_lifetime_days=payment_settings.link_lifetime_days
+    )
 
 
 def _destination(patient: Patient, channel: str) -> str:
@@ -140,6 +159,20 @@ def _campaign_start(
     day = organization_today(organization, at=at)
     try:
         with transaction.atomic():
+            # R6 where it is written, not only where the list was read: the feed importer holds the
+            # organization's row for its whole transaction, so a statement it brings for this guarantor is
+            # either committed (and found here) or not yet begun. Without it, a campaign could be written just
+            # after an import opened one, leaving the guarantor in two.
+            Organization.objects.select_for_update().filter(pk=organization.pk).values_list("pk").get()
+            active = (
+                Bill.objects.filter(guarantor=guarantor, state=BillState.ACTIVE)
+                .values_list("bill_id", "source")
+                .first()
+            )
+            if active is not None:
+                if active[1] == BillSource.REQUEST:
+                    raise CampaignExists(guarantor.external_id)
+                raise InCampaign(guarantor.external_id, active[0])
             portion = (
                 Account.objects.filter(guarantor=guarantor).values_list("patient_portion", flat=True).first()
             )
@@ -154,7 +187,7 @@ def _campaign_start(
                 organization=organization, guarantor=guarantor, bill=bill, mode=mode, requested_by=requested_by,
                 requested_at=at, request_date=day,
             )  # fmt: skip
-            _link, pay_url = payment_link_create(bill=bill, now=at)
+            _link, pay_url = payment_link_create(bill=bill, now=at, lifetime_days=setup.link_lifetime_days)
             _messages_create(bill=bill, pay_url=pay_url, at=at, user=requested_by, setup=setup)
             audit_record(
                 organization=organization, actor=user, actor_label=actor_label, action="payment_request.send",
@@ -207,7 +240,7 @@ def _messages_create(*, bill: Bill, pay_url: str, at: datetime, user: Any, setup
                 created_by=user,
             )
         )
-    return messages_create(messages, now=at) if messages else []
+    return messages_create(messages, now=at, quiet_windows=setup.quiet_windows) if messages else []
 
 
 def bulk_send(
@@ -225,7 +258,8 @@ def bulk_send(
     not eligible is skipped, never forced), ``exclude`` removes ids (the staff's deselection). Each campaign is
     its own transaction, so one refused guarantor does not undo the others. Idempotent: a second run for the
     same date finds the guarantors in their campaigns (R6/R7) and does nothing; a guarantor whose campaign a
-    concurrent run just started (``CampaignExists``) is skipped. Returns the bills started, by guarantor id.
+    concurrent run just started (``CampaignExists``), or whose statement a feed import opened since the list was
+    read (``InCampaign``), is skipped. Returns the bills started, by guarantor id.
     """
     if timezone.is_naive(at):
         raise ValueError("at must be an aware datetime")
@@ -251,7 +285,7 @@ def bulk_send(
                     setup=setup,
                 )
             )
-        except CampaignExists:
+        except (CampaignExists, InCampaign):
             continue
     return bills
 

@@ -19,11 +19,17 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def payment_link_create(*, bill: Bill, now: datetime | None = None) -> tuple[PaymentLink, str]:
-    """Create a link for ``bill`` and return it with its public URL (the token appears only in the URL)."""
+def payment_link_create(
+    *, bill: Bill, now: datetime | None = None, lifetime_days: int | None = None
+) -> tuple[PaymentLink, str]:
+    """Create a link for ``bill`` and return it with its public URL (the token appears only in the URL).
+
+    ``lifetime_days``: the organization's link lifetime when the caller has read its settings already."""
     moment = now or timezone.now()
-    payment_settings = PaymentSettings.objects.filter(organization_id=bill.organization_id).first()
-    lifetime = payment_settings.link_lifetime_days if payment_settings else 30
+    lifetime = lifetime_days
+    if lifetime is None:
+        payment_settings = PaymentSettings.objects.filter(organization_id=bill.organization_id).first()
+        lifetime = payment_settings.link_lifetime_days if payment_settings else 30
     token = secrets.token_urlsafe(24)
     link = PaymentLink.objects.create(
         organization_id=bill.organization_id, bill=bill, token_hash=hash_token(token),

@@ -21,6 +21,7 @@ from notifications.selectors import undeliverable_messages
 from payments.campaigns import (
     REQUEST_STEP,
     CampaignExists,
+    InCampaign,
     NotEligible,
     bulk_send,
     campaign_start,
@@ -38,6 +39,7 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
     feed_patient,
+    feed_statement,
 )
 from tests.payments.factories import SnoozeFactory
 
@@ -434,3 +436,39 @@ def test_two_concurrent_bulk_sends_start_each_campaign_once(monkeypatch):
     assert sum(len(r) for r in results) == 20
     assert Bill.objects.filter(state=BillState.ACTIVE).count() == 20
     assert Message.objects.count() == 40
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_campaign_start_waits_for_an_import_and_sees_its_statement(monkeypatch, feed_bytes):
+    """R6 at write time: an import that opens a statement campaign for the guarantor while a request is being
+    started ends with one active campaign, not two (the importer holds the organization's row)."""
+    import threading
+    import time
+
+    from practices.importer import service
+
+    monkeypatch.setattr("notifications.outbox._enqueue", lambda ids: None)
+    organization = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    patient = guarantor(organization, "P1")
+    written = threading.Event()
+    hooks = service.run_post_import_hooks
+
+    def hold_after_writing(org, generated_at):
+        hooks(org, generated_at)
+        written.set()  # the statement is written, the transaction (and the organization's row) still held
+        time.sleep(1)
+
+    monkeypatch.setattr(service, "run_post_import_hooks", hold_after_writing)
+    feed = feed_bytes(patients=[feed_patient("P1")], statements=[feed_statement("S-1", "P1")])
+
+    def start():
+        assert written.wait(30)
+        return campaign_start(organization=organization, guarantor=patient, mode=RequestMode.BULK, at=AT)
+
+    imported, started = in_threads(lambda: feed_import(raw=feed, organization_slug="smile-dental"), start)
+    assert not isinstance(imported, Exception), imported
+    assert isinstance(started, InCampaign), started
+    active = Bill.objects.filter(guarantor=patient, state=BillState.ACTIVE)
+    assert list(active.values_list("source", flat=True)) == [BillSource.STATEMENT]
+    assert not PaymentRequest.objects.exists()
