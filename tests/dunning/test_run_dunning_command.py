@@ -55,7 +55,10 @@ def test_dry_run_prints_and_writes_nothing(org):
     assert len(run("--org", "smile", "--date", "2026-06-01", "--json")) == 2
 
 
-@pytest.mark.parametrize("args", [("--org", "nope"), ("--org", "smile", "--date", "06/01/2026")])
+@pytest.mark.parametrize(
+    "args",
+    [("--org", "nope"), ("--org", "smile", "--date", "06/01/2026"), ("--org", "smile", "--date", "20260601")],
+)
 def test_bad_input_exits_2(org, args):
     with pytest.raises(CommandError) as exc:
         call_command("run_dunning", *args, stdout=StringIO(), stderr=StringIO())

@@ -381,7 +381,8 @@ def test_render_letters_with_nothing_pending_says_so_on_stderr_and_exits_0(org):
 
 
 @pytest.mark.parametrize("args", [["--org", "nope"], ["--org", "smile-dental", "--date", "2026-13-01"],
-                                  ["--org", "smile-dental", "--date", "24/11/2026"]])  # fmt: skip
+                                  ["--org", "smile-dental", "--date", "24/11/2026"],
+                                  ["--org", "smile-dental", "--date", "2026-1-5"]])  # fmt: skip
 def test_render_letters_exits_2_on_an_unknown_org_or_a_bad_date(org, args):
     paper(GuarantorFactory(organization=org))
     code, out, _ = run(*args)

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-from django.core.management.base import CommandError
-
 from dunning.engine import run_dunning
-from practices.management.commands._base import ContractCommand
+from practices.management.commands._base import ContractCommand, parse_date
 from practices.models import Organization
 from practices.timezones import organization_today
 
@@ -24,14 +21,7 @@ class Command(ContractCommand):
         self.add_json_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        on: date | None = None
-        if options["date"]:
-            try:
-                on = date.fromisoformat(options["date"])
-            except ValueError:
-                raise CommandError(
-                    f"--date must be YYYY-MM-DD, got {options['date']!r}", returncode=2
-                ) from None
+        on = parse_date(options["date"], option="--date") if options["date"] else None
         organizations = (
             [self.organization(options["org"])]
             if options["org"]

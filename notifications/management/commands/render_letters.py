@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Any
-
-from django.core.management.base import CommandError
 
 from notifications.letters.batch import letter_batch_render
 from notifications.models import LetterBatch
-from practices.management.commands._base import ContractCommand
+from practices.management.commands._base import ContractCommand, parse_date
 
 
 class Command(ContractCommand):
@@ -23,7 +20,7 @@ class Command(ContractCommand):
         parser.add_argument("--date", metavar="YYYY-MM-DD", help="the batch date; default the org's today")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        batch_date = _parse_date(options["date"]) if options["date"] else None
+        batch_date = parse_date(options["date"], option="--date") if options["date"] else None
         organization = self.organization(options["org"])
         rendered = 0
         # Each call claims at most one batch's worth of pending letters and leaves none of them pending.
@@ -32,13 +29,6 @@ class Command(ContractCommand):
             rendered += 1
         if not rendered:
             self.stderr.write("no pending letters")
-
-
-def _parse_date(value: str) -> date:
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise CommandError(f"bad --date {value!r}: expected YYYY-MM-DD", returncode=2) from None
 
 
 def _path(batch: LetterBatch) -> str:

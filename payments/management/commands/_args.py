@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date
-
 from django.core.management.base import CommandError
 
 from practices.models import Organization, Patient
-
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def parse_date(raw: str, *, option: str) -> date:
-    # date.fromisoformat alone would also take 20261124 and 2026-W48-2.
-    try:
-        if not _ISO_DATE.fullmatch(raw):
-            raise ValueError(raw)
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise CommandError(f"{option} must be a date YYYY-MM-DD, got {raw!r}", returncode=2) from None
 
 
 def parse_ids(raw: str) -> list[str]:

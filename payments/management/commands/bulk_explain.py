@@ -3,9 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from payments.eligibility import explain_guarantor
-from payments.management.commands._args import parse_date, patient
+from payments.management.commands._args import patient
 from practices.management.commands._base import ContractCommand
-from practices.timezones import organization_today
 
 
 class Command(ContractCommand):
@@ -22,11 +21,7 @@ class Command(ContractCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = self.organization(options["org"])
-        on = (
-            parse_date(options["date"], option="--date")
-            if options["date"]
-            else organization_today(organization)
-        )
+        on = self.day(options["date"], organization)
         guarantor = patient(organization, options["guarantor"])
         document = explain_guarantor(organization=organization, guarantor=guarantor, on=on)
         if options["json"]:

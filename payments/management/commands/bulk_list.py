@@ -3,9 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from payments.eligibility import bulk_list_rows
-from payments.management.commands._args import parse_date
 from practices.management.commands._base import ContractCommand
-from practices.timezones import organization_today
 
 
 class Command(ContractCommand):
@@ -21,11 +19,7 @@ class Command(ContractCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = self.organization(options["org"])
-        on = (
-            parse_date(options["date"], option="--date")
-            if options["date"]
-            else organization_today(organization)
-        )
+        on = self.day(options["date"], organization)
         rows = bulk_list_rows(organization=organization, on=on)
         if options["json"]:
             self.emit_json(rows)

@@ -2,13 +2,10 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
 from typing import Any
 
-from django.core.management.base import CommandError
-
 from payments.checkout import payments_export_rows
-from practices.management.commands._base import ContractCommand
+from practices.management.commands._base import ContractCommand, parse_date
 
 COLUMNS = [
     "payment_id", "created_at", "guarantor_id", "bill_id", "amount", "status", "gateway", "gateway_reference",
@@ -29,12 +26,7 @@ class Command(ContractCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = self.organization(options["org"])
-        try:
-            since = date.fromisoformat(options["since"])
-        except ValueError:
-            raise CommandError(
-                f"--since must be a date YYYY-MM-DD, not {options['since']!r}", returncode=2
-            ) from None
+        since = parse_date(options["since"], option="--since")
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()

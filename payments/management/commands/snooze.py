@@ -4,9 +4,9 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from payments.management.commands._args import parse_date, parse_ids
+from payments.management.commands._args import parse_ids
 from payments.services import SnoozeError, snooze_create
-from practices.management.commands._base import ContractCommand
+from practices.management.commands._base import ContractCommand, parse_date
 from practices.timezones import organization_today
 
 
