@@ -33,7 +33,7 @@ from dunning.selectors import DEFAULT_PRESET_SLUG
 from dunning.services import ResendError, decision_resend
 from notifications.models import Template
 from practices.models import Organization, Role
-from practices.tenancy import OrganizationScopedAdmin, scope_to_user, user_has_role
+from practices.tenancy import OrganizationScopedAdmin, SystemWrittenAdmin, scope_to_user, user_has_role
 
 _CHANNEL_LABELS = dict(PresetStep._meta.get_field("channel").choices)
 
@@ -368,7 +368,7 @@ class DunningSettingsAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(DunningRun)
-class DunningRunAdmin(OrganizationScopedAdmin):
+class DunningRunAdmin(SystemWrittenAdmin):
     """Read-only: runs are started by the daily schedule or run_dunning."""
 
     view_role = Role.BILLING_MANAGER
@@ -378,18 +378,9 @@ class DunningRunAdmin(OrganizationScopedAdmin):
     date_hierarchy = "run_date"
     show_full_result_count = False
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(DunningDecision)
-class DunningDecisionAdmin(OrganizationScopedAdmin):
+class DunningDecisionAdmin(SystemWrittenAdmin):
     """A bill's trail (D12): every decision of the engine with its reason; filter by bill from the bill admin.
     The action resends a step's message, bypassing the thresholds (S4/S5) but not opt-outs or quiet hours."""
 
@@ -407,15 +398,6 @@ class DunningDecisionAdmin(OrganizationScopedAdmin):
     @admin.display(description="message")
     def message_state(self, obj: DunningDecision) -> str:
         return obj.message.get_state_display() if obj.message_id else "—"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(
         description="Resend the message of the selected decisions (bypasses thresholds)", permissions=["view"]

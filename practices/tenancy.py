@@ -175,6 +175,20 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         )
 
 
+class SystemWrittenAdmin(OrganizationScopedAdmin):
+    """Rows only the product writes (runs, the decision trail, letter batches): nobody, ops included, adds,
+    changes or deletes them here. Actions with permissions of their own still run."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
 def _form_changes(form: Any, obj: Model) -> dict[str, list[str]]:
     changes: dict[str, list[str]] = {}
     for name in form.changed_data:

@@ -21,7 +21,7 @@ from notifications.letters import calibration_page
 from notifications.letters.batch import letter_batch_mark_mailed
 from notifications.models import BatchState, LetterBatch
 from practices.models import Role
-from practices.tenancy import OrganizationScopedAdmin
+from practices.tenancy import SystemWrittenAdmin
 
 
 class RenderedFilter(admin.SimpleListFilter):
@@ -40,7 +40,9 @@ class RenderedFilter(admin.SimpleListFilter):
 
 
 @admin.register(LetterBatch)
-class LetterBatchAdmin(OrganizationScopedAdmin):
+class LetterBatchAdmin(SystemWrittenAdmin):
+    """Made by the nightly job, changed by the mark-mailed action only."""
+
     view_role = Role.BILLING_MANAGER
     list_display = ["batch_date", "organization", "letter_count", "state", "mailed_at", "downloads"]
     list_filter = ["state", RenderedFilter]
@@ -50,16 +52,6 @@ class LetterBatchAdmin(OrganizationScopedAdmin):
               "downloads", "calibration"]  # fmt: skip
     readonly_fields = fields
     actions = ["mark_mailed"]
-
-    # Batches are made by the nightly job and changed by the mark-mailed action only.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_mark_mailed_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff and request.user.is_superuser
