@@ -61,11 +61,20 @@ def message_transition(
     return updated == 1
 
 
-def quiet_window(organization: Organization) -> tuple[time, time]:
+def quiet_window(
+    organization: Organization, *, cache: dict[int, tuple[time, time]] | None = None
+) -> tuple[time, time]:
+    """The organization's quiet hours (Q1). ``cache``: organization id → quiet hours, kept by a caller that
+    handles many messages (a bulk send, a queued chunk) so that the settings are read once."""
+    if cache is not None and organization.pk in cache:
+        return cache[organization.pk]
     settings_row = NotificationSettings.objects.filter(organization=organization).first()
-    if settings_row is None:
-        return time(21), time(8)
-    return settings_row.quiet_start, settings_row.quiet_end
+    window = (
+        (time(21), time(8)) if settings_row is None else (settings_row.quiet_start, settings_row.quiet_end)
+    )
+    if cache is not None:
+        cache[organization.pk] = window
+    return window
 
 
 def release_time(message: Message, *, now: datetime, window: tuple[time, time]) -> datetime:
@@ -103,20 +112,17 @@ def messages_create(
     recipient's zone, Q1) or ``pending``; pending electronic messages are queued for sending once the
     transaction commits. Set-based: one INSERT, one enqueue per chunk of pending messages.
 
-    ``quiet_windows``: organization id → quiet hours, kept by a caller that creates messages many times
-    (a bulk send) so that the settings are read once."""
+    ``quiet_windows``: see ``quiet_window``."""
     moment = now or timezone.now()
     windows: dict[int, tuple[time, time]] = {} if quiet_windows is None else quiet_windows
     for message in messages:
-        if message.organization_id not in windows:
-            windows[message.organization_id] = quiet_window(message.organization)
         has_destination = bool(message.destination) or (
             message.channel == Channel.PAPER and bool(message.postal_address)
         )
         tz = message.patient.effective_tzinfo if has_destination and message.channel != Channel.PAPER else UTC
         message.state, reason, message.scheduled_for = initial_state(
             channel=message.channel, has_destination=has_destination, recipient_tz=tz, now=moment,
-            window=windows[message.organization_id],
+            window=quiet_window(message.organization, cache=windows),
         )  # fmt: skip
         if reason:
             message.reason = reason
@@ -176,8 +182,7 @@ def message_send(
 ) -> str:
     """Claim ``message_id`` and hand it to its channel. Returns the state it ends in (or '' if not ours).
 
-    ``quiet_windows``: organization id → quiet hours, shared by the messages of one queued chunk so that the
-    settings are read once per chunk rather than once per message. ``prefetched``: the message as
+    ``quiet_windows``: shared by the messages of one queued chunk (see ``quiet_window``). ``prefetched``: the message as
     ``messages_send`` read it with its chunk (see there); None reads it here, after the claim."""
     moment = now or timezone.now()
     if not _claim(message_id, moment):
@@ -188,12 +193,7 @@ def message_send(
     if reason:
         message_transition(message_id=message_id, to=State.CANCELLED, reason=reason)
         return State.CANCELLED
-    if quiet_windows is None:
-        window = quiet_window(message.organization)
-    elif message.organization_id in quiet_windows:
-        window = quiet_windows[message.organization_id]
-    else:
-        window = quiet_windows[message.organization_id] = quiet_window(message.organization)
+    window = quiet_window(message.organization, cache=quiet_windows)
     release = release_time(message, now=moment, window=window)
     if release > moment:
         message_transition(message_id=message_id, to=State.SCHEDULED, scheduled_for=release)
