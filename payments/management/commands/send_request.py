@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from payments.campaigns import CampaignError, campaign_rows, send_request
-from payments.management.commands.bulk_send import parse_at
+from payments.management.commands._args import parse_at
 from practices.management.commands._base import ContractCommand
 
 

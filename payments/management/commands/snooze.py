@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from payments.management.commands._args import parse_ids
+from payments.management.commands._args import parse_id_list
 from payments.services import SnoozeError, snooze_create
 from practices.management.commands._base import ContractCommand, parse_date
 from practices.timezones import organization_today
@@ -27,7 +27,7 @@ class Command(ContractCommand):
         until = parse_date(options["until"], option="--until")
         try:
             snoozes = snooze_create(
-                organization=organization, guarantor_ids=parse_ids(options["guarantor"]), until=until,
+                organization=organization, guarantor_ids=parse_id_list(options["guarantor"], option="--guarantor"), until=until,
                 reason=options["reason"], actor_label="command:snooze", today=organization_today(organization),
             )  # fmt: skip
         except SnoozeError as exc:

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from payments.management.commands._args import parse_ids
+from payments.management.commands._args import parse_id_list
 from payments.services import SnoozeError, snooze_lift
 from practices.management.commands._base import ContractCommand
 
@@ -20,7 +20,7 @@ class Command(ContractCommand):
         organization = self.organization(options["org"])
         try:
             lifted = snooze_lift(
-                organization=organization, guarantor_ids=parse_ids(options["guarantor"]),
+                organization=organization, guarantor_ids=parse_id_list(options["guarantor"], option="--guarantor"),
                 actor_label="command:unsnooze",
             )  # fmt: skip
         except SnoozeError as exc:
