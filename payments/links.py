@@ -26,10 +26,7 @@ def payment_link_create(
 
     ``lifetime_days``: the organization's link lifetime when the caller has read its settings already."""
     moment = now or timezone.now()
-    lifetime = lifetime_days
-    if lifetime is None:
-        payment_settings = PaymentSettings.objects.filter(organization_id=bill.organization_id).first()
-        lifetime = payment_settings.link_lifetime_days if payment_settings else 30
+    lifetime = _lifetime_days(bill.organization_id) if lifetime_days is None else lifetime_days
     token = secrets.token_urlsafe(24)
     link = PaymentLink.objects.create(
         organization_id=bill.organization_id, bill=bill, token_hash=hash_token(token),
@@ -42,8 +39,7 @@ def payment_links_create(*, organization_id: int, bill_ids: Sequence[int], now: 
     """One new link per bill of ``bill_ids``, written in one batch (a dunning run); bill id → public URL."""
     if not bill_ids:
         return {}
-    payment_settings = PaymentSettings.objects.filter(organization_id=organization_id).first()
-    expires = now + timedelta(days=payment_settings.link_lifetime_days if payment_settings else 30)
+    expires = now + timedelta(days=_lifetime_days(organization_id))
     urls: dict[int, str] = {}
     rows = []
     for bill_id in bill_ids:
@@ -55,6 +51,16 @@ def payment_links_create(*, organization_id: int, bill_ids: Sequence[int], now: 
         columns=["organization_id", "bill_id", "token_hash", "created_at", "expires_at", "failed_attempts"],
     )  # fmt: skip
     return urls
+
+
+def _lifetime_days(organization_id: int) -> int:
+    """The organization's link lifetime (P1): its payment settings, or the model's default without a row."""
+    row = (
+        PaymentSettings.objects.filter(organization_id=organization_id)
+        .values_list("link_lifetime_days")
+        .first()
+    )
+    return row[0] if row else PaymentSettings._meta.get_field("link_lifetime_days").default
 
 
 def payment_url(token: str) -> str:
