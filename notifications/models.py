@@ -82,6 +82,9 @@ class Reason(models.TextChoices):
     DO_NOT_CONTACT = "do_not_contact", "Patient flagged do-not-contact"
     STALE_SENDING = "stale_sending", "No answer from the provider in time; check before resending"
     RETRIES_EXHAUSTED = "retries_exhausted", "The provider kept failing"
+    UNREACHABLE_ROUTE = "unreachable_route", "Number not reachable by text on this route"
+    CARRIER_FILTERED = "carrier_filtered", "Blocked by carrier filtering (the content, not the number)"
+    OLDER_GENERATION = "older_generation", "The bill was reset after this message was decided"
 
 
 class Message(models.Model):
@@ -203,6 +206,7 @@ class OptOutSource(models.TextChoices):
     PROVIDER_ERROR = "provider_error", "Provider refused: recipient opted out (21610)"
     EMAIL_COMPLAINT = "email_complaint", "Email spam complaint"
     EMAIL_UNSUBSCRIBE = "email_unsubscribe", "Email unsubscribe"
+    EMAIL_RESUBSCRIBE = "email_resubscribe", "Email resubscribe (ESP)"
     STAFF = "staff", "Staff"
 
 
@@ -244,6 +248,23 @@ class OptOutEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{'opt-out' if self.active else 'opt-in'} {self.source} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class ProviderEvent(models.Model):
+    """A provider webhook event already applied, by the provider's own event id (T3, N3): a retried event
+    finds its row and changes nothing, records nothing twice."""
+
+    provider = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=200)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="provider_event_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_id}"
 
 
 class Template(models.Model):
