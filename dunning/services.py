@@ -5,19 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from dunning.models import DunningDecision, DunningRun
 from dunning.selectors import dunning_settings_get
-from notifications.models import Kind, Message
-from notifications.outbox import message_create
-from practices.models import BillState, Organization
-from practices.services import audit_record
+from notifications.models import Message
+from notifications.resend import ResendError, message_resend_step
+from practices.models import Organization
 
-
-class ResendError(ValueError):
-    pass
+__all__ = ["ResendError", "decision_resend", "organizations_due_for_run"]
 
 
 def organizations_due_for_run(*, now: datetime | None = None) -> list[tuple[int, date]]:
@@ -40,27 +36,12 @@ def organizations_due_for_run(*, now: datetime | None = None) -> list[tuple[int,
     return due
 
 
-@transaction.atomic
 def decision_resend(*, decision: DunningDecision, user: Any, now: datetime | None = None) -> Message:
-    """An admin resend of a step (S4/S5: bypasses the thresholds; not opt-outs, quiet hours or a closed bill)."""
-    bill = decision.bill
-    if bill.state != BillState.ACTIVE:
-        raise ResendError(f"The campaign {bill.bill_id} is {bill.state}; nothing to resend.")
-    if decision.message is None:
+    """An admin resend of a step (S4/S5: bypasses the thresholds; not opt-outs, do-not-contact, quiet hours
+    or an ended bill), through the one resend path of notifications."""
+    if decision.message_id is None:
         raise ResendError("This decision produced no message to resend (it was skipped).")
-    original = decision.message
-    message = message_create(
-        Message(
-            organization=original.organization, patient=original.patient, bill=bill, generation=bill.generation,
-            step_key="", kind=Kind.RESEND, channel=original.channel, template=original.template,
-            subject=original.subject, body=original.body, context=original.context, destination=original.destination,
-            postal_address=original.postal_address, created_by=user if getattr(user, "pk", None) else None,
-            resend_of=original,
-        ),
-        now=now,
+    return message_resend_step(
+        message=decision.message, user=user, now=now,
+        audit={"decision": decision.pk, "bill": decision.bill.bill_id},
     )  # fmt: skip
-    audit_record(
-        organization=original.organization, actor=user, action="dunning.resend", obj=message,
-        changes={"decision": decision.pk, "bill": bill.bill_id, "channel": original.channel},
-    )  # fmt: skip
-    return message

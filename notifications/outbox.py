@@ -15,7 +15,7 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from notifications.channels import ChannelError, channel_for
@@ -32,7 +32,7 @@ from notifications.models import (
 )
 from notifications.optouts import is_opted_out, opt_out_set
 from notifications.quiet_hours import next_allowed_send
-from practices.models import BillState, Organization
+from practices.models import BILL_ENDED_STATES, Organization
 
 logger = logging.getLogger(__name__)
 
@@ -159,10 +159,15 @@ def _enqueue(message_ids: list[int]) -> None:
 
 
 def _recheck(message: Message) -> str:
-    """N1: just before the provider, a message whose campaign ended, whose recipient opted out or is flagged
-    do-not-contact is cancelled. Returns the reason, or '' when it may go."""
-    if message.bill_id is not None and message.bill.state != BillState.ACTIVE:
-        return Reason.BILL_NOT_ACTIVE
+    """N1: just before the provider, a message whose bill was paid or closed, or reset since it was decided
+    (an older generation), or whose recipient opted out or is flagged do-not-contact, is cancelled. A
+    ``completed`` bill's messages go: its final notice is the one that matters most (D11). Returns the
+    reason, or '' when it may go."""
+    if message.bill_id is not None:
+        if message.bill.state in BILL_ENDED_STATES:
+            return Reason.BILL_NOT_ACTIVE
+        if message.generation < message.bill.generation:
+            return Reason.OLDER_GENERATION
     if message.patient.do_not_contact:
         return Reason.DO_NOT_CONTACT
     if is_opted_out(
@@ -207,7 +212,7 @@ def message_send(
     return State.SENT
 
 
-def messages_send(message_ids: Sequence[int], *, now: datetime | None = None) -> None:
+def messages_send(message_ids: Sequence[int], *, now: datetime | None = None) -> list[str]:
     """Send a chunk queued at once (a bulk send, a dunning run), each message claimed on its own (N1).
 
     The chunk's messages are read in one query before the first claim, with what the pre-send re-check
@@ -216,11 +221,15 @@ def messages_send(message_ids: Sequence[int], *, now: datetime | None = None) ->
     cancels the pending messages, and a cancelled message cannot be claimed."""
     quiet_windows: dict[int, tuple[time, time]] = {}
     messages = _sendable().in_bulk(list(message_ids))
+    states = []
     for message_id in message_ids:
         message = messages.get(message_id)
         if message is None:
             continue  # deleted since it was queued
-        message_send(message_id=message_id, now=now, quiet_windows=quiet_windows, prefetched=message)
+        states.append(
+            message_send(message_id=message_id, now=now, quiet_windows=quiet_windows, prefetched=message)
+        )
+    return states
 
 
 def _sendable() -> QuerySet[Message]:
@@ -315,6 +324,45 @@ def messages_release_due(*, now: datetime | None = None, limit: int = 5000) -> i
     if ids:
         _enqueue(ids)
     return len(ids)
+
+
+# What ``send_due`` reports (SPEC §10), by the state a send attempt ended in. A message the provider may have
+# taken without answering stays ``sending`` (the sweeper moves it to ``unknown``): it is not counted as sent.
+_SEND_DUE_COUNTS = {
+    State.SENT: "sent",
+    State.CANCELLED: "cancelled",
+    State.FAILED: "failed",
+    State.SENDING: "failed",
+    State.UNDELIVERED: "undelivered",
+}
+
+
+def messages_send_due(
+    *, organization: Organization | None = None, now: datetime | None = None
+) -> dict[str, int]:
+    """The outbox tick's work, now, in this process (``send_due``): every electronic message that is due
+    (pending, or held with its time come) is claimed, re-checked and sent through its channel, exactly as a
+    worker would (N1: a message a worker claims first is not sent twice). Paper waits for the letter batch.
+
+    Returns ``{"sent", "held", "cancelled", "failed", "undelivered"}``: the outcomes of this pass, where
+    ``held`` counts every message still waiting afterwards (quiet hours, a retry after a transient error)."""
+    moment = now or timezone.now()
+    messages = Message.objects.filter(channel__in=ELECTRONIC)
+    if organization is not None:
+        messages = messages.filter(organization=organization)
+    due = list(
+        messages.filter(Q(state=State.PENDING) | Q(state=State.SCHEDULED, scheduled_for__lte=moment))
+        .order_by("scheduled_for", "pk")
+        .values_list("pk", flat=True)
+    )
+    counts = dict.fromkeys(("sent", "held", "cancelled", "failed", "undelivered"), 0)
+    for start in range(0, len(due), ENQUEUE_CHUNK):
+        for state in messages_send(due[start : start + ENQUEUE_CHUNK], now=moment):
+            key = _SEND_DUE_COUNTS.get(state)
+            if key is not None:
+                counts[key] += 1
+    counts["held"] = messages.filter(state=State.SCHEDULED).count()
+    return counts
 
 
 def messages_sweep_stale(*, now: datetime | None = None) -> int:

@@ -1,7 +1,9 @@
-"""Resending an undeliverable message from the front desk (U1)."""
+"""Resending a message: the front desk's undeliverable list (U1) and the admin resend of a dunning step (S4/S5),
+through one path with one set of guards."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -9,11 +11,11 @@ import phonenumbers
 from django.db import transaction
 from django.utils import timezone
 
-from notifications.models import UNDELIVERABLE_STATES, Channel, Kind, Message, Reason
+from notifications.models import UNDELIVERABLE_STATES, Channel, Kind, Message, Reason, State
 from notifications.optouts import is_opted_out
 from notifications.outbox import message_create
 from notifications.templating import OPT_OUT_HINT, render_message, template_for
-from practices.models import BillState
+from practices.models import BILL_ENDED_STATES
 from practices.services import audit_record
 
 # Reasons where sending again to the same destination may work (Twilio 30003: handset off or out of range).
@@ -47,15 +49,74 @@ def message_resend(
     consented: bool = False,
     now: datetime | None = None,
 ) -> Message:
-    """Send an undeliverable ``message`` again as a new ``resend`` message and return it.
+    """Send an undeliverable ``message`` again as a new ``resend`` message and return it (U1).
 
     With ``mobile_number`` it goes by SMS to that number (the patient's consent to texts there is required and
     recorded with user and time); the number is used for this message only and never written to the patient.
     Without one it goes again to the original channel and destination, for reasons where that may work.
     Thresholds do not apply; opt-outs do, and quiet hours are applied by the outbox. Raises ResendError.
     """
-    moment = now or timezone.now()
     quick_added = bool(mobile_number.strip())
+
+    def target(original: Message) -> tuple[str, str, dict[str, Any]]:
+        if original.state not in UNDELIVERABLE_STATES:
+            raise ResendError(f"This message is {original.get_state_display().lower()}, not undeliverable.")
+        if quick_added:
+            destination = normalise_mobile_number(mobile_number.strip())
+            if not consented:
+                raise ResendError("Confirm that the patient consented to receive texts at this number.")
+            return Channel.SMS, destination, {}
+        if original.reason not in AS_IS_REASONS:
+            raise ResendError("Sending to the same destination again will not work; add a mobile number.")
+        if not original.destination and not original.postal_address:
+            raise ResendError("There is nothing on file to send to; add a mobile number.")
+        return original.channel, original.destination, original.postal_address
+
+    return _resend(
+        message=message, user=user, now=now, target=target, consented=quick_added and consented,
+        action="message.resend", audit={"quick_added": quick_added, "consented": quick_added and consented},
+    )  # fmt: skip
+
+
+# A step's message may be sent again by staff once it has left us or could not be delivered; one still
+# waiting (pending, held) or cancelled has nothing to repeat.
+STEP_RESENDABLE_STATES = frozenset({State.SENT, State.DELIVERED, *UNDELIVERABLE_STATES})
+
+
+def message_resend_step(
+    *, message: Message, user: Any, now: datetime | None = None, audit: dict[str, Any] | None = None
+) -> Message:
+    """Send a dunning step's ``message`` again to the same channel and destination (the admin resend of the
+    decision trail, S4/S5: it bypasses the thresholds, not opt-outs, do-not-contact, quiet hours or an ended
+    bill). The same locks and guards as ``message_resend``; ``audit`` adds the caller's facts to the audit
+    row. Raises ResendError."""
+
+    def target(original: Message) -> tuple[str, str, dict[str, Any]]:
+        if original.state not in STEP_RESENDABLE_STATES:
+            raise ResendError(
+                f"This message is {original.get_state_display().lower()}; nothing to resend yet."
+            )
+        return original.channel, original.destination, original.postal_address
+
+    return _resend(
+        message=message, user=user, now=now, target=target, consented=False, action="dunning.resend",
+        audit=audit or {},
+    )  # fmt: skip
+
+
+def _resend(
+    *,
+    message: Message,
+    user: Any,
+    now: datetime | None,
+    target: Callable[[Message], tuple[str, str, dict[str, Any]]],
+    consented: bool,
+    action: str,
+    audit: dict[str, Any],
+) -> Message:
+    """The one resend path: lock the original, refuse a second resend, a do-not-contact patient, an ended or
+    reset bill and an opted-out destination, create the ``resend`` message through the outbox, audit it."""
+    moment = now or timezone.now()
     with transaction.atomic():
         # Locked so that a double click or two staff members cannot resend the same message twice.
         original = (
@@ -63,32 +124,17 @@ def message_resend(
             .select_related("organization", "patient__organization", "bill")
             .get(pk=message.pk)
         )
-        if original.state not in UNDELIVERABLE_STATES:
-            raise ResendError(f"This message is {original.get_state_display().lower()}, not undeliverable.")
         if Message.objects.filter(resend_of=original).exists():
             raise ResendError("This message has already been resent.")
         patient = original.patient
         if patient.do_not_contact:
             raise ResendError("The patient is flagged do-not-contact in the practice-management system.")
-        if original.bill_id is not None and original.bill.state != BillState.ACTIVE:
-            raise ResendError(f"The bill is {original.bill.get_state_display().lower()}; nothing to resend.")
-
-        if quick_added:
-            destination = normalise_mobile_number(mobile_number.strip())
-            if not consented:
-                raise ResendError("Confirm that the patient consented to receive texts at this number.")
-            channel, postal_address = Channel.SMS, {}
-        else:
-            if original.reason not in AS_IS_REASONS:
-                raise ResendError("Sending to the same destination again will not work; add a mobile number.")
-            channel, destination, postal_address = (
-                original.channel,
-                original.destination,
-                original.postal_address,
-            )
-            if not destination and not postal_address:
-                raise ResendError("There is nothing on file to send to; add a mobile number.")
-
+        bill = original.bill
+        if bill is not None and bill.state in BILL_ENDED_STATES:
+            raise ResendError(f"The bill is {bill.get_state_display().lower()}; nothing to resend.")
+        if bill is not None and original.generation < bill.generation:
+            raise ResendError("The bill was reset since this message; its new schedule is under way.")
+        channel, destination, postal_address = target(original)
         if is_opted_out(patient=patient, channel=channel, address=destination):
             raise ResendError(f"The patient opted out of {Channel(channel).label} at this destination.")
 
@@ -97,7 +143,7 @@ def message_resend(
                 **_content_for(original, channel),
                 organization=original.organization,
                 patient=patient,
-                bill=original.bill,
+                bill=bill,
                 generation=original.generation,
                 step_key="",
                 kind=Kind.RESEND,
@@ -107,23 +153,22 @@ def message_resend(
                 postal_address=postal_address,
                 created_by=user if getattr(user, "pk", None) else None,
                 resend_of=original,
-                consent_by=user if quick_added else None,
-                consent_at=moment if quick_added else None,
+                consent_by=user if consented else None,
+                consent_at=moment if consented else None,
             ),
             now=moment,
         )
         audit_record(
             organization=original.organization,
             actor=user,
-            action="message.resend",
+            action=action,
             obj=resend,
             changes={
+                **audit,
                 "resend_of": original.pk,
                 "channel": channel,
                 # Only the last digits: the audit log is no place for a full phone number (T4).
                 "destination_last4": last_digits(destination) if channel == Channel.SMS else "",
-                "quick_added": quick_added,
-                "consented": quick_added and consented,
                 "state": resend.state,
             },
         )

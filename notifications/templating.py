@@ -205,6 +205,33 @@ def format_due_date(day: date | None) -> str:
     return format_date(day, missing="upon receipt")
 
 
+def message_values(
+    *,
+    first_name: str,
+    last_name: str,
+    organization: Organization,
+    amount_due: Decimal,
+    pay_url: str,
+    due_date: date | None,
+    statement_date: date | None,
+) -> dict[str, str]:
+    """The placeholder values of one message (N4): the one builder for payment requests and dunning steps.
+
+    Messages keep them as their ``context``, with the exact amount beside its formatted form
+    (``amount_due_value``, not a placeholder) for what reads a message later, such as the letter batch."""
+    return {
+        "patient.first_name": first_name,
+        "patient.last_name": last_name,
+        "practice.name": organization.name,
+        "practice.phone": organization.phone,
+        "amount_due": format_amount(amount_due),
+        "pay_url": pay_url,
+        "due_date": format_due_date(due_date),
+        "statement_date": format_date(statement_date),
+        "amount_due_value": str(amount_due),
+    }
+
+
 def sample_values(organization: Organization | None = None) -> dict[str, str]:
     """Typical values for previews and length checks; the organization's name and phone when given."""
     today = date.today()

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from notifications.models import Channel, Kind, Message, Template
 from notifications.outbox import messages_create
-from notifications.templating import format_amount, format_date, format_due_date, render_message, template_for
+from notifications.templating import message_values, render_message, template_for
 from payments.eligibility import eligible_guarantors, explain_guarantor, payment_settings_get
 from payments.links import payment_link_create
 from payments.models import PaymentRequest, RequestMode
@@ -209,16 +209,10 @@ def _campaign_start(
 def _messages_create(*, bill: Bill, pay_url: str, at: datetime, user: Any, setup: _Setup) -> list[Message]:
     guarantor = bill.guarantor
     organization = bill.organization
-    values = {
-        "patient.first_name": guarantor.first_name,
-        "patient.last_name": guarantor.last_name,
-        "practice.name": organization.name,
-        "practice.phone": organization.phone,
-        "amount_due": format_amount(bill.amount_due),
-        "pay_url": pay_url,
-        "due_date": format_due_date(bill.due_date),
-        "statement_date": format_date(bill.statement_date),
-    }
+    values = message_values(
+        first_name=guarantor.first_name, last_name=guarantor.last_name, organization=organization,
+        amount_due=bill.amount_due, pay_url=pay_url, due_date=bill.due_date, statement_date=bill.statement_date,
+    )  # fmt: skip
     messages = []
     for channel in setup.channels:
         template = setup.templates[channel]

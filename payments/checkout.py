@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from payments.gateway import Gateway, get_gateway
 from payments.models import Payment, PaymentLink, PaymentStatus
-from practices.models import CENTS, Bill, BillSource, BillState, Organization
+from practices.models import BILL_OWING_STATES, CENTS, Bill, BillSource, BillState, Organization
 from practices.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def payment_take(
         raise PaymentRefused("The amount must be greater than zero.")
     with transaction.atomic():
         bill = Bill.objects.select_for_update().get(pk=link.bill_id)
-        if bill.state != BillState.ACTIVE or link.expires_at <= moment:
+        if bill.state not in BILL_OWING_STATES or link.expires_at <= moment:
             raise PaymentRefused("This payment link is no longer active.")
         if amount > bill.amount_due:
             raise PaymentRefused(f"The amount cannot be more than the amount due ({bill.amount_due}).")
@@ -149,8 +149,8 @@ def payment_take(
             changes["amount_due"] = [str(before), str(bill.amount_due)]
             if bill.amount_due <= 0:
                 Bill.objects.filter(pk=bill.pk).update(state=BillState.PAID, ended_at=moment)
+                changes["state"] = [bill.state, BillState.PAID]
                 bill.state, bill.ended_at = BillState.PAID, moment
-                changes["state"] = [BillState.ACTIVE, BillState.PAID]
         else:
             changes["message"] = result.message
         audit_record(
@@ -200,6 +200,8 @@ def payments_reapply_after_import(organization: Organization, generated_at: date
         .annotate(total=Sum("amount"))
         .values("total")
     )
-    active = Bill.objects.filter(organization=organization, source=BillSource.REQUEST, state=BillState.ACTIVE)
+    active = Bill.objects.filter(
+        organization=organization, source=BillSource.REQUEST, state__in=BILL_OWING_STATES
+    )
     active.filter(Exists(unposted)).update(amount_due=F("amount_due") - Subquery(unposted))
     active.filter(amount_due__lte=0).update(state=BillState.PAID, ended_at=generated_at)

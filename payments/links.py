@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from payments.models import PaymentLink, PaymentSettings
 from practices.bulk import bulk_insert
-from practices.models import Bill, BillState
+from practices.models import BILL_OWING_STATES, Bill
 
 
 def hash_token(token: str) -> str:
@@ -69,13 +69,14 @@ def payment_url(token: str) -> str:
 
 
 def payment_link_lookup(*, token: str, now: datetime | None = None) -> PaymentLink | None:
-    """The live link for ``token``: None when unknown, expired, or its campaign has ended (P1)."""
+    """The live link for ``token``: None when unknown, expired, or its campaign has ended (P1: paid or closed;
+    a completed bill still owes and its link keeps working, D11)."""
     moment = now or timezone.now()
     link = (
         PaymentLink.objects.select_related("bill__guarantor", "organization")
         .filter(token_hash=hash_token(token))
         .first()
     )
-    if link is None or link.expires_at <= moment or link.bill.state != BillState.ACTIVE:
+    if link is None or link.expires_at <= moment or link.bill.state not in BILL_OWING_STATES:
         return None
     return link

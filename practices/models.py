@@ -198,6 +198,12 @@ class BillState(models.TextChoices):
     COMPLETED = "completed", "Completed"
 
 
+# D11: a completed bill has nothing left to decide, but its last messages still go, its link still works and
+# its amount still follows the PMS and payments; only paid and closed bills have ended.
+BILL_ENDED_STATES = (BillState.PAID, BillState.CLOSED)
+BILL_OWING_STATES = (BillState.ACTIVE, BillState.COMPLETED)
+
+
 class DunningStatus(models.TextChoices):
     NONE = "", "None"
     NEW = "new", "New"

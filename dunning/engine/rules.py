@@ -103,9 +103,11 @@ def decide(facts: Facts, rules: Rules) -> tuple[Outcome, ...]:
             put(step, step.kind, step.channel, 0, step.key, Action.SKIP, SkipReason.REQUEST)
         due = [s for s in due if s.age > 0]
 
-    if facts.do_not_contact:  # D11
+    if facts.do_not_contact:  # D11; a bill update is skipped like every step (D12: no silent decisions)
         for step in due:
             put(step, step.kind, step.channel, step.age, step.key, Action.SKIP, SkipReason.DO_NOT_CONTACT)
+        for channel in _bill_update_channels(facts, rules):
+            put(None, "bill_update", channel, age, _update_key(rules), Action.SKIP, SkipReason.DO_NOT_CONTACT)
         return _sorted(out)
 
     # D2: per channel only the latest due step goes; the earlier ones are superseded.
@@ -140,18 +142,27 @@ def decide(facts: Facts, rules: Rules) -> tuple[Outcome, ...]:
         # A missing destination still sends: the outbox makes it undeliverable (U1), not silence (D4).
         put(step, step.kind, step.channel, step.age, step.key, Action.SEND, "")
 
-    if facts.amount_changed and rules.communicate_on_update:  # D10
-        key = f"update:{rules.on.isoformat()}"
-        for channel in ELECTRONIC:
-            if (key, channel) in facts.decided:
-                continue
-            if not facts.above_electronic:
-                put(None, "bill_update", channel, age, key, Action.SKIP, SkipReason.BELOW_THRESHOLD)
-            elif facts.opted_out(channel):
-                put(None, "bill_update", channel, age, key, Action.SKIP, SkipReason.OPTED_OUT)
-            else:
-                put(None, "bill_update", channel, age, key, Action.SEND, "")
+    key = _update_key(rules)
+    for channel in _bill_update_channels(facts, rules):  # D10
+        if not facts.above_electronic:
+            put(None, "bill_update", channel, age, key, Action.SKIP, SkipReason.BELOW_THRESHOLD)
+        elif facts.opted_out(channel):
+            put(None, "bill_update", channel, age, key, Action.SKIP, SkipReason.OPTED_OUT)
+        else:
+            put(None, "bill_update", channel, age, key, Action.SEND, "")
     return _sorted(out)
+
+
+def _update_key(rules: Rules) -> str:
+    return f"update:{rules.on.isoformat()}"
+
+
+def _bill_update_channels(facts: Facts, rules: Rules) -> tuple[str, ...]:
+    """D10: the electronic channels a bill update is still to be decided on (S7 on, the amount changed)."""
+    if not (facts.amount_changed and rules.communicate_on_update):
+        return ()
+    key = _update_key(rules)
+    return tuple(channel for channel in ELECTRONIC if (key, channel) not in facts.decided)
 
 
 def _sorted(out: list[Outcome]) -> tuple[Outcome, ...]:

@@ -32,7 +32,7 @@ from dunning.models import Action, DunningDecision, DunningRun, PresetStep
 from dunning.selectors import dunning_settings_get
 from notifications.models import Channel, Message, OptOut, State, Template
 from notifications.outbox import initial_state, messages_queue_on_commit, quiet_window
-from notifications.templating import format_amount, format_date, format_due_date, render_message, template_for
+from notifications.templating import message_values, render_message, template_for
 from payments.links import payment_links_create
 from payments.models import Snooze
 from practices.bulk import bulk_insert, copy_rows
@@ -290,12 +290,10 @@ class _Run:
         org_id, on, created = organization.pk, self.rules.on, self.created
         for row, age, index in sending:
             pk, generation, amount, first, last = row[0], row[3], row[5], row[10], row[11]
-            values = {
-                "patient.first_name": first, "patient.last_name": last, "practice.name": organization.name,
-                "practice.phone": organization.phone, "amount_due": format_amount(amount), "pay_url": urls[pk],
-                "due_date": format_due_date(row[7]), "statement_date": format_date(row[8]),
-            }  # fmt: skip
-            context = {**values, "amount_due_value": str(amount)}
+            values = message_values(
+                first_name=first, last_name=last, organization=organization, amount_due=amount, pay_url=urls[pk],
+                due_date=row[7], statement_date=row[8],
+            )  # fmt: skip
             postal = NO_POSTAL
             if row[18]:
                 postal = {"name": f"{first} {last}".strip(), "line1": row[18], "line2": row[19], "city": row[20],
@@ -315,7 +313,7 @@ class _Run:
                 message_id = next(ids)
                 messages.append((
                     message_id, org_id, row[9], pk, generation, outcome.step_key, outcome.kind, channel, template.pk,
-                    subject, body, context, destination, postal if paper else NO_POSTAL, state, reason, scheduled,
+                    subject, body, values, destination, postal if paper else NO_POSTAL, state, reason, scheduled,
                     0, "", "", "", created, created,
                 ))  # fmt: skip
                 decisions.append((

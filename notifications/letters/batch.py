@@ -30,12 +30,12 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from notifications.letters.render import AGING_BUCKETS, Letter, LetterTooLong, PostalAddress, Practice, render
 from notifications.models import BatchState, Channel, LetterBatch, Message, Reason, State
-from practices.models import Account, BillState, Organization, Patient
+from practices.models import BILL_ENDED_STATES, Account, Organization, Patient
 from practices.services import audit_record
 from practices.timezones import organization_today
 
@@ -174,8 +174,11 @@ def _batch_claim(
             return None
         # N1: the re-check before a message leaves us; for paper the mail house is the provider.
         mine = Message.objects.filter(pk__in=ids, state=State.PENDING)
-        mine.filter(bill__isnull=False).exclude(bill__state=BillState.ACTIVE).update(
+        mine.filter(bill__state__in=BILL_ENDED_STATES).update(
             state=State.CANCELLED, reason=Reason.BILL_NOT_ACTIVE, updated_at=moment
+        )
+        mine.filter(generation__lt=F("bill__generation")).update(
+            state=State.CANCELLED, reason=Reason.OLDER_GENERATION, updated_at=moment
         )
         mine.filter(patient__do_not_contact=True).update(
             state=State.CANCELLED, reason=Reason.DO_NOT_CONTACT, updated_at=moment

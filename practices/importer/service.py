@@ -29,6 +29,7 @@ from practices.importer.records import (
     read_statement,
 )
 from practices.models import (
+    BILL_OWING_STATES,
     Account,
     Bill,
     BillSource,
@@ -458,9 +459,11 @@ def _statement_bill(
     )  # fmt: skip
     created_at = generated_at if old is None else old.created_at
     ended_at = None if old is None or clock.reset else old.ended_at
-    next_dunning = None if old is None or clock.recompute_next else old.next_dunning_date
+    # D10: a flagged bill update is decided by the run that follows the import, not at the next step's date.
+    recompute = old is None or clock.recompute_next or clock.amount_changed
+    next_dunning = None if recompute else old.next_dunning_date
     state = clock.state
-    if state == BillState.ACTIVE and row.amount_due <= 0:
+    if state in BILL_OWING_STATES and row.amount_due <= 0:
         state, ended_at = BillState.PAID, generated_at
     # In the order of BILL_COLUMNS.
     return (
@@ -471,8 +474,9 @@ def _statement_bill(
 
 
 def _close_campaigns(org: Organization, generated_at: datetime) -> None:
-    """I6: a request campaign follows the guarantor's patient portion; <= 0 pays it; a plan closes all."""
-    active = Bill.objects.filter(organization=org, state=BillState.ACTIVE)
+    """I6: a request campaign follows the guarantor's patient portion; <= 0 pays it; a plan closes all. A
+    completed campaign (past its final notice, D11) still owes, so it follows the PMS too."""
+    active = Bill.objects.filter(organization=org, state__in=BILL_OWING_STATES)
     portion = Account.objects.filter(guarantor_id=OuterRef("guarantor_id")).values("patient_portion")[:1]
     active.filter(source=BillSource.REQUEST).update(amount_due=Coalesce(Subquery(portion), F("amount_due")))
     active.filter(amount_due__lte=0).update(state=BillState.PAID, ended_at=generated_at)

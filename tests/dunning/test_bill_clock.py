@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from dunning.engine import run_dunning
-from dunning.models import DunningSettings, Preset, PresetStep
+from dunning.models import DunningDecision, DunningSettings, Preset, PresetStep
+from notifications.models import Message
 from practices.importer import feed_import
 from practices.models import Bill, BillState
 from tests.factories import OrganizationFactory, feed_patient, feed_statement
@@ -121,3 +122,39 @@ def test_d10_an_amount_change_without_reset_flags_a_bill_update_only_with_s7(org
     feed(feed_bytes, when="2026-11-26T12:00:00Z", amount_due="70.00")
     bill = Bill.objects.get()
     assert (bill.amount_changed, bill.amount_due) == (True, Decimal("70.00"))
+
+
+def test_d10_the_run_after_the_import_decides_the_bill_update_though_no_step_is_due(org, feed_bytes):
+    """D10: "the engine run that follows the import decides it" – also when the bill's next step is weeks
+    away (its stored next due date must not hide it from that run, D13)."""
+    configure(org, communicate_on_update=True)
+    feed(feed_bytes, statement_date="2026-11-24")
+    run_dunning(organization=org, on=IMPORT_DATE)
+    assert Bill.objects.get().next_dunning_date == IMPORT_DATE + timedelta(days=20)
+    feed(feed_bytes, when="2026-11-27T12:00:00Z", statement_date="2026-11-24", amount_due="70.00")
+    rows = [d.as_json() for d in run_dunning(organization=org, on=date(2026, 11, 27))]
+    assert [(r["kind"], r["channel"], r["action"], r["step_age_days"]) for r in rows] == [
+        ("bill_update", "email", "send", 3),
+        ("bill_update", "sms", "send", 3),
+    ]
+    assert Bill.objects.get().next_dunning_date == IMPORT_DATE + timedelta(days=20)
+
+
+def test_d10_a_do_not_contact_guarantors_bill_update_is_a_recorded_skip(org, feed_bytes):
+    """D11, D12: a bill update for a do-not-contact guarantor leaves its decision, a skip, like every step."""
+    configure(org, communicate_on_update=True)
+    feed_import(raw=feed_bytes(generated_at="2026-11-24T12:00:00Z",
+                               patients=[feed_patient("P1", do_not_contact=True)],
+                               statements=[feed_statement("S-1", "P1", statement_date="2026-11-24")]))  # fmt: skip
+    run_dunning(organization=org, on=IMPORT_DATE)
+    feed_import(raw=feed_bytes(generated_at="2026-11-27T12:00:00Z",
+                               patients=[feed_patient("P1", do_not_contact=True)],
+                               statements=[feed_statement("S-1", "P1", statement_date="2026-11-24",
+                                                          amount_due="70.00")]))  # fmt: skip
+    rows = [d.as_json() for d in run_dunning(organization=org, on=date(2026, 11, 27))]
+    assert [(r["kind"], r["channel"], r["action"], r["reason"]) for r in rows] == [
+        ("bill_update", "email", "skip", "do_not_contact"),
+        ("bill_update", "sms", "skip", "do_not_contact"),
+    ]
+    assert DunningDecision.objects.filter(kind="bill_update", reason="do_not_contact").count() == 2
+    assert not Message.objects.exists()

@@ -12,6 +12,7 @@ from dunning.engine import run_dunning
 from dunning.models import DunningDecision, DunningSettings, Preset, PresetStep
 from dunning.services import organizations_due_for_run
 from notifications.models import Kind, Message
+from notifications.outbox import messages_send_due
 from practices.models import Bill, Role
 from tests.factories import AccountFactory, GuarantorFactory, MembershipFactory, OrganizationFactory
 
@@ -52,6 +53,7 @@ def test_an_admin_resend_bypasses_the_threshold(admin_client, trail):
     org, _bill = trail
     DunningSettings.objects.filter(organization=org).update(min_electronic=Decimal("0.00"))
     run_dunning(organization=org, on=date(2026, 6, 1), now=datetime(2026, 6, 1, 15, tzinfo=UTC))
+    assert messages_send_due(organization=org, now=datetime(2026, 6, 1, 15, 5, tzinfo=UTC))["sent"] == 1
     DunningSettings.objects.filter(organization=org).update(min_electronic=Decimal("500.00"))
     decision = DunningDecision.objects.get(action="send")
     response = admin_client.post(reverse("admin:dunning_dunningdecision_changelist"),

@@ -219,6 +219,28 @@ def test_letters_of_ended_campaigns_and_do_not_contact_patients_are_cancelled_no
     assert kept.state == State.SENDING
 
 
+def test_a_completed_bills_letter_is_printed_and_a_reset_bills_old_letter_is_not(org):
+    """D11: the final letter of a completed bill goes; N1: a letter decided before a reset does not."""
+
+    def bill(bill_id, **fields):
+        return Bill.objects.create(
+            organization=org, guarantor=GuarantorFactory(organization=org), bill_id=bill_id,
+            source=BillSource.STATEMENT, amount_due=Decimal("10.00"), created_at=FEED_TIME,
+            effective_created_date=FEED_TIME.date(), last_seen_at=FEED_TIME, **fields,
+        )  # fmt: skip
+
+    completed = bill("B1", state=BillState.COMPLETED)
+    final = paper(completed.guarantor, bill=completed, generation=1, kind="final")
+    reset = bill("B2", generation=2)
+    stale = paper(reset.guarantor, bill=reset, generation=1)
+
+    batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
+
+    assert list(batch.messages.values_list("pk", flat=True)) == [final.pk]
+    stale.refresh_from_db()
+    assert (stale.state, stale.reason) == (State.CANCELLED, Reason.OLDER_GENERATION)
+
+
 def test_a_letter_too_long_for_its_page_fails_alone_and_the_others_are_printed(org):
     too_long = paper(GuarantorFactory(organization=org), body="\n\n".join(["A paragraph."] * 200))
     fine = paper(GuarantorFactory(organization=org))

@@ -235,6 +235,27 @@ def test_a_message_whose_campaign_ended_is_cancelled_before_sending(patient, cha
 
 
 @pytest.mark.django_db
+def test_a_completed_bills_message_goes(patient, channel):
+    """D11, N1: the engine completes a bill when it decides the last step; that step (the final notice)
+    must still reach the provider."""
+    bill = _bill(patient)
+    message = _pending(patient, bill=bill, generation=1)
+    Bill.objects.filter(pk=bill.pk).update(state=BillState.COMPLETED)
+    assert message_send(message_id=message.pk, now=DAYTIME) == State.SENT
+    assert channel.sent == [message.pk]
+
+
+@pytest.mark.django_db
+def test_a_message_of_a_generation_before_a_reset_is_cancelled(patient, channel):
+    bill = _bill(patient)
+    message = _pending(patient, bill=bill, generation=1)
+    Bill.objects.filter(pk=bill.pk).update(generation=2)
+    assert message_send(message_id=message.pk, now=DAYTIME) == State.CANCELLED
+    assert Message.objects.get(pk=message.pk).reason == Reason.OLDER_GENERATION
+    assert channel.sent == []
+
+
+@pytest.mark.django_db
 def test_a_do_not_contact_patient_is_cancelled_before_sending(patient, channel):
     message = _pending(patient)
     patient.do_not_contact = True

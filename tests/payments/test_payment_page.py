@@ -152,7 +152,7 @@ def test_an_expired_link_shows_the_practice_phone_and_nothing_about_the_patient(
     assert "Date of birth" not in html
 
 
-@pytest.mark.parametrize("state", [BillState.PAID, BillState.CLOSED, BillState.COMPLETED])
+@pytest.mark.parametrize("state", [BillState.PAID, BillState.CLOSED])
 def test_a_link_whose_campaign_ended_shows_the_neutral_page(
     verified: Client, bill: Bill, token: str, state: str
 ) -> None:
@@ -334,6 +334,20 @@ def test_an_approved_payment_is_recorded_and_reduces_the_bill(
     bill.refresh_from_db()
     assert (bill.amount_due, bill.state, bill.ended_at) == (Decimal("100.00"), BillState.ACTIVE, None)
     assert "$100.00" in verified.get(page(token)).content.decode()
+
+
+def test_a_completed_bills_link_keeps_working_and_a_payment_in_full_ends_it(
+    verified: Client, token: str, bill: Bill
+) -> None:
+    """D11: past its final notice the bill still owes; the link in that notice must take the payment."""
+    Bill.objects.filter(pk=bill.pk).update(state=BillState.COMPLETED)
+
+    assert "$150.00" in verified.get(page(token)).content.decode()
+    pay(verified, token, "150.00")
+
+    bill.refresh_from_db()
+    assert (bill.amount_due, bill.state) == (Decimal("0.00"), BillState.PAID)
+    assert AuditEvent.objects.get(action="payment.take").changes["state"] == ["completed", "paid"]
 
 
 def test_a_payment_is_audited_without_card_data(verified: Client, token: str) -> None:
