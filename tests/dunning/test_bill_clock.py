@@ -125,7 +125,7 @@ def test_d10_an_amount_change_without_reset_flags_a_bill_update_only_with_s7(org
 
 
 def test_d10_the_run_after_the_import_decides_the_bill_update_though_no_step_is_due(org, feed_bytes):
-    """D10: "the engine run that follows the import decides it" – also when the bill's next step is weeks
+    """D10: "the engine run that follows the import decides it" - also when the bill's next step is weeks
     away (its stored next due date must not hide it from that run, D13)."""
     configure(org, communicate_on_update=True)
     feed(feed_bytes, statement_date="2026-11-24")
