@@ -158,3 +158,19 @@ def test_d10_a_do_not_contact_guarantors_bill_update_is_a_recorded_skip(org, fee
     ]
     assert DunningDecision.objects.filter(kind="bill_update", reason="do_not_contact").count() == 2
     assert not Message.objects.exists()
+
+
+def test_i6_a_completed_bill_still_follows_the_pms_amount_and_payment_plan(org, feed_bytes):
+    """D11, I6: past its final notice a bill still owes; the PMS's zero pays it and a plan closes it."""
+    feed(feed_bytes)
+    Bill.objects.update(state=BillState.COMPLETED)
+    feed(feed_bytes, when="2026-11-25T12:00:00Z", amount_due="0.00")
+    assert Bill.objects.get().state == BillState.PAID
+
+    feed_import(raw=feed_bytes(generated_at="2026-11-26T12:00:00Z", patients=[feed_patient("P1")],
+                               statements=[feed_statement("S-2", "P1")]))  # fmt: skip
+    Bill.objects.filter(bill_id="S-2").update(state=BillState.COMPLETED)
+    feed_import(raw=feed_bytes(generated_at="2026-11-27T12:00:00Z",
+                               patients=[feed_patient("P1", on_payment_plan=True)],
+                               statements=[feed_statement("S-2", "P1")]))  # fmt: skip
+    assert Bill.objects.get(bill_id="S-2").state == BillState.CLOSED

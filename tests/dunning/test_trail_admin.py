@@ -10,10 +10,11 @@ from django.urls import reverse
 
 from dunning.engine import run_dunning
 from dunning.models import DunningDecision, DunningSettings, Preset, PresetStep
-from dunning.services import organizations_due_for_run
-from notifications.models import Kind, Message
+from dunning.services import ResendError, decision_resend, organizations_due_for_run
+from notifications.models import Kind, Message, OptOutSource
+from notifications.optouts import opt_out_set
 from notifications.outbox import messages_send_due
-from practices.models import Bill, Role
+from practices.models import Bill, BillState, Patient, Role
 from tests.factories import AccountFactory, GuarantorFactory, MembershipFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -90,3 +91,44 @@ def test_each_organization_runs_once_a_day_after_its_local_run_time():
     ]
     run_dunning(organization=denver, on=date(2026, 6, 1))
     assert organizations_due_for_run(now=moment) == [(tokyo.pk, date(2026, 6, 1))]
+
+
+@pytest.fixture
+def sent_step(trail):
+    """The trail's age-0 email, decided and sent (the admin resends steps that left us)."""
+    org, _bill = trail
+    DunningSettings.objects.filter(organization=org).update(min_electronic=Decimal("0.00"))
+    run_dunning(organization=org, on=date(2026, 6, 1), now=datetime(2026, 6, 1, 15, tzinfo=UTC))
+    messages_send_due(organization=org, now=datetime(2026, 6, 1, 15, 5, tzinfo=UTC))
+    return DunningDecision.objects.get(action="send")
+
+
+def test_the_admin_resend_has_the_undeliverable_resends_guards(sent_step, admin_user):
+    """One resend path (issue 10): the row lock and the double-resend guard, do-not-contact, opt-outs."""
+    decision_resend(decision=sent_step, user=admin_user)
+    with pytest.raises(ResendError, match="already been resent"):
+        decision_resend(decision=sent_step, user=admin_user)
+    assert Message.objects.filter(kind=Kind.RESEND).count() == 1
+
+
+def test_the_admin_resend_refuses_a_do_not_contact_patient_and_an_opted_out_address(sent_step, admin_user):
+    patient = sent_step.message.patient
+    Patient.objects.filter(pk=patient.pk).update(do_not_contact=True)
+    with pytest.raises(ResendError, match="do-not-contact"):
+        decision_resend(decision=sent_step, user=admin_user)
+    Patient.objects.filter(pk=patient.pk).update(do_not_contact=False)
+    opt_out_set(organization=patient.organization, channel="email", address="ana@example.com", active=True,
+                source=OptOutSource.EMAIL_UNSUBSCRIBE)  # fmt: skip
+    with pytest.raises(ResendError, match="opted out"):
+        decision_resend(decision=sent_step, user=admin_user)
+    assert not Message.objects.filter(kind=Kind.RESEND).exists()
+
+
+def test_the_admin_resend_works_for_a_completed_bill_and_not_for_a_paid_one(sent_step, admin_user):
+    """D11: a completed bill still owes, so its notices may be sent again; a paid one has ended."""
+    Bill.objects.filter(pk=sent_step.bill_id).update(state=BillState.COMPLETED)
+    assert decision_resend(decision=sent_step, user=admin_user).kind == Kind.RESEND
+    Message.objects.filter(kind=Kind.RESEND).delete()
+    Bill.objects.filter(pk=sent_step.bill_id).update(state=BillState.PAID)
+    with pytest.raises(ResendError, match="paid"):
+        decision_resend(decision=sent_step, user=admin_user)
