@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from payments.gateway import Gateway, get_gateway
@@ -71,25 +71,27 @@ def dob_verify(*, link: PaymentLink, month_year: str, now: datetime | None = Non
     moment = now or timezone.now()
     month, year = month_year_parse(month_year)
     dob = link.bill.guarantor.date_of_birth
-    links = PaymentLink.objects.filter(pk=link.pk).filter(_unlocked(moment))
-    if dob is not None and (dob.month, dob.year) == (month, year):
-        if links.update(failed_attempts=0, locked_until=None):
-            link.failed_attempts, link.locked_until = 0, None
-            return DobOutcome.VERIFIED
-        return DobOutcome.LOCKED
-    lapsed = Q(locked_until__lte=moment)  # a lock that ran out: counting starts again
-    counted = links.update(
-        failed_attempts=Case(When(lapsed, then=Value(1)), default=F("failed_attempts") + 1),
-        locked_until=Case(
-            When(lapsed, then=Value(None)),
-            When(failed_attempts__gte=DOB_MAX_FAILURES - 1, then=Value(moment + DOB_LOCK)),
-            default=Value(None),
-        ),
-    )
-    link.refresh_from_db(fields=["failed_attempts", "locked_until"])
-    if not counted or (link.locked_until is not None and link.locked_until > moment):
-        if counted:
-            logger.info("payment link %s locked after %s failed checks", link.pk, DOB_MAX_FAILURES)
+    matched = dob is not None and (dob.month, dob.year) == (month, year)
+    with transaction.atomic():
+        # The link row, locked: each guess reads the counter it moves, so a guess's answer is its own (an
+        # UPDATE then a re-read let a parallel guess's lock show through).
+        row = PaymentLink.objects.select_for_update(no_key=True).filter(pk=link.pk).filter(_unlocked(moment))
+        current = row.values_list("failed_attempts", "locked_until").first()
+        if current is None:
+            return DobOutcome.LOCKED
+        attempts, locked_until = current
+        if matched:
+            attempts, locked_until = 0, None
+        else:
+            # A lock that ran out: counting starts again.
+            attempts = 1 if locked_until is not None else attempts + 1
+            locked_until = moment + DOB_LOCK if attempts >= DOB_MAX_FAILURES else None
+        PaymentLink.objects.filter(pk=link.pk).update(failed_attempts=attempts, locked_until=locked_until)
+    link.failed_attempts, link.locked_until = attempts, locked_until
+    if matched:
+        return DobOutcome.VERIFIED
+    if locked_until is not None:
+        logger.info("payment link %s locked after %s failed checks", link.pk, DOB_MAX_FAILURES)
         return DobOutcome.LOCKED
     return DobOutcome.MISMATCH
 
