@@ -129,7 +129,7 @@ def payment_take(
     if amount <= 0:
         raise PaymentRefused("The amount must be greater than zero.")
     with transaction.atomic():
-        bill = Bill.objects.select_for_update().get(pk=link.bill_id)
+        bill = Bill.objects.select_for_update(no_key=True).get(pk=link.bill_id)
         if bill.state not in BILL_OWING_STATES or link.expires_at <= moment:
             raise PaymentRefused("This payment link is no longer active.")
         if amount > bill.amount_due:

@@ -27,7 +27,7 @@ def _guarantors(*, organization: Organization, guarantor_ids: list[str], lock: b
         raise SnoozeError("name at least one guarantor")
     queryset = Patient.objects.filter(organization=organization, is_guarantor=True, external_id__in=wanted)
     if lock:
-        queryset = queryset.select_for_update()
+        queryset = queryset.select_for_update(no_key=True)
     found = {p.external_id: p for p in queryset}
     unknown = [i for i in wanted if i not in found]
     if unknown:

@@ -156,7 +156,7 @@ def _due_batches(organization: Organization, on: date) -> Iterator[list[tuple[An
     guarantors by primary key with the snooze and opt-out flags. Joining them in one query let the planner
     read every patient of the database once the due set was large, so a daily run grew with the table."""
     bills = (
-        Bill.objects.select_for_update(skip_locked=True)
+        Bill.objects.select_for_update(skip_locked=True, no_key=True)
         .filter(
             Q(next_dunning_date__lte=on) | Q(next_dunning_date__isnull=True),
             organization=organization,

@@ -133,7 +133,10 @@ def feed_import(
     generated_at = document["generated_at"]
     with transaction.atomic():
         # One import per organization at a time: the stale check and the writes must see the same state.
-        org = Organization.objects.select_for_update().get(pk=organization.pk)
+        # NO KEY UPDATE (the lock order, docs/architecture.md): rows that merely reference the organization
+        # (a payment, a message, a decision) can still be inserted meanwhile, so a writer holding a bill
+        # this import must update never waits for the import in turn.
+        org = Organization.objects.select_for_update(no_key=True).get(pk=organization.pk)
         previous = (
             FeedImport.objects.filter(
                 organization=org, checksum=checksum, status__in=[FeedStatus.APPLIED, FeedStatus.PARTIAL]
