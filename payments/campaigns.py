@@ -163,7 +163,8 @@ def _campaign_start(
             # organization's row for its whole transaction, so a statement it brings for this guarantor is
             # either committed (and found here) or not yet begun. Without it, a campaign could be written just
             # after an import opened one, leaving the guarantor in two.
-            Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).values_list("pk").get()
+            locked = Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk)
+            locked.values_list("pk").get()
             active = (
                 Bill.objects.filter(guarantor=guarantor, state=BillState.ACTIVE)
                 .values_list("bill_id", "source")
