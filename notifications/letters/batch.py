@@ -317,12 +317,21 @@ def _letter(message: Message, practice: Practice, recipient: PostalAddress, batc
     aging = _aging(context.get("aging"))
     if aging is None:
         aging = {key: getattr(account, field) for key, field in _ACCOUNT_BUCKETS.items()} if account else {}
-    amount = _decimal(context.get("amount_due"))
-    if amount is None:
-        amount = account.patient_portion if account else sum(aging.values(), Decimal(0))
-    due_date = _iso_date(context.get("due_date"))
-    if due_date is None and message.bill is not None:
-        due_date = message.bill.due_date
+    # The bill's own values, read, never parsed back from the display strings the body was rendered with:
+    # the amount owed tonight (a payment since the decision lowers it) and its statement date.
+    bill = message.bill
+    if bill is not None:
+        amount, due_date, statement_date = bill.amount_due, bill.due_date, bill.statement_date
+    else:
+        exact = _decimal(context.get("amount_due_value"))
+        amount = (
+            exact
+            if exact is not None
+            else account.patient_portion
+            if account
+            else sum(aging.values(), Decimal(0))
+        )
+        due_date, statement_date = None, None
     return Letter(
         reference=patient.guarantor_external_id or patient.external_id,
         practice=practice,
@@ -334,7 +343,7 @@ def _letter(message: Message, practice: Practice, recipient: PostalAddress, batc
         aging=aging,
         due_date=due_date,
         pay_url=str(context.get("pay_url") or settings.PUBLIC_BASE_URL),
-        statement_date=_iso_date(context.get("statement_date")) or batch_date,
+        statement_date=statement_date or batch_date,
     )
 
 

@@ -28,6 +28,7 @@ from notifications.letters.batch import (
 )
 from notifications.models import BatchState, Channel, LetterBatch, Message, Reason, State
 from notifications.tasks import render_letter_batches
+from notifications.templating import message_values
 from practices.models import AuditEvent, Bill, BillSource, BillState, Role
 from tests.concurrency import in_threads
 from tests.factories import (
@@ -61,6 +62,21 @@ def org():
 def paper(
     patient, *, zip_code="84101", name=None, state=State.PENDING, channel=Channel.PAPER, **kw
 ) -> Message:
+    if "bill" not in kw:
+        # As the engine writes a letter: a bill of its own, and the context message_values() builds (display
+        # strings; the letter reads the bill's values, never these strings).
+        kw["bill"] = Bill.objects.create(
+            organization=patient.organization, guarantor=patient, bill_id=f"S-{patient.pk}-{Message.objects.count()}",
+            source=BillSource.STATEMENT, amount_due=Decimal("120.50"), statement_date=date(2026, 11, 20),
+            due_date=date(2026, 12, 10), created_at=FEED_TIME, effective_created_date=FEED_TIME.date(),
+            last_seen_at=FEED_TIME,
+        )  # fmt: skip
+        kw.setdefault("generation", 1)
+    values = message_values(
+        first_name=patient.first_name, last_name=patient.last_name, organization=patient.organization,
+        amount_due=Decimal("120.50"), pay_url=f"https://pay.example.com/p/{patient.external_id}",
+        due_date=date(2026, 12, 10), statement_date=date(2026, 11, 20),
+    )  # fmt: skip
     fields = {
         "organization": patient.organization,
         "patient": patient,
@@ -68,13 +84,7 @@ def paper(
         "state": state,
         "kind": "statement",
         "body": "Our records show a balance on your account.\n\nThank you.",
-        "context": {
-            "amount_due": "120.50",
-            "aging": {"0_30": "20.50", "over_90": "100.00"},
-            "due_date": "2026-12-10",
-            "pay_url": f"https://pay.example.com/p/{patient.external_id}",
-            "statement_date": "2026-11-20",
-        },
+        "context": {**values, "aging": {"0_30": "20.50", "over_90": "100.00"}},
         "postal_address": {
             "name": name or patient.full_name,
             "line1": "12 Elm St",
@@ -167,7 +177,7 @@ def test_without_context_or_postal_address_the_patient_and_account_fill_in(org, 
     )  # fmt: skip
     AccountFactory(guarantor=patient, bucket_0_30=Decimal("0"), bucket_61_90=Decimal("77.25"),
                    total=Decimal("77.25"), patient_portion=Decimal("77.25"))  # fmt: skip
-    paper(patient, context={}, postal_address={})
+    paper(patient, context={}, postal_address={}, bill=None)
 
     batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
 
@@ -524,3 +534,28 @@ def test_two_concurrent_renders_never_take_the_same_message(settings, tmp_path):
         assert set(batch.messages.values_list("pk", flat=True)) == {
             int(row["message_id"]) for row in manifest_rows(batch)
         }
+
+
+def test_a_letter_shows_its_bills_own_amount_and_statement_date_not_the_guarantors_portion(org):
+    """Issue 11: patient portion 25.00, statement amount_due 40.00 → the letter and manifest say $40.00 and the
+    statement's date, read from the bill (the body's context holds only display strings)."""
+    patient = GuarantorFactory(organization=org)
+    AccountFactory(guarantor=patient, bucket_0_30=Decimal("25.00"), total=Decimal("25.00"),
+                   patient_portion=Decimal("25.00"))  # fmt: skip
+    bill = Bill.objects.create(
+        organization=org, guarantor=patient, bill_id="S-40", source=BillSource.STATEMENT, amount_due=Decimal("40.00"),
+        statement_date=date(2026, 11, 1), due_date=date(2026, 11, 21), created_at=FEED_TIME,
+        effective_created_date=date(2026, 11, 1), last_seen_at=FEED_TIME,
+    )  # fmt: skip
+    context = message_values(first_name="Ana", last_name="Diaz", organization=org, amount_due=Decimal("40.00"),
+                             pay_url="https://pay.example.com/p/x", due_date=bill.due_date,
+                             statement_date=bill.statement_date)  # fmt: skip
+    paper(patient, bill=bill, generation=1, context=context)
+
+    batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
+
+    text = pdf_pages(batch)[0]
+    assert "Amount due\n $40.00" in text  # the guarantor's $25.00 is only the balance by age
+    assert "November 1, 2026" in text
+    assert "November 24, 2026" not in text
+    assert manifest_rows(batch)[0]["amount_due"] == "40.00"
