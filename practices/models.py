@@ -311,6 +311,7 @@ class FeedStatus(models.TextChoices):
     DUPLICATE = "duplicate", "Duplicate (nothing changed)"
     STALE = "stale", "Rejected: stale"
     UNUSABLE = "unusable", "Rejected: unusable document"
+    FAILED = "failed", "Failed: nothing applied (see the error)"
 
 
 class FeedImport(models.Model):
