@@ -65,13 +65,21 @@ _FEED_BODY = {
 @api.post(
     "/feeds",
     auth=TokenAuth(),
-    response={200: FeedSummary, 207: FeedSummary, 400: FeedSummary, 403: ErrorOut, 409: FeedSummary},
+    response={
+        200: FeedSummary,
+        207: FeedSummary,
+        400: FeedSummary,
+        403: ErrorOut,
+        409: FeedSummary,
+        503: FeedSummary,
+    },
     openapi_extra=_FEED_BODY,
     summary="Import a PMS feed",
     description=(
         "200 when every record was applied, 207 when some records were rejected (each error names its JSON "
         "pointer), 400 when the document is not a feed at all, 409 when it is older than the last feed "
-        "applied, 401 without a valid token, 403 when the document names another organization."
+        "applied, 401 without a valid token, 403 when the document names another organization, 503 when the "
+        "import failed for a reason of ours (nothing applied, the feed is kept; send it again)."
     ),
 )
 def post_feed(request: HttpRequest) -> Status[Any]:
@@ -83,4 +91,6 @@ def post_feed(request: HttpRequest) -> Status[Any]:
         return Status(400, summary.as_json())
     if summary.status == FeedStatus.STALE:
         return Status(409, summary.as_json())
+    if summary.status == FeedStatus.FAILED:
+        return Status(503, summary.as_json())  # kept as received (I3); sending it again is safe
     return Status(207 if summary.rejected else 200, summary.as_json())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
@@ -40,6 +41,8 @@ from practices.models import (
     Organization,
     Patient,
 )
+
+logger = logging.getLogger(__name__)
 
 BATCH = 2000
 PATIENT_UPDATE_FIELDS = [
@@ -81,6 +84,8 @@ class ImportSummary:
 
     @property
     def exit_code(self) -> int:
+        if self.status == FeedStatus.FAILED:
+            return 1  # not the document's fault: the same feed may be sent again
         if self.status in (FeedStatus.UNUSABLE, FeedStatus.STALE):
             return 2
         return 3 if self.rejected else 0
@@ -131,6 +136,24 @@ def feed_import(
             return _unusable(f"unknown organization {slug!r}")
 
     generated_at = document["generated_at"]
+    try:
+        return _import_locked(organization, document, raw, checksum, source, generated_at, started)
+    except DatabaseError as exc:
+        # I3: nothing was applied (the transaction rolled back), but the feed is kept, with what went wrong,
+        # so it can be audited and replayed. A lost lock race or a database outage is not the feed's fault.
+        logger.exception("feed import for %s failed", organization.slug)
+        summary = ImportSummary(
+            status=FeedStatus.FAILED, reason=f"the import failed and nothing was applied: {exc}"
+        )
+        summary.errors = [{"pointer": "", "message": summary.reason[:500]}]
+        _record(organization, raw, checksum, source, summary, generated_at, started)
+        return summary
+
+
+def _import_locked(
+    organization: Organization, document: dict[str, Any], raw: bytes, checksum: str, source: str,
+    generated_at: datetime, started: float,
+) -> ImportSummary:  # fmt: skip
     with transaction.atomic():
         # One import per organization at a time: the stale check and the writes must see the same state.
         # NO KEY UPDATE (the lock order, docs/architecture.md): rows that merely reference the organization

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import OperationalError
 
-from practices.importer import feed_import
+from practices.importer import feed_import, service
 from practices.models import Account, Bill, BillSource, BillState, FeedImport, FeedStatus, Patient
 from tests.factories import OrganizationFactory, feed_patient, feed_statement
 
@@ -420,3 +421,20 @@ def test_a_request_campaign_follows_the_guarantors_patient_portion(org, feed_byt
     p2 = Bill.objects.get(bill_id="R-P2")
     assert (p1.amount_due, p1.state) == (Decimal("50.00"), BillState.ACTIVE)
     assert (p2.amount_due, p2.state) == (Decimal("0.00"), BillState.PAID)
+
+
+def test_an_import_that_fails_in_the_database_is_kept_as_failed_with_its_error(feed_bytes, monkeypatch):
+    """I3: a failed import (a lost lock race, an outage) is recorded, nothing half-applied, and exits 1."""
+    OrganizationFactory(slug="smile-dental")
+
+    def boom(*args, **kwargs):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(service, "_close_campaigns", boom)
+    summary = feed_import(raw=feed_bytes(patients=[feed_patient("P1")]))
+
+    assert (summary.status, summary.exit_code) == (FeedStatus.FAILED, 1)
+    feed = FeedImport.objects.get()
+    assert (feed.status, feed.applied_count) == (FeedStatus.FAILED, 0)
+    assert "deadlock detected" in feed.errors[0]["message"]
+    assert not Patient.objects.exists()
