@@ -8,13 +8,14 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import DatabaseError, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from practices.accounts import account_figures
@@ -43,6 +44,9 @@ from practices.models import (
 )
 
 logger = logging.getLogger(__name__)
+
+EARLIEST_FEED_YEAR = 1900
+MAX_FEED_AHEAD = timedelta(days=1)
 
 BATCH = 2000
 PATIENT_UPDATE_FIELDS = [
@@ -228,10 +232,20 @@ def _parse_document(raw: bytes) -> dict[str, Any]:
         if not isinstance(document.get(key, []), list):
             raise _Unusable(f"'{key}' must be a JSON array")
     raw_generated = document.get("generated_at")
-    generated_at = parse_datetime(raw_generated) if isinstance(raw_generated, str) else None
+    try:
+        generated_at = parse_datetime(raw_generated) if isinstance(raw_generated, str) else None
+    except ValueError:  # well formed but no such moment: 2026-02-30, 10:61
+        generated_at = None
     if generated_at is None or generated_at.tzinfo is None:
         raise _Unusable(
             "'generated_at' must be an ISO 8601 date-time with a time zone, e.g. 2026-11-24T06:00:00Z"
+        )
+    if generated_at.year < EARLIEST_FEED_YEAR:
+        raise _Unusable(f"'generated_at' {raw_generated} is not a real feed date")
+    # I0: a PMS clock gone wrong must not make every later feed stale.
+    if generated_at > timezone.now() + MAX_FEED_AHEAD:
+        raise _Unusable(
+            f"'generated_at' {raw_generated} is more than a day ahead of now; check the PMS clock"
         )
     document["generated_at"] = generated_at
     return document

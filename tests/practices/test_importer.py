@@ -438,3 +438,28 @@ def test_an_import_that_fails_in_the_database_is_kept_as_failed_with_its_error(f
     assert (feed.status, feed.applied_count) == (FeedStatus.FAILED, 0)
     assert "deadlock detected" in feed.errors[0]["message"]
     assert not Patient.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "generated_at",
+    ["2026-02-30T06:00:00Z", "2026-11-24T10:61:00Z", "0001-01-01T00:00:00Z", "9845-01-01T00:00:00Z"],
+)
+def test_a_generated_at_that_is_no_real_moment_or_far_ahead_is_unusable_and_blocks_nothing(
+    feed_bytes, generated_at
+):
+    """Issue 11: impossible dates answered 500; a feed of the year 9845 made every later feed stale (I0)."""
+    OrganizationFactory(slug="smile-dental")
+    with time_machine.travel(datetime(2026, 11, 24, 7, tzinfo=UTC), tick=False):
+        summary = feed_import(raw=feed_bytes(generated_at=generated_at, patients=[feed_patient("P1")]))
+        assert (summary.status, summary.exit_code) == (FeedStatus.UNUSABLE, 2)
+        assert "generated_at" in summary.errors[0]["message"]
+        assert feed_import(raw=feed_bytes(patients=[feed_patient("P1")])).status == FeedStatus.APPLIED
+
+
+def test_a_feed_from_a_pms_clock_a_few_hours_fast_is_still_taken(feed_bytes):
+    OrganizationFactory(slug="smile-dental")
+    with time_machine.travel(datetime(2026, 11, 24, 7, tzinfo=UTC), tick=False):
+        summary = feed_import(
+            raw=feed_bytes(generated_at="2026-11-25T06:00:00Z", patients=[feed_patient("P1")])
+        )
+    assert summary.status == FeedStatus.APPLIED

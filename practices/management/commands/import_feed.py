@@ -40,6 +40,8 @@ class Command(ContractCommand):
                 self.stdout.write(f"  error   {problem['pointer'] or '/'}: {problem['message']}")
             for problem in summary.warnings:
                 self.stdout.write(f"  warning {problem['pointer'] or '/'}: {problem['message']}")
+        if summary.exit_code == 1:
+            raise CommandError(summary.reason, returncode=1)
         if summary.exit_code == 2:
             raise CommandError(summary.reason, returncode=2)
         if summary.exit_code == 3:
