@@ -18,8 +18,10 @@ urlpatterns = [
     path("<slug:org>/send/", views.send, name="send"),
     path("<slug:org>/snooze/", views.snooze, name="snooze"),
     path("<slug:org>/lift/", views.lift, name="lift"),
-    path("<slug:org>/guarantors/<str:guarantor_id>/", views.guarantor, name="guarantor"),
+    path("<slug:org>/guarantors/<pmsid:guarantor_id>/", views.guarantor, name="guarantor"),
     path(
-        "<slug:org>/guarantors/<str:guarantor_id>/request/", views.guarantor_request, name="guarantor-request"
+        "<slug:org>/guarantors/<pmsid:guarantor_id>/request/",
+        views.guarantor_request,
+        name="guarantor-request",
     ),
 ]

@@ -617,3 +617,19 @@ def test_the_controls_have_accessible_names(staff, org):
     assert 'aria-current="page">All' in html
     assert f'href="/dashboard/undeliverable/?organization={org.pk}"' in html
     assert '<a href="/dashboard/payments/" aria-current="page">Payments</a>' in html
+
+
+@pytest.mark.parametrize("pms_id", ["A/1", "50%", "G 12", "José-ñ", "=HYPERLINK(1)", "a~b", "../x", "%2F"])
+def test_any_pms_id_links_from_the_list_to_its_guarantor_page_and_back(staff, org, pms_id):
+    """Issue 11: an id with "/" broke the whole list (NoReverseMatch) and its page answered 404."""
+    guarantor(org, pms_id, "Marisol", "Quintanilla")
+
+    listing = staff.get(url("bulk", org))
+    assert listing.status_code == 200
+    link = re.search(r'href="([^"]*/guarantors/[^"]*)"', listing.content.decode()).group(1)
+    page = staff.get(link.replace("&amp;", "&"))
+
+    assert page.status_code == 200
+    assert "Marisol Quintanilla" in page.content.decode()
+    assert page.context["guarantor"].external_id == pms_id
+    assert staff.post(url("guarantor-request", org, pms_id)).status_code in (200, 302)
