@@ -18,8 +18,6 @@ UPDATE on an empty ``pdf``) and the other deletes its copies.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from django.utils import timezone
 
 from notifications.letters.render import AGING_BUCKETS, Letter, LetterTooLong, PostalAddress, Practice, render
 from notifications.models import BatchState, Channel, LetterBatch, Message, Reason, State
+from practices.csv_export import csv_text
 from practices.models import BILL_ENDED_STATES, Account, Organization, Patient
 from practices.services import audit_record
 from practices.timezones import organization_today
@@ -389,29 +388,14 @@ def _iso_date(value: Any) -> date | None:
 
 
 def _manifest(entries: Sequence[_Entry]) -> bytes:
-    """One row per letter, in page order; no date of birth or other clinical detail."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(MANIFEST_HEADER)
-    for page, entry in enumerate(entries, start=1):
-        message, letter = entry.message, entry.letter
-        writer.writerow(
-            [
-                page,
-                message.pk,
-                _cell(message.patient.external_id),
-                _cell(message.patient.guarantor_external_id),
-                _cell(letter.recipient.name),
-                _cell(letter.recipient.city),
-                _cell(letter.recipient.state),
-                _cell(letter.recipient.zip),
-                message.kind,
-                f"{letter.amount_due.quantize(_CENT)}",
-            ]
-        )
-    return buffer.getvalue().encode("utf-8")
-
-
-def _cell(text: str) -> str:
-    # The manifest is opened in spreadsheets: a PMS name starting with "=" must not run as a formula.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """One row per letter, in page order; no date of birth or other clinical detail. Cells a spreadsheet would
+    run as formulas are neutralised by the one CSV writer (``practices.csv_export``)."""
+    rows = [
+        [
+            page, entry.message.pk, entry.message.patient.external_id, entry.message.patient.guarantor_external_id,
+            entry.letter.recipient.name, entry.letter.recipient.city, entry.letter.recipient.state,
+            entry.letter.recipient.zip, entry.message.kind, f"{entry.letter.amount_due.quantize(_CENT)}",
+        ]
+        for page, entry in enumerate(entries, start=1)
+    ]  # fmt: skip
+    return csv_text(MANIFEST_HEADER, rows).encode("utf-8")

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from payments.checkout import payments_export_rows
 from payments.models import Payment, PaymentStatus
-from practices.models import Bill, Organization
+from practices.models import Bill, Organization, Patient
 from tests.factories import GuarantorFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -116,3 +116,18 @@ def test_the_help_says_only_succeeded_payments_are_exported() -> None:
     from payments.management.commands.export_payments import Command
 
     assert "succeeded payments only" in Command.help
+
+
+def test_pms_ids_that_would_run_as_formulas_are_neutralised(denver: Organization) -> None:
+    """Issue 11: ids were written raw; a spreadsheet would run =HYPERLINK(...) as a formula."""
+    payment = make_payment(denver, datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+    Patient.objects.filter(pk=payment.bill.guarantor_id).update(external_id='=HYPERLINK("http://x","Pay")')
+    Bill.objects.filter(pk=payment.bill_id).update(bill_id="+1-2")
+
+    [row] = export("--org", "smile-dental", "--since", "2026-11-24")
+
+    assert (row["guarantor_id"], row["bill_id"], row["amount"]) == (
+        '\'=HYPERLINK("http://x","Pay")',
+        "'+1-2",
+        "25.00",
+    )

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from payments.checkout import payments_export_rows
+from practices.csv_export import csv_text
 from practices.management.commands._base import ContractCommand, parse_date
 
 COLUMNS = [
@@ -27,8 +26,5 @@ class Command(ContractCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         organization = self.organization(options["org"])
         since = parse_date(options["since"], option="--since")
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(payments_export_rows(organization=organization, since=since))
-        self.stdout.write(buffer.getvalue(), ending="")
+        rows = payments_export_rows(organization=organization, since=since)
+        self.stdout.write(csv_text(COLUMNS, rows, lineterminator="\n"), ending="")
