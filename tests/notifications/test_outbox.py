@@ -346,3 +346,22 @@ def test_the_tick_queues_held_messages_whose_time_has_come(patient, monkeypatch)
     assert messages_release_due(now=datetime(2026, 11, 25, 14, 59, tzinfo=UTC)) == 0
     assert messages_release_due(now=datetime(2026, 11, 25, 15, 0, tzinfo=UTC)) == 1
     assert queued == [held.pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("attempts_before", "state", "reason"), [
+    (0, State.SCHEDULED, ""), (3, State.SCHEDULED, ""), (4, State.FAILED, Reason.RETRIES_EXHAUSTED),
+])  # fmt: skip
+def test_a_transient_error_is_retried_until_the_fifth_attempt_fails_for_good(
+    patient, monkeypatch, attempts_before, state, reason
+):
+    """N1 retries: attempts 1-4 are retried later; the fifth transient failure ends the message as failed."""
+    fake = FakeChannel(ChannelError("HTTP 503", permanent=False))
+    monkeypatch.setattr("notifications.outbox.channel_for", lambda name: fake)
+    message = _pending(patient)
+    Message.objects.filter(pk=message.pk).update(attempts=attempts_before)
+
+    assert message_send(message_id=message.pk, now=DAYTIME) == state
+
+    message.refresh_from_db()
+    assert (message.state, message.reason, message.attempts) == (state, reason, attempts_before + 1)
