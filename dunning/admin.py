@@ -32,8 +32,8 @@ from dunning.presets import SYSTEM_DEFAULT, preset_schedule, preset_validate
 from dunning.selectors import DEFAULT_PRESET_SLUG
 from dunning.services import ResendError, decision_resend
 from notifications.models import Template
-from practices.models import Organization, Role
-from practices.tenancy import OrganizationScopedAdmin, SystemWrittenAdmin, scope_to_user, user_has_role
+from practices.models import Role
+from practices.tenancy import OrganizationScopedAdmin, SystemWrittenAdmin, user_has_role
 
 _CHANNEL_LABELS = dict(PresetStep._meta.get_field("channel").choices)
 
@@ -330,9 +330,6 @@ class DunningSettingsAdmin(OrganizationScopedAdmin):
         ("Paper", {"fields": ["drop_to_paper_on_opt_out", "skip_paper_when_electronic"]}),
     ]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("organization", "preset")
-
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = ["schedule", "cycle_days", "paper_cycle_days"]
         return ["organization", *fields] if obj is not None else fields
@@ -343,14 +340,6 @@ class DunningSettingsAdmin(OrganizationScopedAdmin):
         if default is not None:
             initial.setdefault("preset", default.pk)
         return initial
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        # Only the organizations where the user is a billing manager, not every one they belong to.
-        if db_field.related_model is Organization:
-            kwargs["queryset"] = scope_to_user(
-                Organization.objects.all(), request.user, path="self", min_role=Role.BILLING_MANAGER
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="schedule of the saved preset")
     def schedule(self, obj: DunningSettings | None = None) -> str:

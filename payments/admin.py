@@ -12,8 +12,8 @@ from django.http import HttpRequest
 
 from payments.models import ALL_AGING, PaymentRequest, PaymentSettings, Snooze
 from payments.settings_keys import REQUEST_CHANNELS
-from practices.models import AgingCategory, Organization, Role
-from practices.tenancy import OrganizationScopedAdmin, scope_to_user
+from practices.models import AgingCategory, Role
+from practices.tenancy import OrganizationScopedAdmin
 
 REASON_MAX_LENGTH = Snooze._meta.get_field("reason").max_length
 
@@ -80,21 +80,8 @@ class PaymentSettingsAdmin(OrganizationScopedAdmin):
     list_display = ["organization", "min_payment_amount", "aging", "max_open_claims", "channels"]
     list_select_related = ["organization"]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope_to_user(
-            PaymentSettings.objects.all(), request.user, min_role=Role.BILLING_MANAGER
-        ).select_related("organization")
-
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["organization"] if obj is not None else []
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        # Only the organizations where the user is a billing manager, not every one they belong to.
-        if db_field.related_model is Organization:
-            kwargs["queryset"] = scope_to_user(
-                Organization.objects.all(), request.user, path="self", min_role=Role.BILLING_MANAGER
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="eligible aging")
     def aging(self, obj: PaymentSettings) -> str:

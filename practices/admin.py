@@ -42,11 +42,6 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     search_fields = ["name", "slug"]
     readonly_fields = ["last_feed_generated_at", "created_at"]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        from practices.tenancy import scope_to_user
-
-        return scope_to_user(Organization.objects.all(), request.user, path="self")
-
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None and not request.user.is_superuser:

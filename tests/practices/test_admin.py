@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from dunning.selectors import dunning_settings_get
+from payments.eligibility import payment_settings_get
 from practices.importer import feed_import
 from practices.models import ApiToken, FeedImport, Role
 from tests.factories import MembershipFactory, OrganizationFactory, feed_patient
@@ -47,3 +49,24 @@ def test_the_feed_import_admin_shows_counts_and_errors(client, feed_bytes):
     ).content.decode()
     assert "/patients/1/last_name" in detail
     assert "is required" in detail
+
+
+@pytest.mark.parametrize(
+    "changelist", ["admin:practices_organization_changelist", "admin:payments_paymentsettings_changelist",
+                   "admin:dunning_dunningsettings_changelist"],
+)  # fmt: skip
+def test_a_billing_manager_at_one_practice_and_front_desk_at_another_sees_only_the_first(client, changelist):
+    """T1/T2 (issue 11): the organization list lowered the role to front desk and showed B, whose page is 403."""
+    manager = MembershipFactory(role=Role.BILLING_MANAGER)
+    other = OrganizationFactory(slug="other-practice")
+    MembershipFactory(user=manager.user, organization=other, role=Role.FRONT_DESK)
+    for organization in (manager.organization, other):
+        payment_settings_get(organization=organization).save()
+        dunning_settings_get(organization=organization).save()
+    client.force_login(manager.user)
+
+    page = client.get(reverse(changelist))
+
+    assert page.status_code == 200
+    shown = {getattr(row, "organization", row).pk for row in page.context["cl"].result_list}
+    assert shown == {manager.organization.pk}
