@@ -295,6 +295,7 @@ def _apply(org: Organization, document: dict[str, Any], generated_at: datetime) 
 
     patients = _valid_patients(org, document.get("patients", []), warnings, reject)
     applied_patients = _write_patients(org, patients, generated_at)
+    _follow_demoted_guarantors(org, patients, warnings)
     statements = _valid_statements(org, document.get("statements", []), warnings, reject)
     _write_statements(org, statements, generated_at, import_date)
     _close_campaigns(org, generated_at)
@@ -423,6 +424,34 @@ def _write_patients(org: Organization, rows: list[PatientRow], generated_at: dat
         Account, accounts, columns=ACCOUNT_COLUMNS, conflict=["guarantor"], update=ACCOUNT_UPDATE_FIELDS
     )
     return len(rows)
+
+
+def _follow_demoted_guarantors(org: Organization, rows: list[PatientRow], warnings: Warnings) -> None:
+    """Across feeds, a dependent's guarantor is still a guarantor: when a feed makes a guarantor the dependent
+    of another (families merged in the PMS), the dependents it had and that this feed did not mention follow
+    it to its new guarantor, and it keeps no account of its own (the family's aging lives on the new
+    guarantor). Each move is a warning at the record that demoted it."""
+    stale = Patient.objects.filter(organization=org, guarantor__is_guarantor=False).exclude(
+        pk=F("guarantor_id")
+    )
+    moved = list(stale.values_list("guarantor__external_id", "external_id"))
+    if not moved:
+        Account.objects.filter(guarantor__organization=org, guarantor__is_guarantor=False).delete()
+        return
+    new_guarantor = Patient.objects.filter(pk=OuterRef("guarantor_id"))
+    stale.update(
+        guarantor_id=Subquery(new_guarantor.values("guarantor_id")[:1]),
+        guarantor_external_id=Subquery(new_guarantor.values("guarantor_external_id")[:1]),
+    )
+    Account.objects.filter(guarantor__organization=org, guarantor__is_guarantor=False).delete()
+    index_of = {row.external_id: row.index for row in rows}
+    by_old: dict[str, list[str]] = {}
+    for old, dependent in moved:
+        by_old.setdefault(old, []).append(dependent)
+    for old, dependents in sorted(by_old.items()):
+        at = pointer("patients", index_of[old], "guarantor_id") if old in index_of else ""
+        warnings.add(at, f"{old!r} is now a dependent; its dependents {', '.join(sorted(dependents))} follow it "
+                         "to its new guarantor")  # fmt: skip
 
 
 def _valid_statements(

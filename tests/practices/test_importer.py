@@ -463,3 +463,18 @@ def test_a_feed_from_a_pms_clock_a_few_hours_fast_is_still_taken(feed_bytes):
             raw=feed_bytes(generated_at="2026-11-25T06:00:00Z", patients=[feed_patient("P1")])
         )
     assert summary.status == FeedStatus.APPLIED
+
+
+def test_when_a_guarantor_becomes_a_dependent_its_dependents_follow_it_and_its_account_goes(feed_bytes):
+    """Issue 11: families merged in the PMS. Feed 1: G1 pays for D1. Feed 2 (D1 not in it): G1 is now a dependent
+    of G2. D1 must not keep pointing at a patient that is no longer a guarantor, and G1 keeps no account."""
+    OrganizationFactory(slug="smile-dental")
+    feed_import(raw=feed_bytes(patients=[feed_patient("G1"), feed_patient("D1", guarantor_id="G1")]))
+    summary = feed_import(raw=feed_bytes(generated_at="2026-11-25T06:00:00Z",
+                                         patients=[feed_patient("G2"), feed_patient("G1", guarantor_id="G2")]))  # fmt: skip
+
+    d1 = Patient.objects.get(external_id="D1")
+    assert (d1.guarantor.external_id, d1.guarantor_external_id) == ("G2", "G2")
+    assert set(Account.objects.values_list("guarantor__external_id", flat=True)) == {"G2"}
+    assert {"pointer": "/patients/1/guarantor_id",
+            "message": "'G1' is now a dependent; its dependents D1 follow it to its new guarantor"} in summary.warnings  # fmt: skip
