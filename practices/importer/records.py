@@ -32,7 +32,11 @@ DUNNING_STATUSES = frozenset(s for s in DunningStatus.values if s)
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MONEY = re.compile(r"^-?\d{1,10}(\.\d{1,2})?$")
-_MONEY_LIMIT = Decimal("10000000000")
+_MONEY_LIMIT = Decimal("10000000000")  # numeric(12, 2)
+_COUNT_LIMIT = 2**31 - 1  # a PositiveIntegerField
+# What PostgreSQL's text cannot hold (NUL) and what UTF-8 cannot encode (a lone surrogate from a JSON escape
+# such as "\ud800"): either would fail the whole feed's transaction, so the record is rejected instead.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _email_validator = EmailValidator()
 
 
@@ -58,8 +62,10 @@ class RecordError(Exception):
 
 
 def pointer(*parts: object) -> str:
-    """A JSON pointer (RFC 6901) to ``parts``."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    """A JSON pointer (RFC 6901) to ``parts``; a NUL or lone surrogate in a key (it is kept in the feed's
+    error list, JSON in the database) is shown as U+FFFD."""
+    text = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return text if storable(text) else _SURROGATE.sub("\ufffd", text.replace("\x00", "\ufffd"))
 
 
 @dataclass(slots=True)
@@ -130,6 +136,11 @@ class Warnings:
         return out
 
 
+def storable(value: str) -> bool:
+    """False for a string the database cannot store: a NUL, or a lone surrogate."""
+    return "\x00" not in value and (value.isascii() or not _SURROGATE.search(value))
+
+
 def _text(
     value: Any, at: str | Lazy, *, required: bool = False, max_length: int = 200, ident: bool = False
 ) -> str:
@@ -141,6 +152,8 @@ def _text(
         value = str(value)
     if not isinstance(value, str):
         raise RecordError(at, "must be a string")
+    if not storable(value):
+        raise RecordError(at, "contains a NUL or an invalid (surrogate) character")
     value = value.strip()
     if required and not value:
         raise RecordError(at, "is required")
@@ -197,6 +210,8 @@ def _count(value: Any, at: str | Lazy) -> int:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise RecordError(at, "must be a whole number of 0 or more")
+    if value > _COUNT_LIMIT:
+        raise RecordError(at, "is too large")
     return value
 
 
@@ -266,6 +281,8 @@ def read_patient(index: int, record: Any, warnings: Warnings) -> PatientRow:
     line2 = _text(address.get("line2"), Lazy(address_base, "line2"))
     city = _text(address.get("city"), Lazy(address_base, "city"), max_length=100)
     state = _text(address.get("state"), Lazy(address_base, "state"), max_length=2).upper()
+    if len(state) > 2:  # "ßß" upper-cases to "SSSS"
+        raise RecordError(pointer(*address_base, "state"), "is not a two-letter state code")
     zip_code = _text(address.get("zip"), Lazy(address_base, "zip"), ident=True, max_length=10)
     status = record.get("address_status")
     if status in (None, ""):
@@ -295,6 +312,8 @@ def read_patient(index: int, record: Any, warnings: Warnings) -> PatientRow:
                     warnings.unknown_field(Lazy(balance_base, name), "balance", name)
             if balance["insurance_estimate"] < 0:
                 raise RecordError(pointer(*base, "balance", "insurance_estimate"), "must not be negative")
+            if abs(sum(balance[name] for name in BUCKETS)) >= _MONEY_LIMIT:
+                raise RecordError(pointer(*base, "balance"), "the buckets add up to more than can be stored")
 
     return PatientRow(
         index=index,

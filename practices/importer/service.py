@@ -29,6 +29,7 @@ from practices.importer.records import (
     pointer,
     read_patient,
     read_statement,
+    storable,
 )
 from practices.models import (
     BILL_OWING_STATES,
@@ -122,7 +123,7 @@ def feed_import(
         return summary
 
     doc_slug = document.get("organization")
-    if doc_slug is not None and not isinstance(doc_slug, str):
+    if doc_slug is not None and not (isinstance(doc_slug, str) and storable(doc_slug)):
         return _unusable("'organization' must be the organization's slug")
     if organization is not None:
         if doc_slug and doc_slug != organization.slug:
@@ -224,6 +225,10 @@ def _parse_document(raw: bytes) -> dict[str, Any]:
         raise _Unusable(
             f"the feed is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise _Unusable("the feed nests JSON too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits (Python's int conversion limit)
+        raise _Unusable(f"the feed holds a number that cannot be read: {exc}") from None
     if not isinstance(document, dict):
         raise _Unusable("the feed must be a JSON object with generated_at, patients and statements")
     if "patients" not in document and "statements" not in document:
@@ -267,7 +272,8 @@ def _record(
         generated_at=generated_at,
         import_date=generated_at.astimezone(org.tzinfo).date() if generated_at else None,
         checksum=checksum,
-        raw=raw.decode("utf-8", errors="replace"),
+        # As received, but for what a text column cannot hold: invalid UTF-8 and NUL bytes show as U+FFFD.
+        raw=raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
         status=summary.status,
         applied_count=summary.applied,
         rejected_count=summary.rejected,

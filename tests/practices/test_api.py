@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from practices.models import ApiToken, FeedImport, Patient
@@ -106,3 +108,54 @@ def test_the_openapi_schema_is_published(client):
     schema = response.json()
     assert "/api/v1/feeds" in schema["paths"]
     assert "post" in schema["paths"]["/api/v1/feeds"]
+
+
+def _balance(**buckets: Any) -> dict[str, Any]:
+    return {"0_30": "10.00", "31_60": "0", "61_90": "0", "over_90": "0", "insurance_estimate": "0", **buckets}
+
+
+# Issue 11's hand-made triggers; each answered 500 and lost the whole feed. A bad record is a 207 with its
+# pointer (the rest applied), a bad document a 400; never a 500.
+BAD_RECORDS = [
+    ({"first_name": "A\u0000na"}, "/patients/1/first_name"),
+    ({"last_name": "Di\ud800az"}, "/patients/1/last_name"),
+    ({"address": {"line1": "1 Main St", "city": "Provo", "state": "\u00df\u00df", "zip": "84601"}},
+     "/patients/1/address/state"),
+    ({"open_claims": 2147483648}, "/patients/1/open_claims"),
+    ({"balance": _balance(**{"0_30": "9999999999.99", "31_60": "9999999999.99"})}, "/patients/1/balance"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("overrides", "at"), BAD_RECORDS, ids=[at for _, at in BAD_RECORDS])
+def test_a_record_the_database_cannot_hold_is_rejected_with_its_pointer_and_the_rest_applied(
+    client, token, feed_bytes, overrides, at
+):
+    raw = feed_bytes(patients=[feed_patient("P1"), feed_patient("P2", **overrides)])
+    response = post(client, raw, token)
+    assert response.status_code == 207, response.content
+    body = response.json()
+    assert (body["applied"], body["rejected"], body["errors"][0]["pointer"]) == (1, 1, at)
+    assert Patient.objects.get().external_id == "P1"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"generated_at": "2026-11-24T06:00:00Z", "patients": [' + b"[" * 1000 + b"]" * 1000 + b"]}",
+        b'{"generated_at": "2026-11-24T06:00:00Z", "patients": [{"id": ' + b"9" * 5001 + b"}]}",
+        b'{"generated_at": "2026-11-24T06:00:00Z", "patients": [{"id": "P1\x00"}]}',
+        b'{"organization": "smile\\u0000", "generated_at": "2026-11-24T06:00:00Z", "patients": []}',
+        b'{"generated_at": "2026-02-30T06:00:00Z", "patients": []}',
+    ],
+    ids=["nested 1000 deep", "5001-digit integer", "raw NUL byte", "NUL in organization", "no such date"],
+)
+def test_a_document_that_cannot_be_read_answers_400_not_500(client, token, body):
+    response = post(client, body, token)
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][0]["pointer"] == ""
+
+
+def test_an_unknown_field_with_a_nul_in_its_name_is_a_warning_not_a_failure(client, token, feed_bytes):
+    response = post(client, feed_bytes(patients=[feed_patient("P1", **{"x\u0000y": 1})]), token)
+    assert response.status_code == 200, response.content
+    assert response.json()["warnings"][0]["pointer"] == "/patients/0/x\ufffdy"
