@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import time
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -224,3 +225,58 @@ class DunningRun(models.Model):
 
     def __str__(self) -> str:
         return f"Run of {self.organization_id} for {self.run_date}"
+
+
+class AfterFinalOutcomeKind(models.TextChoices):
+    """What staff recorded for a bill after its final notice (A2)."""
+
+    PROMISE_TO_PAY = "promise_to_pay", "Promise to pay"
+    PAYMENT_PLAN = "payment_plan", "Payment plan (set up in the PMS)"
+    RESTART_REMINDERS = "restart_reminders", "Restart reminders"
+    COLLECTIONS = "collections", "Sent to collections"
+    WRITTEN_OFF = "written_off", "Written off"
+
+
+class AfterFinalOutcome(models.Model):
+    """One outcome staff recorded on the after-final worklist for a bill's generation (A2, audited T5).
+
+    Written by ``dunning.after_final.after_final_record`` alone; the bill's latest outcome of its current
+    generation is what the worklist shows."""
+
+    organization = models.ForeignKey("practices.Organization", on_delete=models.CASCADE, related_name="+")
+    # Looked up by after_final_latest, which leads with the bill.
+    bill = models.ForeignKey(
+        "practices.Bill", on_delete=models.CASCADE, related_name="after_final_outcomes", db_index=False
+    )
+    generation = models.PositiveIntegerField(help_text="The bill's generation the outcome was recorded on.")
+    outcome = models.CharField(max_length=20, choices=AfterFinalOutcomeKind.choices)
+    promise_date = models.DateField(
+        null=True, blank=True, help_text="The date the guarantor promised to pay by."
+    )
+    snooze = models.ForeignKey(
+        "payments.Snooze", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The snooze a promise to pay started.",
+    )  # fmt: skip
+    note = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome__in=AfterFinalOutcomeKind.values), name="after_final_outcome_valid"
+            ),
+            # A promise carries its date; nothing else has one.
+            models.CheckConstraint(
+                condition=Q(outcome="promise_to_pay", promise_date__isnull=False)
+                | (~Q(outcome="promise_to_pay") & Q(promise_date__isnull=True)),
+                name="after_final_promise_has_a_date",
+            ),
+        ]
+        indexes = [
+            # The latest outcome of a bill's generation (the worklist's subquery, the command's "outcome").
+            models.Index(fields=["bill", "generation", "-created_at"], name="after_final_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bill_id} g{self.generation}: {self.get_outcome_display()}"

@@ -97,6 +97,14 @@ class Patient(models.Model):
     date_of_birth = models.DateField(null=True, blank=True)
     email = models.CharField(max_length=254, blank=True)
     mobile_phone = models.CharField(max_length=16, blank=True, help_text="E.164")
+    # §13.2 feed additions: call-list numbers for the after-final worklist (A1); never texted.
+    # A database default too: the importer's COPY upsert and the bench baselines name their columns.
+    home_phone = models.CharField(
+        max_length=16, blank=True, default="", db_default="", help_text="E.164; never texted."
+    )
+    work_phone = models.CharField(
+        max_length=16, blank=True, default="", db_default="", help_text="E.164; never texted."
+    )
     address_line1 = models.CharField(max_length=200, blank=True)
     address_line2 = models.CharField(max_length=200, blank=True)
     address_city = models.CharField(max_length=100, blank=True)
@@ -204,6 +212,14 @@ BILL_ENDED_STATES = (BillState.PAID, BillState.CLOSED)
 BILL_OWING_STATES = (BillState.ACTIVE, BillState.COMPLETED)
 
 
+class ClosedReason(models.TextChoices):
+    """Why staff closed a bill after its final notice (A2); blank for every other end."""
+
+    NONE = "", "—"
+    COLLECTIONS = "collections", "Sent to collections"
+    WRITTEN_OFF = "written_off", "Written off"
+
+
 class DunningStatus(models.TextChoices):
     NONE = "", "None"
     NEW = "new", "New"
@@ -234,10 +250,19 @@ class Bill(models.Model):
     next_dunning_date = models.DateField(null=True, blank=True)
     # D10: the amount changed without a reset since the last run; the next run decides a bill_update message.
     amount_changed = models.BooleanField(default=False)
+    closed_reason = models.CharField(
+        max_length=12, choices=ClosedReason.choices, blank=True, default="", db_default="",
+        help_text="A2: collections or written off, recorded on the after-final worklist.",
+    )  # fmt: skip
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["organization", "bill_id"], name="bill_id_per_org"),
+            # A2: only a closed bill carries a closing reason.
+            models.CheckConstraint(
+                condition=Q(closed_reason="") | Q(state="closed", closed_reason__in=ClosedReason.values),
+                name="bill_closed_reason_only_when_closed",
+            ),
             models.CheckConstraint(condition=Q(generation__gte=1), name="bill_generation_positive"),
             models.CheckConstraint(condition=Q(state__in=BillState.values), name="bill_state_valid"),
             # B2: a double click or a retried request never makes two request campaigns for one guarantor.
@@ -255,6 +280,10 @@ class Bill(models.Model):
                 fields=["organization", "next_dunning_date"],
                 condition=Q(state="active"),
                 name="bill_dunning_due",
+            ),
+            # The after-final worklist (A1): an organization's completed bills.
+            models.Index(
+                fields=["organization"], condition=Q(state="completed"), name="bill_completed_by_org"
             ),
         ]
 

@@ -20,7 +20,7 @@ PATIENT_FIELDS = frozenset(
     {
         "id", "guarantor_id", "first_name", "last_name", "date_of_birth", "email", "mobile_phone", "address",
         "last_visit_date", "on_payment_plan", "balance", "timezone", "do_not_contact", "open_claims",
-        "sms_opt_out", "email_opt_out", "address_status",
+        "sms_opt_out", "email_opt_out", "address_status", "home_phone", "work_phone",
     }
 )  # fmt: skip
 ADDRESS_FIELDS = frozenset({"line1", "line2", "city", "state", "zip"})
@@ -93,6 +93,9 @@ class PatientRow:
     pms_sms_opt_out: bool
     pms_email_opt_out: bool
     balance: dict[str, Decimal]
+    # §13.2 call-list numbers for the after-final worklist (A1), never texted.
+    home_phone: str = ""
+    work_phone: str = ""
 
     @property
     def is_guarantor(self) -> bool:
@@ -292,6 +295,8 @@ def read_patient(index: int, record: Any, warnings: Warnings) -> PatientRow:
 
     email = _email(record.get("email"), Lazy(base, "email"), warnings)
     phone = _phone(record.get("mobile_phone"), Lazy(base, "mobile_phone"), warnings)
+    home_phone = _phone(record.get("home_phone"), Lazy(base, "home_phone"), warnings)
+    work_phone = _phone(record.get("work_phone"), Lazy(base, "work_phone"), warnings)
 
     explicit_tz = _text(record.get("timezone"), Lazy(base, "timezone"), max_length=64)
     if explicit_tz and explicit_tz not in known_timezones():
@@ -339,6 +344,8 @@ def read_patient(index: int, record: Any, warnings: Warnings) -> PatientRow:
         pms_sms_opt_out=sms_opt_out,
         pms_email_opt_out=email_opt_out,
         balance=balance,
+        home_phone=home_phone,
+        work_phone=work_phone,
     )
 
 
