@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 
 from dunning.models import (
     RESET_FIELDS,
+    AfterFinalOutcome,
     DunningDecision,
     DunningRun,
     DunningSettings,
@@ -402,3 +403,25 @@ class DunningDecisionAdmin(SystemWrittenAdmin):
         self.message_user(request, f"Resent {sent} message(s).")
         for reason in refused[:10]:
             self.message_user(request, reason, level=messages.WARNING)
+
+
+@admin.register(AfterFinalOutcome)
+class AfterFinalOutcomeAdmin(SystemWrittenAdmin):
+    """Read-only: the outcomes staff recorded on the after-final worklist (A2), written by its service."""
+
+    list_display = [
+        "bill",
+        "generation",
+        "outcome",
+        "promise_date",
+        "created_by",
+        "created_at",
+        "organization",
+    ]
+    list_filter = ["outcome"]
+    list_select_related = ["bill", "created_by", "organization"]
+    search_fields = ["bill__bill_id", "bill__guarantor__external_id"]
+    raw_id_fields = ["bill", "snooze", "created_by"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    show_full_result_count = False

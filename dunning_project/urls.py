@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("webhooks/", include("notifications.urls")),
     path("dashboard/payments/", include("payments.dashboard_urls")),
+    path("dashboard/after-final/", include("dunning.dashboard_urls")),
     path("dashboard/", include("notifications.dashboard_urls")),
     path("", include("payments.pay_urls")),
 ]
