@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(VENV)/.dev-installed
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## fuzz: the ingestion API against its OpenAPI schema with many generated documents (the suite runs a few)
+fuzz: $(VENV)/.dev-installed
+	API_FUZZ_EXAMPLES=$${API_FUZZ_EXAMPLES:-3000} $(BIN)/pytest -p no:cacheprovider tests/practices/test_api_fuzz.py
 
 ## bench: the performance budgets of SPEC §11 (needs DATABASE_URL pointing at PostgreSQL)
 bench: $(VENV)/.dev-installed

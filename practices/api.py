@@ -46,14 +46,24 @@ _FEED_BODY = {
         "required": True,
         "content": {
             "application/json": {
+                # What is refused as a whole document (400). Records are checked one by one (I2): a bad record,
+                # even one that is not an object, is a 207 naming its pointer while the others are applied.
                 "schema": {
                     "type": "object",
                     "required": ["generated_at"],
+                    "anyOf": [{"required": ["patients"]}, {"required": ["statements"]}],
                     "properties": {
-                        "organization": {"type": "string", "description": "the organization's slug"},
+                        "organization": {
+                            "type": "string",
+                            "description": "the organization's slug (optional: the token names it)",
+                        },
                         "generated_at": {"type": "string", "format": "date-time"},
-                        "patients": {"type": "array", "items": {"type": "object"}},
-                        "statements": {"type": "array", "items": {"type": "object"}},
+                        "patients": {
+                            "type": "array",
+                            "items": {},
+                            "description": "patient records (SPEC §3)",
+                        },
+                        "statements": {"type": "array", "items": {}, "description": "statement records"},
                     },
                 }
             }
@@ -69,6 +79,7 @@ _FEED_BODY = {
         200: FeedSummary,
         207: FeedSummary,
         400: FeedSummary,
+        401: ErrorOut,
         403: ErrorOut,
         409: FeedSummary,
         503: FeedSummary,
@@ -77,9 +88,10 @@ _FEED_BODY = {
     summary="Import a PMS feed",
     description=(
         "200 when every record was applied, 207 when some records were rejected (each error names its JSON "
-        "pointer), 400 when the document is not a feed at all, 409 when it is older than the last feed "
-        "applied, 401 without a valid token, 403 when the document names another organization, 503 when the "
-        "import failed for a reason of ours (nothing applied, the feed is kept; send it again)."
+        "pointer), 400 when the document is not a feed at all, 401 without a valid token, 403 when the "
+        "document names another organization, 409 when it is older than the last feed applied or its "
+        "generated_at cannot be true (before 1900, or more than a day ahead of now: check the PMS clock), "
+        "503 when the import failed for a reason of ours (nothing applied, the feed is kept; send it again)."
     ),
 )
 def post_feed(request: HttpRequest) -> Status[Any]:
@@ -87,10 +99,10 @@ def post_feed(request: HttpRequest) -> Status[Any]:
     summary = feed_import(raw=request.body, source=FeedSource.API, organization=token.organization)
     if summary.forbidden:
         return Status(403, {"detail": summary.reason})
+    if summary.status == FeedStatus.STALE or summary.out_of_time:
+        return Status(409, summary.as_json())
     if summary.status == FeedStatus.UNUSABLE:
         return Status(400, summary.as_json())
-    if summary.status == FeedStatus.STALE:
-        return Status(409, summary.as_json())
     if summary.status == FeedStatus.FAILED:
         return Status(503, summary.as_json())  # kept as received (I3); sending it again is safe
     return Status(207 if summary.rejected else 200, summary.as_json())

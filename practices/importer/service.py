@@ -78,6 +78,9 @@ class ImportSummary:
     reason: str = ""
     feed_import_id: int | None = None
     forbidden: bool = False
+    # The document is well formed but its generated_at cannot be true now (before 1900, or more than a day
+    # ahead of our clock): unusable like any bad document, but the API says 409, the feed's time conflicts.
+    out_of_time: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -97,7 +100,9 @@ class ImportSummary:
 
 
 class _Unusable(Exception):
-    pass
+    def __init__(self, reason: str, *, out_of_time: bool = False) -> None:
+        super().__init__(reason)
+        self.out_of_time = out_of_time
 
 
 def feed_import(
@@ -118,12 +123,13 @@ def feed_import(
         document = _parse_document(raw)
     except _Unusable as exc:
         summary = _unusable(str(exc))
+        summary.out_of_time = exc.out_of_time
         if organization is not None:
             _record(organization, raw, checksum, source, summary, None, started)
         return summary
 
     doc_slug = document.get("organization")
-    if doc_slug is not None and not (isinstance(doc_slug, str) and storable(doc_slug)):
+    if "organization" in document and not (isinstance(doc_slug, str) and storable(doc_slug)):
         return _unusable("'organization' must be the organization's slug")
     if organization is not None:
         if doc_slug and doc_slug != organization.slug:
@@ -246,11 +252,12 @@ def _parse_document(raw: bytes) -> dict[str, Any]:
             "'generated_at' must be an ISO 8601 date-time with a time zone, e.g. 2026-11-24T06:00:00Z"
         )
     if generated_at.year < EARLIEST_FEED_YEAR:
-        raise _Unusable(f"'generated_at' {raw_generated} is not a real feed date")
+        raise _Unusable(f"'generated_at' {raw_generated} is not a real feed date", out_of_time=True)
     # I0: a PMS clock gone wrong must not make every later feed stale.
     if generated_at > timezone.now() + MAX_FEED_AHEAD:
         raise _Unusable(
-            f"'generated_at' {raw_generated} is more than a day ahead of now; check the PMS clock"
+            f"'generated_at' {raw_generated} is more than a day ahead of now; check the PMS clock",
+            out_of_time=True,
         )
     document["generated_at"] = generated_at
     return document
