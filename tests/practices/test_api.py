@@ -159,3 +159,14 @@ def test_an_unknown_field_with_a_nul_in_its_name_is_a_warning_not_a_failure(clie
     response = post(client, feed_bytes(patients=[feed_patient("P1", **{"x\u0000y": 1})]), token)
     assert response.status_code == 200, response.content
     assert response.json()["warnings"][0]["pointer"] == "/patients/0/x\ufffdy"
+
+
+def test_organization_null_is_refused(client, token):
+    body = b'{"organization": null, "generated_at": "2026-11-24T06:00:00Z", "patients": []}'
+    assert post(client, body, token).status_code == 400
+
+
+def test_a_feed_from_the_far_future_answers_409_and_later_feeds_still_apply(client, token, feed_bytes):
+    """I0: a PMS clock in the year 9845 is the feed's time conflicting with ours, not a bad document."""
+    assert post(client, feed_bytes(generated_at="9845-01-01T00:00:00Z"), token).status_code == 409
+    assert post(client, feed_bytes(patients=[feed_patient("P1")]), token).status_code == 200
