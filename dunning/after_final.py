@@ -47,6 +47,7 @@ __all__ = [
     "OutcomeNotAllowed",
     "after_final_promised",
     "after_final_record",
+    "after_final_refusal",
     "after_final_rows",
     "after_final_worklist",
     "attach_final_notices",
@@ -229,8 +230,8 @@ def collections_export_rows(*, organization: Organization, since: date | None = 
     """The bills staff sent to collections (A2), in ``COLLECTIONS_COLUMNS`` for the agency: the guarantor's
     id, name, mailing address, phones and email, the bill and its amount, the family's aging buckets, the
     last statement date (the PMS statement date; a request's send date), the final-notice date and the date
-    it was placed; dates in the organization's zone. No clinical data, no date of birth. ``since`` keeps the
-    bills placed on or after that date. Oldest placement first."""
+    it was placed; dates in the organization's zone; US phones as ten digits. No clinical data, no date of
+    birth. ``since`` keeps the bills placed on or after that date. Oldest placement first."""
     zone = organization.tzinfo
     placed = AfterFinalOutcome.objects.filter(bill=OuterRef("pk"), outcome=AfterFinalOutcomeKind.COLLECTIONS)
     bills = _annotated(
@@ -259,7 +260,8 @@ def collections_export_rows(*, organization: Organization, since: date | None = 
         values = (
             patient.external_id, patient.last_name, patient.first_name, patient.address_line1,
             patient.address_line2, patient.address_city, patient.address_state, patient.address_zip,
-            patient.home_phone, patient.work_phone, patient.mobile_phone, patient.email, bill.bill_id,
+            _agency_phone(patient.home_phone), _agency_phone(patient.work_phone),
+            _agency_phone(patient.mobile_phone), patient.email, bill.bill_id,
             _money(bill.amount_due), *(_money(b) if b is not None else "" for b in buckets),
             last_statement.isoformat() if last_statement else "",
             final_date.astimezone(zone).date().isoformat() if final_date else "",
@@ -267,6 +269,12 @@ def collections_export_rows(*, organization: Organization, since: date | None = 
         )  # fmt: skip
         rows.append(dict(zip(COLLECTIONS_COLUMNS, values, strict=True)))
     return rows
+
+
+def _agency_phone(e164: str) -> str:
+    """A US number as the ten digits collection agencies take; others stay E.164 (the CSV writer then
+    guards the leading ``+``, which a spreadsheet would read as a formula)."""
+    return e164[2:] if len(e164) == 12 and e164.startswith("+1") else e164
 
 
 # --- writes --------------------------------------------------------------------------------------------
@@ -283,6 +291,14 @@ def collections_export_csv(
         changes={"rows": ["", str(len(rows))], "since": ["", since.isoformat() if since else ""]},
     )  # fmt: skip
     return csv_text(COLLECTIONS_COLUMNS, rows)
+
+
+def after_final_refusal(*, bill: Bill) -> str:
+    """Why an outcome would be refused for ``bill`` as it was read (empty when it is on the worklist): what a
+    confirmation page checks before asking. ``after_final_record`` checks again on the locked row."""
+    if bill.state == BillState.COMPLETED and bill.amount_due > 0:
+        return ""
+    return _why_not_on_list(bill)
 
 
 def _why_not_on_list(bill: Bill) -> str:

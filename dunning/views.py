@@ -21,6 +21,7 @@ from dunning.after_final import (
     AfterFinalError,
     after_final_promised,
     after_final_record,
+    after_final_refusal,
     after_final_worklist,
     attach_final_notices,
     collections_export_csv,
@@ -128,6 +129,9 @@ def record_outcome(request: HttpRequest, org: str, bill_id: str) -> HttpResponse
         messages.error(request, f"Nothing recorded for {bill.guarantor.full_name}: {errors}")
         return redirect(back)
     if form.needs_confirmation:
+        if refusal := after_final_refusal(bill=bill):
+            messages.error(request, f"Nothing recorded for {bill.guarantor.full_name}: {refusal}")
+            return redirect(back)
         context = {
             "organization": organization,
             "organizations": organizations,

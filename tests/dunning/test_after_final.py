@@ -428,7 +428,7 @@ def test_the_collections_export_has_the_agency_columns_and_no_clinical_data(org,
     assert row == {
         "guarantor_id": "P1", "last_name": "=HYPERLINK(\"http://x\")", "first_name": "Ana",
         "address_line1": "1 Main St", "address_line2": "Apt 4", "city": "Salt Lake City", "state": "UT",
-        "zip": "84101", "home_phone": "+18015550111", "work_phone": "+18015550122", "mobile_phone": "+18015550100",
+        "zip": "84101", "home_phone": "8015550111", "work_phone": "8015550122", "mobile_phone": "8015550100",
         "email": "p1@example.com", "bill_id": "S-1", "amount_due": "85.50", "aging_0_30": "20.00",
         "aging_31_60": "0.00", "aging_61_90": "0.00", "aging_over_90": "80.00",
         "last_statement_date": (TODAY - timedelta(days=FINAL_AGE + 3)).isoformat(),
@@ -513,6 +513,18 @@ def test_collections_asks_for_confirmation_then_closes_with_a_message(client, or
     assert "Bill S-1 of Tom Okafor ($100.00) was sent to collections and closed." in done.content.decode()
     assert Bill.objects.get(pk=bill.pk).closed_reason == ClosedReason.COLLECTIONS
     assert AfterFinalOutcome.objects.get().note == "Acme"
+
+
+def test_no_confirmation_page_for_a_bill_that_already_left_the_list(client, org, front_desk):
+    bill = completed_bill(org, guarantor(org, "P1", "Tom", "Okafor"), "S-1", noon(TODAY - timedelta(days=2)))
+    Bill.objects.filter(pk=bill.pk).update(state=BillState.PAID)
+    client.force_login(front_desk)
+    page = client.post(url("outcome", org, "S-1"), {"outcome": "collections"}, follow=True).content.decode()
+    assert "Yes, send to collections" not in page
+    assert (
+        "Nothing recorded for Tom Okafor: Bill S-1 is no longer on the after-final worklist: it has been paid."
+        in page
+    )
 
 
 def test_a_refused_outcome_is_a_message_not_a_change(client, org, front_desk):
