@@ -35,14 +35,15 @@ def table(model: type[Model]) -> str:
 
 
 def insert_select(model: type[Model], values: dict[str, str], source: str, params: Any = None) -> int:
-    """``INSERT INTO model (…) SELECT <values> <source>``; every NOT NULL column must be given."""
+    """``INSERT INTO model (…) SELECT <values> <source>``; every NOT NULL column without a database default
+    must be given."""
     columns = []
     expressions = []
     for field in model._meta.concrete_fields:
         if field.attname in values:
             columns.append(field.column)
             expressions.append(values[field.attname])
-        elif not (field.null or field.primary_key):
+        elif not (field.null or field.primary_key or field.has_db_default()):
             raise ValueError(f"{model.__name__}.{field.attname} needs a value")
     unknown = set(values) - {f.attname for f in model._meta.concrete_fields}
     if unknown:

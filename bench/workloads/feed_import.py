@@ -26,7 +26,7 @@ PATIENT_COLUMNS = [
     "external_id", "guarantor_external_id", "is_guarantor", "first_name", "last_name", "date_of_birth", "email",
     "mobile_phone", "address_line1", "address_line2", "address_city", "address_state", "address_zip", "address_status",
     "timezone", "timezone_source", "last_visit_date", "on_payment_plan", "open_claims", "do_not_contact",
-    "pms_sms_opt_out", "pms_email_opt_out", "last_feed_at",
+    "pms_sms_opt_out", "pms_email_opt_out", "last_feed_at", "home_phone", "work_phone",
 ]  # fmt: skip
 ACCOUNT_COLUMNS = [
     "bucket_0_30", "bucket_31_60", "bucket_61_90", "bucket_over_90", "insurance_estimate", "total", "patient_portion",

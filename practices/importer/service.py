@@ -54,7 +54,7 @@ PATIENT_UPDATE_FIELDS = [
     "guarantor_external_id", "is_guarantor", "first_name", "last_name", "date_of_birth", "email",
     "mobile_phone", "address_line1", "address_line2", "address_city", "address_state", "address_zip",
     "address_status", "timezone", "timezone_source", "last_visit_date", "on_payment_plan", "open_claims",
-    "do_not_contact", "pms_sms_opt_out", "pms_email_opt_out", "last_feed_at",
+    "do_not_contact", "pms_sms_opt_out", "pms_email_opt_out", "last_feed_at", "home_phone", "work_phone",
 ]  # fmt: skip
 ACCOUNT_UPDATE_FIELDS = [
     "bucket_0_30", "bucket_31_60", "bucket_61_90", "bucket_over_90", "insurance_estimate", "total",
@@ -376,7 +376,7 @@ def _patient_row(org_id: int, row: PatientRow, generated_at: datetime) -> tuple[
         row.date_of_birth, row.email, row.mobile_phone, row.address_line1, row.address_line2, row.address_city,
         row.address_state, row.address_zip, row.address_status, row.timezone, row.timezone_source,
         row.last_visit_date, row.on_payment_plan, row.open_claims, row.do_not_contact, row.pms_sms_opt_out,
-        row.pms_email_opt_out, generated_at,
+        row.pms_email_opt_out, generated_at, row.home_phone, row.work_phone,
     )  # fmt: skip
 
 

@@ -49,11 +49,6 @@ def test_without_them_a_record_reads_as_before():
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="practices/importer/service.py does not write home_phone/work_phone yet (PATIENT_UPDATE_FIELDS and "
-    "_patient_row); remove this mark when it does",
-)
 def test_an_import_stores_home_and_work_phones(feed_bytes):
     OrganizationFactory(slug="smile-dental", timezone="America/Denver")
     feed_import(raw=feed_bytes(patients=[feed_patient("P1", home_phone="(801) 555-0111", work_phone="")]))
