@@ -60,6 +60,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     State.SKIPPED: frozenset(),
     State.CANCELLED: frozenset(),
 }
+# N2: the one move out of a state the provider holds that is not a delivery outcome. Twilio can report 21610
+# (the recipient had replied STOP to this sender) in a status callback after accepting the message; it never
+# reached them, so it ends `cancelled`. Kept out of TRANSITIONS on purpose, so that no ordinary cancel
+# (`message_transition(to=CANCELLED)`: the pre-send re-check, an opt-out) can end a message Twilio has
+# taken: only `delivery.sms_status_apply` makes this move, from these states.
+PROVIDER_OPT_OUT_SOURCES: frozenset[str] = frozenset({State.SENDING, State.SENT, State.UNKNOWN})
 OPEN_STATES = (State.PENDING, State.SCHEDULED)
 UNDELIVERABLE_STATES = (State.UNDELIVERED, State.FAILED)
 

@@ -13,20 +13,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from notifications.delivery import sms_status_apply
+from notifications.inbound import inbound_sms_apply
 from notifications.models import Channel, Message, OptOutSource, Reason, State
 from notifications.optouts import opt_out_set
 from notifications.outbox import message_transition
 from notifications.providers import twilio
-from practices.models import Organization, Patient
 
 logger = logging.getLogger(__name__)
-
-# N2: the whole message, any case.
-STOP_WORDS = frozenset(
-    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPT OUT", "OPTOUT"}
-)
-START_WORDS = frozenset({"START", "UNSTOP", "YES"})
-HELP_WORDS = frozenset({"HELP", "INFO"})
 
 
 def _signed_url(request: HttpRequest) -> str:
@@ -63,64 +56,21 @@ def twilio_status(request: HttpRequest, message_id: int) -> HttpResponse:
     return HttpResponse(status=200)
 
 
-def _keyword(body: str) -> str:
-    return " ".join(body.strip().upper().split())
-
-
 @csrf_exempt
 @require_POST
 def twilio_inbound(request: HttpRequest) -> HttpResponse:
-    """Inbound SMS: STOP-family opts out, START-family opts back in, HELP answers with the practice's name
-    and phone. Twilio's Advanced Opt-Out sends `OptOutType`; the keyword list covers numbers without it."""
+    """Inbound SMS (N2): STOP/START/HELP through ``inbound_sms_apply``, answered with its TwiML."""
     if not _verified(request):
         return HttpResponseForbidden("bad signature")
-    number = request.POST.get("From", "")
-    keyword = _keyword(request.POST.get("Body", ""))
-    opt_out_type = request.POST.get("OptOutType", "").upper()
-    organizations = _organizations_for_sender(
-        request.POST.get("To", ""), request.POST.get("MessagingServiceSid", ""), number
+    twiml = inbound_sms_apply(
+        to=request.POST.get("To", ""),
+        messaging_service_sid=request.POST.get("MessagingServiceSid", ""),
+        from_number=request.POST.get("From", ""),
+        body=request.POST.get("Body", ""),
+        opt_out_type=request.POST.get("OptOutType", ""),
+        message_sid=request.POST.get("MessageSid", ""),
     )
-    if opt_out_type == "STOP" or keyword in STOP_WORDS:
-        for organization in organizations:
-            opt_out_set(organization=organization, channel=Channel.SMS, address=number, active=True,
-                        source=OptOutSource.SMS_KEYWORD, keyword=keyword[:20])  # fmt: skip
-        return _twiml(twilio.empty_twiml())
-    if opt_out_type == "START" or keyword in START_WORDS:
-        for organization in organizations:
-            opt_out_set(organization=organization, channel=Channel.SMS, address=number, active=False,
-                        source=OptOutSource.SMS_KEYWORD, keyword=keyword[:20])  # fmt: skip
-        return _twiml(twilio.empty_twiml())
-    if opt_out_type == "HELP" or keyword in HELP_WORDS:
-        if organizations:
-            org = organizations[0]
-            text = f"{org.name}: billing questions? Call {org.phone or 'the office'}. Reply STOP to opt out."
-        else:
-            text = "Billing messages. Reply STOP to opt out."
-        return _twiml(twilio.message_twiml(text))
-    return _twiml(twilio.empty_twiml())
-
-
-def _organizations_for_sender(to: str, messaging_service_sid: str, number: str) -> list[Organization]:
-    """The organizations this inbound message concerns: those owning the sender identity it was sent to,
-    or, with a shared sender, those that have messaged this number or have a patient at it."""
-    owners = list(
-        Organization.objects.filter(twilio_messaging_service_sid=messaging_service_sid).exclude(
-            twilio_messaging_service_sid=""
-        )
-    ) or list(Organization.objects.filter(twilio_from_number=to).exclude(twilio_from_number=""))
-    if owners:
-        return owners
-    ids = set(
-        Message.objects.filter(channel=Channel.SMS, destination=number).values_list(
-            "organization_id", flat=True
-        )
-    )
-    ids |= set(Patient.objects.filter(mobile_phone=number).values_list("organization_id", flat=True))
-    return list(Organization.objects.filter(pk__in=ids).order_by("pk"))
-
-
-def _twiml(body: str) -> HttpResponse:
-    return HttpResponse(body, content_type="application/xml")
+    return HttpResponse(twiml, content_type="application/xml")
 
 
 @receiver(tracking)

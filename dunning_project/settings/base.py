@@ -149,6 +149,10 @@ TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
 # Default: Twilio's own API. Tests and benchmarks point the real SDK at a local fake server through it.
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
 TWILIO_ENABLED = bool(TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)
+# K4, N2: true (the default, as Twilio ships): Twilio's own opt-out handling (its STOP filtering or a
+# Messaging Service's Advanced Opt-Out) sends the STOP/START/HELP replies and we answer inbound keywords with
+# empty TwiML. false: Twilio's replies are off for our senders and we send exactly one reply ourselves.
+TWILIO_ADVANCED_OPT_OUT = env_bool("TWILIO_ADVANCED_OPT_OUT", default=True)
 
 ANYMAIL_ESP = env_str("ANYMAIL_ESP", default="postmark")
 POSTMARK_SERVER_TOKEN = env_str("POSTMARK_SERVER_TOKEN")

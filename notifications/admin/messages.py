@@ -10,8 +10,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from notifications.models import Message, OptOut, State
+from notifications.models import Message, OptOut, Reason, State
 from notifications.outbox import STALE_SENDING_AFTER
+from notifications.selectors import undeliverable_filter
 from practices.models import Role
 from practices.tenancy import OrganizationScopedAdmin
 
@@ -22,7 +23,8 @@ class ProblemFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [
-            ("undeliverable", "Undeliverable"),
+            ("undeliverable", "Undeliverable (the front desk's list)"),
+            ("carrier_filtered", "Carrier filtered (review the content or the sender's registration)"),
             ("stuck", "Stuck in sending"),
             ("unknown", "Unknown (review before resending)"),
             ("held", "Held by quiet hours"),
@@ -31,7 +33,10 @@ class ProblemFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
         if value == "undeliverable":
-            return queryset.filter(state__in=[State.UNDELIVERED, State.FAILED])
+            return undeliverable_filter(queryset)
+        if value == "carrier_filtered":
+            # Twilio 30007 (N2): failed, and off the undeliverable list because a new number would not help.
+            return queryset.filter(state=State.FAILED, reason=Reason.CARRIER_FILTERED)
         if value == "stuck":
             return queryset.filter(
                 state=State.SENDING, sending_started_at__lt=timezone.now() - STALE_SENDING_AFTER

@@ -6,23 +6,10 @@ from django.conf import settings
 from django.urls import reverse
 
 from notifications.channels.base import Channel, ChannelError
-from notifications.models import Message, Reason
+from notifications.models import Message
 from notifications.providers import twilio
 
 logger = logging.getLogger(__name__)
-
-# Twilio error codes → our reasons (SPEC §8, issue text): 21610 opted out; 21211, 21614, 30005, 30006
-# permanently undeliverable; 30003 undeliverable but a later resend may work.
-REASON_BY_CODE = {
-    21211: Reason.INVALID_NUMBER,
-    21612: Reason.INVALID_NUMBER,
-    21614: Reason.LANDLINE,
-    21635: Reason.LANDLINE,
-    30003: Reason.UNREACHABLE,
-    30005: Reason.UNKNOWN_HANDSET,
-    30006: Reason.LANDLINE,
-    21610: Reason.OPTED_OUT,
-}
 
 
 def status_callback_url(message: Message) -> str:
@@ -51,11 +38,11 @@ class SmsChannel(Channel):
                 from_number=organization.twilio_from_number,
             )
         except twilio.ProviderError as exc:
-            reason = REASON_BY_CODE.get(exc.code or 0, Reason.PROVIDER_FAILED if exc.permanent else "")
+            # What the code means comes from the provider's one table (providers/twilio.py, N2).
             raise ChannelError(
                 exc.message,
                 permanent=exc.permanent,
-                reason=reason,
+                reason=exc.reason,
                 code=str(exc.code or ""),
                 undeliverable=exc.undeliverable,
                 opted_out=exc.opted_out,

@@ -25,6 +25,8 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 from urllib3.exceptions import NewConnectionError
 
+from notifications.models import Reason
+
 TWILIO_API_BASE_URL: Final = "https://api.twilio.com"
 TIMEOUT_SECONDS: Final = 10.0
 
@@ -35,37 +37,77 @@ _API_HOST = re.compile(r"^https://api(?:\.[a-z0-9-]+)*\.twilio\.com(?=/|$)")
 
 @dataclass(frozen=True)
 class ErrorClass:
+    """What one Twilio error code means for a message.
+
+    ``permanent``: sending the same message to the same number again cannot succeed (at send time a
+    transient error is retried later; in a status callback the message is final either way).
+    ``reason``: the ``notifications.models.Reason`` stored on the message.
+    ``undeliverable``: the destination is the problem; the message ends ``undelivered`` and joins the
+    undeliverable list (U1), where the front desk can add another number. Otherwise a permanent error ends
+    ``failed``.
+    ``opted_out``: the recipient opted out at Twilio (N2): an SMS opt-out is recorded and the message ends
+    ``cancelled``, never on the list.
+    """
+
     permanent: bool
     reason: str
     undeliverable: bool = False
     opted_out: bool = False
-    retryable_later: bool = False
 
 
-# Codes returned when the message is created (21xxx) or reported in a status callback's ErrorCode (30xxx).
+# N2: the one table of Twilio's codes, read by the send path (channels/sms.py) and the status callback
+# (delivery.py). 2xxxx come back from the Messages API when the message is created; 3xxxx are delivery
+# errors reported in a status callback's ErrorCode. Each row from Twilio's error dictionary,
+# https://www.twilio.com/docs/api/errors/<code>.
 ERROR_CLASSES: Final[Mapping[int, ErrorClass]] = MappingProxyType(
     {
-        21610: ErrorClass(permanent=True, reason="opted_out", opted_out=True),
-        21211: ErrorClass(permanent=True, reason="invalid_number", undeliverable=True),
-        21612: ErrorClass(permanent=True, reason="unreachable_route", undeliverable=True),
-        21614: ErrorClass(permanent=True, reason="not_a_mobile_number", undeliverable=True),
-        21635: ErrorClass(permanent=True, reason="landline", undeliverable=True),
-        30003: ErrorClass(
-            permanent=True, reason="unreachable_handset", undeliverable=True, retryable_later=True
-        ),
-        30005: ErrorClass(permanent=True, reason="unknown_handset", undeliverable=True),
-        30006: ErrorClass(permanent=True, reason="landline_or_unreachable_carrier", undeliverable=True),
-        30007: ErrorClass(permanent=True, reason="carrier_filtered"),
-        20429: ErrorClass(permanent=False, reason="rate_limited"),
+        # Authenticate: our credentials, nothing about the number.
+        20003: ErrorClass(permanent=True, reason=Reason.PROVIDER_FAILED),
+        # Too many requests: never processed, "always safe to retry".
+        20429: ErrorClass(permanent=False, reason=Reason.PROVIDER_FAILED),
+        # Invalid 'To' phone number.
+        21211: ErrorClass(permanent=True, reason=Reason.INVALID_NUMBER, undeliverable=True),
+        # SMS to the number's country is not enabled on the account (geo permissions): to the front desk,
+        # a number we cannot text on this route.
+        21408: ErrorClass(permanent=True, reason=Reason.UNREACHABLE_ROUTE, undeliverable=True),
+        # 'From' is not a message-capable Twilio number: our sender's configuration.
+        21606: ErrorClass(permanent=True, reason=Reason.PROVIDER_FAILED),
+        # Attempt to send to an unsubscribed recipient: they replied STOP to this sender or service.
+        21610: ErrorClass(permanent=True, reason=Reason.OPTED_OUT, opted_out=True),
+        # The 'To'/'From' combination cannot be connected (carrier, country or sender-type restrictions).
+        21612: ErrorClass(permanent=True, reason=Reason.UNREACHABLE_ROUTE, undeliverable=True),
+        # 'To' is not a valid mobile number: a landline, or not a mobile number at all.
+        21614: ErrorClass(permanent=True, reason=Reason.LANDLINE, undeliverable=True),
+        # 'To' cannot be a landline (countries where Twilio does not try landlines).
+        21635: ErrorClass(permanent=True, reason=Reason.LANDLINE, undeliverable=True),
+        # Queue overflow: too many messages queued on the sender; Twilio's side, not the number.
+        30001: ErrorClass(permanent=False, reason=Reason.PROVIDER_FAILED),
+        # Account suspended after the message was queued.
+        30002: ErrorClass(permanent=True, reason=Reason.PROVIDER_FAILED),
+        # Unreachable destination handset (off, no signal): often transient, so a resend may work.
+        30003: ErrorClass(permanent=False, reason=Reason.UNREACHABLE, undeliverable=True),
+        # Message blocked: the destination cannot receive it (carrier block list, do-not-disturb).
+        30004: ErrorClass(permanent=True, reason=Reason.PROVIDER_UNDELIVERED, undeliverable=True),
+        # Unknown destination handset: the number does not exist or is out of service.
+        30005: ErrorClass(permanent=True, reason=Reason.UNKNOWN_HANDSET, undeliverable=True),
+        # Landline or unreachable carrier.
+        30006: ErrorClass(permanent=True, reason=Reason.LANDLINE, undeliverable=True),
+        # Message filtered by Twilio or the carrier (spam, unregistered traffic): the content or the
+        # sender, not the number; the same text to another number is filtered again. Ops, not the front desk.
+        30007: ErrorClass(permanent=True, reason=Reason.CARRIER_FILTERED),
+        # Unknown error: the carrier gave no reason; the message did not arrive.
+        30008: ErrorClass(permanent=False, reason=Reason.PROVIDER_UNDELIVERED, undeliverable=True),
     }
 )
-_RATE_LIMITED: Final = ErrorClass(permanent=False, reason="rate_limited")
-_UNAVAILABLE: Final = ErrorClass(permanent=False, reason="provider_unavailable")
-_REJECTED: Final = ErrorClass(permanent=True, reason="rejected")
+_RATE_LIMITED: Final = ErrorClass(permanent=False, reason=Reason.PROVIDER_FAILED)
+_UNAVAILABLE: Final = ErrorClass(permanent=False, reason=Reason.PROVIDER_FAILED)
+_REJECTED: Final = ErrorClass(permanent=True, reason=Reason.PROVIDER_FAILED)
+_NETWORK: Final = ErrorClass(permanent=False, reason=Reason.PROVIDER_FAILED)
 
 
 def classify_error(*, code: int | None, status: int | None = None) -> ErrorClass:
-    """Classify a Twilio error code (from the API or a status callback) and/or an HTTP status."""
+    """Classify a Twilio error code (from the API or a status callback) and/or an HTTP status: the table's
+    row for a known code, else by the HTTP status (429 and 5xx transient, any other refusal permanent)."""
     if code is not None and code in ERROR_CLASSES:
         return ERROR_CLASSES[code]
     if status == 429:
@@ -76,50 +118,47 @@ def classify_error(*, code: int | None, status: int | None = None) -> ErrorClass
 
 
 class ProviderError(Exception):
-    """A send that Twilio did not accept.
+    """A send that Twilio did not accept, with its ``ErrorClass``.
 
-    ``permanent`` means sending the same message again cannot succeed. ``maybe_sent`` is set for network
-    errors after the request may have reached Twilio (read timeout, dropped connection): retrying those
-    risks sending the message twice (N1).
+    ``maybe_sent`` is set for network errors after the request may have reached Twilio (read timeout,
+    dropped connection): retrying those risks sending the message twice (N1).
     """
 
     def __init__(
         self,
         message: str,
         *,
-        permanent: bool,
+        error_class: ErrorClass,
         code: int | None = None,
         status: int | None = None,
-        reason: str = "",
-        undeliverable: bool = False,
-        opted_out: bool = False,
-        retryable_later: bool = False,
         maybe_sent: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.permanent = permanent
+        self.error_class = error_class
         self.code = code
         self.status = status
-        self.reason = reason
-        self.undeliverable = undeliverable
-        self.opted_out = opted_out
-        self.retryable_later = retryable_later
         self.maybe_sent = maybe_sent
 
     @classmethod
     def classified(cls, message: str, *, code: int | None, status: int | None) -> ProviderError:
-        error_class = classify_error(code=code, status=status)
-        return cls(
-            message,
-            permanent=error_class.permanent,
-            code=code,
-            status=status,
-            reason=error_class.reason,
-            undeliverable=error_class.undeliverable,
-            opted_out=error_class.opted_out,
-            retryable_later=error_class.retryable_later,
-        )
+        return cls(message, error_class=classify_error(code=code, status=status), code=code, status=status)
+
+    @property
+    def permanent(self) -> bool:
+        return self.error_class.permanent
+
+    @property
+    def reason(self) -> str:
+        return self.error_class.reason
+
+    @property
+    def undeliverable(self) -> bool:
+        return self.error_class.undeliverable
+
+    @property
+    def opted_out(self) -> bool:
+        return self.error_class.opted_out
 
     def __repr__(self) -> str:
         return (
@@ -247,10 +286,7 @@ def send_sms(
         ) from exc
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise ProviderError(
-            f"Twilio API unreachable: {exc}",
-            permanent=False,
-            reason="network_error",
-            maybe_sent=_may_have_reached_twilio(exc),
+            f"Twilio API unreachable: {exc}", error_class=_NETWORK, maybe_sent=_may_have_reached_twilio(exc)
         ) from exc
     return SentSms(sid=message.sid or "", status=str(message.status or ""))
 

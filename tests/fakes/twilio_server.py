@@ -8,6 +8,8 @@ The real SDK talks to it over HTTP once ``TWILIO_API_BASE_URL`` is set to ``fake
         ...
         fake.messages                      # every Messages request, accepted ("sid" set) or rejected
         fake.callback(sid, "delivered")    # a signed status callback to the app
+        fake.signed_status_callback(sid, "failed", 21610)   # (url, form, signature) for Django's test client
+        fake.inbound_params(from_number=..., to=..., body="STOP")   # an incoming-message webhook's form
 """
 
 from __future__ import annotations
@@ -181,21 +183,15 @@ class FakeTwilio:
         with self._lock:
             return [message for message in self.messages if message["sid"]]
 
-    def callback(
-        self,
-        message_sid: str,
-        status: str,
-        error_code: int | None = None,
-        url: str | None = None,
-        *,
-        auth_token: str | None = None,
-    ) -> int:
-        """POST a status callback signed like Twilio's (with ``auth_token`` to sign it wrongly)."""
+    def status_callback_params(
+        self, message_sid: str, status: str, error_code: int | None = None
+    ) -> dict[str, str]:
+        """The form Twilio posts to a message's StatusCallback: MessageSid/SmsSid, MessageStatus/SmsStatus,
+        AccountSid, ApiVersion, From, To, MessagingServiceSid when one was used, ErrorCode on failure
+        (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status and
+        .../outbound-message-status-in-status-callbacks)."""
         with self._lock:
             message = self._by_sid.get(message_sid, {})
-        url = url or message.get("StatusCallback")
-        if not url:
-            raise ValueError(f"no StatusCallback recorded for {message_sid}; pass url=")
         params = {
             "MessageSid": message_sid,
             "SmsSid": message_sid,
@@ -211,9 +207,71 @@ class FakeTwilio:
             params["MessagingServiceSid"] = message["MessagingServiceSid"]
         if error_code is not None:
             params["ErrorCode"] = str(error_code)
-        signature = compute_signature(url=url, params=params, auth_token=auth_token or self.auth_token)
+        return params
+
+    def signed_status_callback(
+        self, message_sid: str, status: str, error_code: int | None = None, *, auth_token: str | None = None
+    ) -> tuple[str, dict[str, str], str]:
+        """(the recorded StatusCallback URL, the form, its X-Twilio-Signature) for a test client to post."""
+        with self._lock:
+            url = self._by_sid.get(message_sid, {}).get("StatusCallback")
+        if not url:
+            raise ValueError(f"no StatusCallback recorded for {message_sid}")
+        params = self.status_callback_params(message_sid, status, error_code)
+        return url, params, self.sign(url, params, auth_token=auth_token)
+
+    def inbound_params(
+        self,
+        *,
+        from_number: str,
+        to: str,
+        body: str,
+        message_sid: str | None = None,
+        messaging_service_sid: str = "",
+        opt_out_type: str = "",
+    ) -> dict[str, str]:
+        """The form Twilio posts to a number's incoming-message webhook
+        (https://www.twilio.com/docs/messaging/guides/webhook-request); ``OptOutType`` only comes from a
+        Messaging Service with Advanced Opt-Out (https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out)."""
+        sid = message_sid or "SM" + uuid.uuid4().hex
+        params = {
+            "ToCountry": "US", "ToState": "UT", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "SALT LAKE CITY",
+            "FromZip": "84101", "SmsSid": sid, "FromState": "UT", "SmsStatus": "received", "FromCity": "SALT LAKE CITY",
+            "Body": body, "FromCountry": "US", "To": to, "ToZip": "84101", "NumSegments": "1", "MessageSid": sid,
+            "AccountSid": self.account_sid, "From": from_number, "ApiVersion": API_VERSION,
+        }  # fmt: skip
+        if messaging_service_sid:
+            params["MessagingServiceSid"] = messaging_service_sid
+        if opt_out_type:
+            params["OptOutType"] = opt_out_type
+        return params
+
+    def sign(self, url: str, params: dict[str, str], *, auth_token: str | None = None) -> str:
+        """The X-Twilio-Signature Twilio computes with the account's auth token (``auth_token`` to sign wrongly)."""
+        return compute_signature(url=url, params=params, auth_token=auth_token or self.auth_token)
+
+    def callback(
+        self,
+        message_sid: str,
+        status: str,
+        error_code: int | None = None,
+        url: str | None = None,
+        *,
+        auth_token: str | None = None,
+    ) -> int:
+        """POST a status callback signed like Twilio's (with ``auth_token`` to sign it wrongly)."""
+        with self._lock:
+            message = self._by_sid.get(message_sid, {})
+        url = url or message.get("StatusCallback")
+        if not url:
+            raise ValueError(f"no StatusCallback recorded for {message_sid}; pass url=")
+        params = self.status_callback_params(message_sid, status, error_code)
         response = self._session().post(
-            url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10, allow_redirects=False
+            url,
+            data=params,
+            headers={"X-Twilio-Signature": self.sign(url, params, auth_token=auth_token)},
+            timeout=10,
+            allow_redirects=False,
         )
         return response.status_code
 

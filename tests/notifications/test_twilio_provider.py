@@ -11,8 +11,11 @@ import pytest
 import requests
 import responses
 
+from notifications.delivery import TWILIO_STATES, sms_failure_outcome
+from notifications.models import UNDELIVERABLE_STATES, Reason, State
 from notifications.providers import twilio as provider
 from notifications.providers.twilio import (
+    ERROR_CLASSES,
     ProviderError,
     classify_error,
     compute_signature,
@@ -22,6 +25,7 @@ from notifications.providers.twilio import (
     send_sms,
     validate_signature,
 )
+from notifications.selectors import NOT_FOR_THE_FRONT_DESK
 from tests.fakes.twilio_server import FAKE_FROM_NUMBER, FakeTwilio
 
 if TYPE_CHECKING:
@@ -131,6 +135,7 @@ def test_it_reuses_one_client_until_the_settings_change(twilio: FakeTwilio, sett
     [
         ("+15005550001", 21211, False, True),
         ("+15005550002", 21612, False, True),
+        ("+15005550003", 21408, False, True),
         ("+15005550004", 21610, True, False),
         ("+15005550009", 21614, False, True),
     ],
@@ -138,6 +143,8 @@ def test_it_reuses_one_client_until_the_settings_change(twilio: FakeTwilio, sett
 def test_magic_numbers_raise_permanent_classified_errors(
     twilio: FakeTwilio, to: str, code: int, opted_out: bool, undeliverable: bool
 ) -> None:
+    """The fake answers Twilio's test-credential magic To numbers (https://www.twilio.com/docs/iam/test-credentials)
+    with Twilio's 400 error body ({"code", "message", "more_info", "status"})."""
     with pytest.raises(ProviderError) as caught:
         _send(to=to)
 
@@ -146,8 +153,9 @@ def test_magic_numbers_raise_permanent_classified_errors(
     assert error.permanent is True
     assert error.opted_out is opted_out
     assert error.undeliverable is undeliverable
-    assert error.retryable_later is False
-    assert twilio.accepted() == []
+    assert error.reason == ERROR_CLASSES[code].reason
+    # The fake received the request and refused it with the code: nothing was accepted.
+    assert [(m["To"], m["error_code"], m["sid"]) for m in twilio.messages] == [(to, code, None)]
 
 
 def test_an_unknown_client_error_is_permanent_but_not_undeliverable(twilio: FakeTwilio) -> None:
@@ -201,30 +209,85 @@ def test_a_refused_connection_is_transient_and_was_not_sent(settings: Settings) 
     reset_client()
 
 
+# the code table (N2): one row per code Twilio documents at https://www.twilio.com/docs/api/errors/<code>.
+# state: what a failed/undelivered status callback with that ErrorCode ends in (delivery.sms_failure_outcome);
+# listed: on the front desk's undeliverable list (U1, selectors.NOT_FOR_THE_FRONT_DESK).
+
+_U, _F, _C = State.UNDELIVERED, State.FAILED, State.CANCELLED
+CODE_TABLE = [
+    # code   permanent reason                       state listed
+    (20003, True, Reason.PROVIDER_FAILED, _F, True),
+    (20429, False, Reason.PROVIDER_FAILED, _F, True),
+    (21211, True, Reason.INVALID_NUMBER, _U, True),
+    (21408, True, Reason.UNREACHABLE_ROUTE, _U, True),
+    (21606, True, Reason.PROVIDER_FAILED, _F, True),
+    (21610, True, Reason.OPTED_OUT, _C, False),
+    (21612, True, Reason.UNREACHABLE_ROUTE, _U, True),
+    (21614, True, Reason.LANDLINE, _U, True),
+    (21635, True, Reason.LANDLINE, _U, True),
+    (30001, False, Reason.PROVIDER_FAILED, _F, True),
+    (30002, True, Reason.PROVIDER_FAILED, _F, True),
+    (30003, False, Reason.UNREACHABLE, _U, True),
+    (30004, True, Reason.PROVIDER_UNDELIVERED, _U, True),
+    (30005, True, Reason.UNKNOWN_HANDSET, _U, True),
+    (30006, True, Reason.LANDLINE, _U, True),
+    (30007, True, Reason.CARRIER_FILTERED, _F, False),
+    (30008, False, Reason.PROVIDER_UNDELIVERED, _U, True),
+]
+
+
+def test_the_table_has_a_row_here_for_every_code_it_classifies() -> None:
+    assert sorted(ERROR_CLASSES) == [row[0] for row in CODE_TABLE]
+
+
+@pytest.mark.parametrize(("code", "permanent", "reason", "state", "listed"), CODE_TABLE)
+@pytest.mark.parametrize("twilio_status", ["failed", "undelivered"])
+def test_each_code_is_classified_once_for_the_send_path_and_the_status_callback(
+    code: int, permanent: bool, reason: str, state: str, listed: bool, twilio_status: str
+) -> None:
+    error_class = classify_error(code=code, status=400)
+    outcome = sms_failure_outcome(state=TWILIO_STATES[twilio_status], error_code=str(code))
+
+    assert error_class.reason in Reason.values
+    assert (error_class.permanent, error_class.reason) == (permanent, reason)
+    assert error_class.opted_out is (state == State.CANCELLED)
+    assert error_class.undeliverable is (state == State.UNDELIVERED)
+    assert outcome == (state, reason)
+    assert (state in UNDELIVERABLE_STATES and reason not in NOT_FOR_THE_FRONT_DESK) is listed
+
+
 @pytest.mark.parametrize(
-    ("code", "status", "permanent", "undeliverable", "retryable_later"),
+    ("code", "status", "permanent", "reason"),
     [
-        (30003, None, True, True, True),
-        (30005, None, True, True, False),
-        (30006, None, True, True, False),
-        (21635, 400, True, True, False),
-        (30007, None, True, False, False),
-        (20429, 429, False, False, False),
-        (None, 429, False, False, False),
-        (None, 503, False, False, False),
-        (21999, 400, True, False, False),
+        (None, 429, False, Reason.PROVIDER_FAILED),
+        (None, 503, False, Reason.PROVIDER_FAILED),
+        (None, 500, False, Reason.PROVIDER_FAILED),
+        (21999, 400, True, Reason.PROVIDER_FAILED),
+        (None, 404, True, Reason.PROVIDER_FAILED),
     ],
 )
-def test_error_classification(
-    code: int | None, status: int | None, permanent: bool, undeliverable: bool, retryable_later: bool
+def test_an_unknown_code_is_classified_by_its_http_status(
+    code: int | None, status: int, permanent: bool, reason: str
 ) -> None:
     error_class = classify_error(code=code, status=status)
 
-    assert (error_class.permanent, error_class.undeliverable, error_class.retryable_later) == (
-        permanent,
-        undeliverable,
-        retryable_later,
-    )
+    assert (error_class.permanent, error_class.reason) == (permanent, reason)
+    assert (error_class.undeliverable, error_class.opted_out) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("twilio_status", "error_code", "outcome"),
+    [
+        ("undelivered", "", (State.UNDELIVERED, Reason.PROVIDER_UNDELIVERED)),
+        ("failed", "", (State.FAILED, Reason.PROVIDER_FAILED)),
+        ("undelivered", "39999", (State.UNDELIVERED, Reason.PROVIDER_UNDELIVERED)),
+        ("failed", "not-a-code", (State.FAILED, Reason.PROVIDER_FAILED)),
+    ],
+)
+def test_a_callback_with_an_unknown_code_keeps_twilios_state(
+    twilio_status: str, error_code: str, outcome: tuple[str, str]
+) -> None:
+    assert sms_failure_outcome(state=TWILIO_STATES[twilio_status], error_code=error_code) == outcome
 
 
 # the default base URL, with the transport faked by `responses`

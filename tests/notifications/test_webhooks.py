@@ -193,7 +193,8 @@ def test_advanced_opt_out_type_is_honoured(client, patient):
     assert OptOut.objects.get().active is True
 
 
-def test_help_answers_with_the_practice_name_and_phone(client, patient):
+def test_help_answers_with_the_practice_name_and_phone(client, patient, settings):
+    settings.TWILIO_ADVANCED_OPT_OUT = False  # we reply, not Twilio (test_twilio_inbound.py has both)
     response = inbound(client, "help")
     assert response.status_code == 200
     body = response.content.decode()
