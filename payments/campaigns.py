@@ -24,8 +24,8 @@ from notifications.outbox import messages_create
 from notifications.templating import message_values, render_message, template_for
 from payments.eligibility import eligible_guarantors, explain_guarantor, payment_settings_get
 from payments.links import payment_link_create
-from payments.models import PaymentRequest, RequestMode
-from practices.models import Account, Bill, BillSource, BillState, Organization, Patient
+from payments.models import PaymentLink, PaymentRequest, RequestMode
+from practices.models import BILL_OWING_STATES, Account, Bill, BillSource, BillState, Organization, Patient
 from practices.services import audit_record
 from practices.timezones import organization_today
 
@@ -207,7 +207,11 @@ def _campaign_start(
     return bill
 
 
-def _messages_create(*, bill: Bill, pay_url: str, at: datetime, user: Any, setup: _Setup) -> list[Message]:
+def _messages_create(
+    *, bill: Bill, pay_url: str, at: datetime, user: Any, setup: _Setup, kind: str = Kind.REQUEST
+) -> list[Message]:
+    """The request messages of ``bill`` on the request channels; ``kind`` ``resend`` for a re-issued link
+    (no step key: the request's own messages keep theirs, D1)."""
     guarantor = bill.guarantor
     organization = bill.organization
     values = message_values(
@@ -224,8 +228,8 @@ def _messages_create(*, bill: Bill, pay_url: str, at: datetime, user: Any, setup
                 patient=guarantor,
                 bill=bill,
                 generation=bill.generation,
-                step_key=REQUEST_STEP,
-                kind=Kind.REQUEST,
+                step_key=REQUEST_STEP if kind == Kind.REQUEST else "",
+                kind=kind,
                 channel=channel,
                 template=template,
                 subject=subject if channel == Channel.EMAIL else "",
@@ -346,3 +350,37 @@ def campaign_rows(bills: Sequence[Bill]) -> list[dict[str, Any]]:
 def _chunks(ids: list[int]) -> Iterable[list[int]]:
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
+
+
+class LinkReissueError(CampaignError):
+    """The link cannot be re-issued (not blocked, or its campaign has ended); the message says why."""
+
+
+def payment_link_reissue(*, link: PaymentLink, user: Any, at: datetime | None = None) -> PaymentLink:
+    """P2 escalation: staff re-issue a link blocked after repeated wrong dates of birth. The blocked link ends
+    now; a new one (a new token) goes to the guarantor on the request channels through the outbox, as a
+    ``resend`` of the request templates (quiet hours, opt-outs and do-not-contact apply as for any message).
+    Audited (T5). Returns the new link."""
+    moment = at or timezone.now()
+    with transaction.atomic():
+        locked = (
+            PaymentLink.objects.select_for_update(no_key=True)
+            .select_related("bill__guarantor")
+            .get(pk=link.pk)
+        )
+        bill = locked.bill
+        if locked.blocked_at is None:
+            raise LinkReissueError("This payment link is not blocked.")
+        if bill.state not in BILL_OWING_STATES:
+            raise LinkReissueError(f"The bill is {bill.get_state_display().lower()}; nothing to pay.")
+        organization = Organization.objects.get(pk=bill.organization_id)
+        bill.organization = organization
+        setup = _setup(organization)
+        PaymentLink.objects.filter(pk=locked.pk).update(expires_at=moment)
+        new_link, pay_url = payment_link_create(bill=bill, now=moment, lifetime_days=setup.link_lifetime_days)
+        _messages_create(bill=bill, pay_url=pay_url, at=moment, user=user, setup=setup, kind=Kind.RESEND)
+        audit_record(
+            organization=organization, actor=user, action="payment_link.reissue", obj=new_link,
+            changes={"blocked_link": locked.pk, "bill": bill.bill_id},
+        )  # fmt: skip
+    return new_link

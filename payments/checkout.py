@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Exists, F, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from payments.gateway import Gateway, get_gateway
@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 DOB_MAX_FAILURES = 5
 DOB_LOCK = timedelta(minutes=15)
+# After this many lockouts the link stops until staff re-issue it (issue 11): 3 x 5 guesses of the ~1 200
+# MM/YYYY values a lifetime allows, instead of 20 a lockout window for as long as the link lives.
+DOB_MAX_LOCKOUTS = 3
 MONTH_YEAR = re.compile(r"^\s*(0[1-9]|1[0-2])\s*/\s*(\d{4})\s*$")
 
 
@@ -30,6 +33,7 @@ class DobOutcome(enum.StrEnum):
     VERIFIED = "verified"
     MISMATCH = "mismatch"
     LOCKED = "locked"
+    BLOCKED = "blocked"  # too many lockouts: the practice must re-issue the link
 
 
 class PaymentRefused(ValueError):
@@ -56,16 +60,12 @@ def month_year_parse(value: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _unlocked(moment: datetime) -> Q:
-    return Q(locked_until__isnull=True) | Q(locked_until__lte=moment)
-
-
 def dob_verify(*, link: PaymentLink, month_year: str, now: datetime | None = None) -> DobOutcome:
-    """P2: compare MM/YYYY with the guarantor's date of birth; five failures lock the link for 15 minutes.
+    """P2: compare MM/YYYY with the guarantor's date of birth; five failures lock the link for 15 minutes,
+    and the third lockout blocks it until staff re-issue it (audited; the guarantor's dashboard page says so).
 
-    The counter moves only through conditional UPDATEs on the link row, so parallel guesses cannot run past
-    it: the fifth failure sets ``locked_until`` in the same statement that counts it, and every attempt
-    (right or wrong) is refused while the lock holds. A match resets the counter. Raises ValueError when
+    The link row is locked for each guess, so parallel guesses cannot run past the counter: every attempt
+    (right or wrong) is refused while a lock holds. A match resets the counter. Raises ValueError when
     ``month_year`` is not MM/YYYY (not counted as a failure: it reveals nothing).
     """
     moment = now or timezone.now()
@@ -75,21 +75,48 @@ def dob_verify(*, link: PaymentLink, month_year: str, now: datetime | None = Non
     with transaction.atomic():
         # The link row, locked: each guess reads the counter it moves, so a guess's answer is its own (an
         # UPDATE then a re-read let a parallel guess's lock show through).
-        row = PaymentLink.objects.select_for_update(no_key=True).filter(pk=link.pk).filter(_unlocked(moment))
-        current = row.values_list("failed_attempts", "locked_until").first()
+        current = (
+            PaymentLink.objects.select_for_update(no_key=True)
+            .filter(pk=link.pk)
+            .values_list("failed_attempts", "locked_until", "lockouts", "blocked_at")
+            .first()
+        )
         if current is None:
             return DobOutcome.LOCKED
-        attempts, locked_until = current
+        attempts, locked_until, lockouts, blocked_at = current
+        if blocked_at is not None:
+            return DobOutcome.BLOCKED
+        if locked_until is not None and locked_until > moment:
+            return DobOutcome.LOCKED
         if matched:
             attempts, locked_until = 0, None
         else:
             # A lock that ran out: counting starts again.
             attempts = 1 if locked_until is not None else attempts + 1
             locked_until = moment + DOB_LOCK if attempts >= DOB_MAX_FAILURES else None
-        PaymentLink.objects.filter(pk=link.pk).update(failed_attempts=attempts, locked_until=locked_until)
-    link.failed_attempts, link.locked_until = attempts, locked_until
+            if locked_until is not None:
+                lockouts += 1
+                if lockouts >= DOB_MAX_LOCKOUTS:
+                    blocked_at = moment
+        PaymentLink.objects.filter(pk=link.pk).update(
+            failed_attempts=attempts, locked_until=locked_until, lockouts=lockouts, blocked_at=blocked_at
+        )
+        if blocked_at is not None:
+            audit_record(
+                organization=link.organization, actor_label="patient", action="payment_link.blocked", obj=link,
+                changes={"lockouts": [lockouts - 1, lockouts], "bill": link.bill.bill_id},
+            )  # fmt: skip
+    link.failed_attempts, link.locked_until, link.lockouts, link.blocked_at = (
+        attempts,
+        locked_until,
+        lockouts,
+        blocked_at,
+    )
     if matched:
         return DobOutcome.VERIFIED
+    if blocked_at is not None:
+        logger.warning("payment link %s blocked after %s lockouts", link.pk, lockouts)
+        return DobOutcome.BLOCKED
     if locked_until is not None:
         logger.info("payment link %s locked after %s failed checks", link.pk, DOB_MAX_FAILURES)
         return DobOutcome.LOCKED

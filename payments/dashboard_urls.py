@@ -24,4 +24,9 @@ urlpatterns = [
         views.guarantor_request,
         name="guarantor-request",
     ),
+    path(
+        "<slug:org>/guarantors/<pmsid:guarantor_id>/links/<int:link_id>/reissue/",
+        views.link_reissue,
+        name="link-reissue",
+    ),
 ]

@@ -19,7 +19,14 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from notifications.models import Kind, State
-from payments.campaigns import CampaignError, CampaignExists, NotEligible, bulk_send, send_request
+from payments.campaigns import (
+    CampaignError,
+    CampaignExists,
+    NotEligible,
+    bulk_send,
+    payment_link_reissue,
+    send_request,
+)
 from payments.eligibility import explain_guarantor, payment_settings_get
 from payments.forms import SelectionForm, SnoozeForm
 from payments.selectors import (
@@ -27,6 +34,7 @@ from payments.selectors import (
     active_snoozes,
     bulk_list,
     dashboard_organizations,
+    guarantor_blocked_links,
     guarantor_get,
     guarantor_requests,
     guarantor_snooze,
@@ -360,6 +368,7 @@ def _render_guarantor(
         "snooze": guarantor_snooze(user=request.user, guarantor=patient, on=today),
         "snooze_form": snooze_form,
         "requests": guarantor_requests(user=request.user, guarantor=patient),
+        "blocked_links": guarantor_blocked_links(user=request.user, guarantor=patient),
     }
     return render(request, "payments/dashboard/guarantor.html", context, status=status)
 
@@ -385,5 +394,33 @@ def guarantor_request(request: HttpRequest, org: str, guarantor_id: str) -> Http
         messages.success(
             request,
             f"Payment request sent to {patient.full_name} for ${bill.amount_due:,.2f} (campaign {bill.bill_id}).",
+        )
+    return redirect(_guarantor_url(organization, patient.external_id))
+
+
+@login_required
+@require_POST
+def link_reissue(request: HttpRequest, org: str, guarantor_id: str, link_id: int) -> HttpResponse:
+    """P2 escalation: a new payment link for a link blocked after repeated wrong dates of birth, sent to the
+    guarantor (front desk, T2)."""
+    organization, _organizations = _organization(request, org)
+    patient = _guarantor_or_404(request, organization, guarantor_id)
+    link = next(
+        (
+            link
+            for link in guarantor_blocked_links(user=request.user, guarantor=patient)
+            if link.pk == link_id
+        ),
+        None,
+    )
+    if link is None:
+        raise Http404
+    try:
+        payment_link_reissue(link=link, user=request.user)
+    except CampaignError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"A new payment link for {link.bill.bill_id} is on its way to {patient.full_name}."
         )
     return redirect(_guarantor_url(organization, patient.external_id))

@@ -128,6 +128,18 @@ class PaymentLink(models.Model):
     expires_at = models.DateTimeField()
     failed_attempts = models.PositiveSmallIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # P2 escalation: the number of 15-minute lockouts so far; after a few the link stops for good
+    # (``blocked_at``) until staff re-issue it, so that MM/YYYY cannot be walked through within a link's life.
+    lockouts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    blocked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The staff's "blocked payment links" list, per organization.
+            models.Index(
+                fields=["organization"], condition=models.Q(blocked_at__isnull=False), name="link_blocked"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Payment link for {self.bill_id}"

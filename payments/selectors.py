@@ -8,11 +8,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from notifications.models import OPEN_STATES, Channel, Kind, Message, OptOut
 from payments.eligibility import eligible_guarantors
-from payments.models import PaymentRequest, Snooze
-from practices.models import Organization, Patient
+from payments.models import PaymentLink, PaymentRequest, Snooze
+from practices.models import BILL_OWING_STATES, Organization, Patient
 from practices.tenancy import scope_to_user
 
 # "Request messages": the age-0 messages of payment requests and the front desk's resends of them (U1).
@@ -150,3 +151,13 @@ def guarantor_requests(*, user: Any, guarantor: Patient, limit: int = 10) -> lis
     for request in requests:
         request.request_messages = by_bill[request.bill_id]
     return requests
+
+
+def guarantor_blocked_links(*, user: Any, guarantor: Patient) -> list[PaymentLink]:
+    """The guarantor's payment links blocked after repeated wrong dates of birth (P2 escalation) whose bill
+    still owes: what the front desk must re-issue."""
+    links = PaymentLink.objects.filter(
+        bill__guarantor=guarantor, blocked_at__isnull=False, bill__state__in=BILL_OWING_STATES,
+        expires_at__gt=timezone.now(),
+    )  # fmt: skip
+    return list(scope_to_user(links, user).select_related("bill").order_by("-blocked_at"))

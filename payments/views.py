@@ -38,6 +38,7 @@ SESSION_KEY = "pay_verified"
 VERIFIED_FOR = timedelta(minutes=30)
 MISMATCH_MESSAGE = "We could not verify those details."
 LOCKED_MESSAGE = "Too many attempts. Try again in 15 minutes."
+BLOCKED_MESSAGE = "For your security this link no longer works after too many attempts."
 EXPIRY = re.compile(r"^\s*(0[1-9]|1[0-2])\s*/\s*(\d{2})\s*$")
 BUCKET_LABELS = [
     ("bucket_0_30", "0–30 days"),
@@ -147,7 +148,11 @@ def _verify(request: HttpRequest, link: PaymentLink, token: str, now: datetime) 
         if outcome == DobOutcome.VERIFIED:
             _mark_verified(request, link, now)
             return redirect("pay:link", token=token)
-        error = LOCKED_MESSAGE if outcome == DobOutcome.LOCKED else MISMATCH_MESSAGE
+        error = {DobOutcome.LOCKED: LOCKED_MESSAGE, DobOutcome.BLOCKED: BLOCKED_MESSAGE}.get(
+            outcome, MISMATCH_MESSAGE
+        )
+    elif not form.is_bound and link.blocked_at is not None:
+        error = BLOCKED_MESSAGE
     elif not form.is_bound and dob_locked(link=link, now=now):
         error = LOCKED_MESSAGE
     context = {
@@ -155,6 +160,7 @@ def _verify(request: HttpRequest, link: PaymentLink, token: str, now: datetime) 
         "form": form,
         "error": error,
         "reverify": step == "pay",
+        "link_blocked": link.blocked_at is not None,
     }
     return render(request, "payments/verify.html", context)
 

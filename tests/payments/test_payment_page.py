@@ -15,14 +15,16 @@ import time_machine
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from notifications.models import Kind, Message
 from payments.checkout import Card, DobOutcome, PaymentRefused, dob_verify, payment_take
 from payments.gateway import ChargeResult, SandboxGateway
-from payments.links import payment_link_create
+from payments.links import payment_link_create, payment_link_lookup
 from payments.models import Payment, PaymentLink, PaymentStatus
-from practices.models import AuditEvent, Bill, BillState, Organization
+from practices.models import AuditEvent, Bill, BillState, Organization, Role
 from tests.concurrency import in_threads
-from tests.factories import AccountFactory, GuarantorFactory, OrganizationFactory
+from tests.factories import AccountFactory, GuarantorFactory, MembershipFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -548,3 +550,59 @@ def test_an_import_generated_before_a_payment_does_not_undo_it(feed_bytes):
         )
     )
     assert Bill.objects.get(pk=bill.pk).amount_due == Decimal("70.00")
+
+
+# P2 escalation (issue 11): the third lockout blocks the link until staff re-issue it.
+
+
+def _lock_out(client: Client, token: str, clock: time_machine.Coordinates) -> None:
+    for _ in range(5):
+        verify(client, token, "05/1980")
+    clock.shift(timedelta(minutes=16))
+
+
+def test_the_third_lockout_blocks_the_link_for_good_and_tells_staff(
+    client: Client, token: str, link: PaymentLink, clock: time_machine.Coordinates
+) -> None:
+    for _ in range(2):
+        _lock_out(client, token, clock)
+    assert dob_verify(link=link, month_year="04/1980") == DobOutcome.VERIFIED  # two lockouts: still usable
+    for _ in range(3):
+        _lock_out(client, token, clock)
+
+    response = verify(client, token, "04/1980")  # even the right answer
+
+    assert "no longer works" in response.content.decode()
+    assert PHONE in response.content.decode()
+    link.refresh_from_db()
+    assert (link.lockouts, link.blocked_at is not None) == (3, True)
+    assert AuditEvent.objects.filter(action="payment_link.blocked", object_id=str(link.pk)).count() == 1
+
+
+def test_staff_reissue_a_blocked_link_and_the_guarantor_gets_a_new_one(
+    client: Client, token: str, link: PaymentLink, bill: Bill, organization: Organization,
+    clock: time_machine.Coordinates,
+) -> None:  # fmt: skip
+    PaymentLink.objects.filter(pk=link.pk).update(lockouts=3, blocked_at=timezone.now())
+    staff = MembershipFactory(organization=organization, role=Role.FRONT_DESK).user
+    client.force_login(staff)
+    guarantor_page = reverse(
+        "payments_dashboard:guarantor", args=[organization.slug, bill.guarantor.external_id]
+    )
+    assert "Re-issue payment link" in client.get(guarantor_page).content.decode()
+
+    response = client.post(
+        reverse(
+            "payments_dashboard:link-reissue", args=[organization.slug, bill.guarantor.external_id, link.pk]
+        )
+    )
+
+    assert response.status_code == 302
+    assert "Re-issue payment link" not in client.get(guarantor_page).content.decode()
+    new_link = PaymentLink.objects.exclude(pk=link.pk).get(bill=bill)
+    resent = Message.objects.filter(bill=bill, kind=Kind.RESEND)
+    assert resent.exists()
+    assert all("/p/" in m.body for m in resent)
+    assert payment_link_lookup(token=token) is None  # the blocked link is over
+    assert new_link.blocked_at is None
+    assert AuditEvent.objects.get(action="payment_link.reissue").actor == staff
