@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from notifications.models import UNDELIVERABLE_STATES, Message, Reason
+from practices.models import BILL_ENDED_STATES
 from practices.tenancy import scope_to_user
 
 # Failures the front desk cannot fix with another number, kept off the undeliverable list: the recipient
@@ -17,8 +18,16 @@ NOT_FOR_THE_FRONT_DESK = frozenset({Reason.OPTED_OUT, Reason.CARRIER_FILTERED})
 
 
 def undeliverable_filter(messages: QuerySet[Message]) -> QuerySet[Message]:
-    """``messages`` narrowed to what the undeliverable list (U1) holds."""
-    return messages.filter(state__in=UNDELIVERABLE_STATES).exclude(reason__in=NOT_FOR_THE_FRONT_DESK)
+    """``messages`` narrowed to what the undeliverable list (U1) holds: not opt-outs or carrier filtering, and
+    not the messages of a bill that was paid or closed (collections, written off) or reset since, which
+    nobody can resend."""
+    return (
+        messages.filter(state__in=UNDELIVERABLE_STATES)
+        .exclude(reason__in=NOT_FOR_THE_FRONT_DESK)
+        .exclude(bill__state__in=BILL_ENDED_STATES)
+        # Spelled with bill__isnull: a message without a bill compares with NULL, which must not exclude it.
+        .exclude(Q(bill__isnull=False) & Q(generation__lt=F("bill__generation")))
+    )
 
 
 def undeliverable_messages(*, user: Any, organization_ids: Iterable[int] | None = None) -> QuerySet[Message]:

@@ -12,9 +12,9 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from notifications.models import UNDELIVERABLE_STATES, Channel, Message, State
+from notifications.models import Channel, Message, State
 from notifications.resend import AS_IS_REASONS, ResendError, message_resend
-from notifications.selectors import undeliverable_messages
+from notifications.selectors import undeliverable_filter, undeliverable_messages
 from practices.models import Organization, Role
 from practices.tenancy import get_scoped_or_404, scope_to_user, user_has_role
 
@@ -53,7 +53,9 @@ def undeliverable_list(request: HttpRequest) -> HttpResponse:
 
 
 def _undeliverable_or_404(request: HttpRequest, pk: int) -> Message:
-    queryset = Message.objects.filter(state__in=UNDELIVERABLE_STATES).select_related(
+    # The same rule as the list: an opted-out, carrier-filtered or ended campaign's message is not opened
+    # (and so not resent) by its URL either.
+    queryset = undeliverable_filter(Message.objects.all()).select_related(
         "patient__organization", "organization", "bill"
     )
     message = get_scoped_or_404(queryset, request.user, pk=pk)

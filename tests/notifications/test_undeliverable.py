@@ -15,7 +15,7 @@ from notifications.optouts import opt_out_set
 from notifications.outbox import message_create
 from notifications.resend import ResendError, message_resend
 from notifications.selectors import undeliverable_messages
-from practices.models import AuditEvent, Role
+from practices.models import AuditEvent, Bill, BillState, Role
 from tests.factories import GuarantorFactory, MembershipFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -379,3 +379,47 @@ def test_an_email_resent_by_text_uses_the_sms_template_with_the_opt_out_hint():
     assert "STOP" in resend.body
     assert "long email body" not in resend.body
     assert "https://pay.example/p/x/" in resend.body
+
+
+def test_a_closed_paid_or_reset_campaigns_failures_leave_the_list_and_their_pages(client):
+    """U1 holds what the front desk can fix: after collections or a write-off (the bill closed), a payment or a
+    reset, a failed message of that campaign cannot be resent, so it is neither listed nor opened by URL; a
+    completed bill's final notice and a message without a bill stay."""
+    org = OrganizationFactory(slug="smile-dental")
+    membership = MembershipFactory(organization=org, role=Role.FRONT_DESK)
+    moment = datetime(2026, 11, 24, 15, tzinfo=UTC)
+
+    def failed(bill_state: str, generation: int = 1, **fields) -> Message:
+        patient = GuarantorFactory(organization=org)
+        bill = Bill.objects.create(
+            organization=org, guarantor=patient, bill_id=f"S-{patient.pk}", source="statement", amount_due="10.00",
+            created_at=moment, effective_created_date=moment.date(), last_seen_at=moment, state=bill_state,
+            generation=generation,
+        )  # fmt: skip
+        return Message.objects.create(
+            organization=org, patient=patient, bill=bill, generation=1, channel=Channel.SMS, kind=Kind.FINAL,
+            body="x", destination="+18015550100", state=State.UNDELIVERED, reason=Reason.LANDLINE,
+            **fields,
+        )  # fmt: skip
+
+    listed = failed(BillState.COMPLETED)
+    gone = [failed(BillState.CLOSED), failed(BillState.PAID), failed(BillState.ACTIVE, generation=2)]
+    no_bill = Message.objects.create(
+        organization=org, patient=GuarantorFactory(organization=org), channel=Channel.SMS, kind=Kind.REQUEST,
+        body="x", destination="", state=State.UNDELIVERED, reason=Reason.NO_DESTINATION,
+    )  # fmt: skip
+
+    assert set(undeliverable_messages(user=membership.user).values_list("pk", flat=True)) == {
+        listed.pk,
+        no_bill.pk,
+    }
+    client.force_login(membership.user)
+    for message in gone:
+        assert (
+            client.get(reverse("notifications_dashboard:undeliverable-detail", args=[message.pk])).status_code
+            == 404
+        )
+    assert (
+        client.get(reverse("notifications_dashboard:undeliverable-detail", args=[listed.pk])).status_code
+        == 200
+    )
