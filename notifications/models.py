@@ -49,8 +49,17 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     State.SCHEDULED: frozenset({State.PENDING, State.SENDING, State.SKIPPED, State.CANCELLED}),
     # sending -> scheduled only when a claimed message turns out to fall in quiet hours or a transient
     # provider error asks for a later attempt; the provider has not accepted it.
+    # sending -> delivered: the provider's delivery report can beat our own write of `sent` (issue 11).
     State.SENDING: frozenset(
-        {State.SENT, State.UNDELIVERED, State.FAILED, State.UNKNOWN, State.CANCELLED, State.SCHEDULED}
+        {
+            State.SENT,
+            State.DELIVERED,
+            State.UNDELIVERED,
+            State.FAILED,
+            State.UNKNOWN,
+            State.CANCELLED,
+            State.SCHEDULED,
+        }
     ),
     State.SENT: frozenset({State.DELIVERED, State.UNDELIVERED, State.FAILED}),
     State.UNKNOWN: frozenset({State.SENT, State.DELIVERED, State.UNDELIVERED, State.FAILED}),

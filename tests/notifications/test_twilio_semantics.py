@@ -288,3 +288,16 @@ def test_the_front_desks_page_lists_the_landline_but_not_the_opt_out_or_the_filt
     assert set(map(int, re.findall(r'href="/dashboard/undeliverable/(\d+)/"', page.content.decode()))) == {
         landline.pk
     }
+
+
+def test_a_delivered_callback_that_beats_our_write_of_sent_delivers_the_message(client, twilio, org):
+    """Issue 11: Twilio's delivery report for a fast handset can arrive before our own `sent` write commits;
+    it was dropped (`sending` could not move to `delivered`) and the message stayed `sent` for ever."""
+    message = _sent(org, twilio)
+    Message.objects.filter(pk=message.pk).update(state=State.SENDING, provider_id="")
+
+    assert _callback(client, twilio, message, "delivered").status_code == 200
+
+    message.refresh_from_db()
+    assert (message.state, message.provider_id) == (State.DELIVERED, twilio.accepted()[0]["sid"])
+    assert message.delivered_at is not None
