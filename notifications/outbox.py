@@ -31,6 +31,7 @@ from notifications.models import (
     State,
 )
 from notifications.optouts import is_opted_out, opt_out_set
+from notifications.paylinks import with_pay_url
 from notifications.quiet_hours import next_allowed_send
 from practices.models import BILL_ENDED_STATES, Organization
 
@@ -204,6 +205,9 @@ def message_send(
         message_transition(message_id=message_id, to=State.SCHEDULED, scheduled_for=release)
         return State.SCHEDULED
 
+    # The payment link goes into the text only now, for the provider; the stored body keeps PAY_URL (T4).
+    message.subject = with_pay_url(message.subject, message.context)
+    message.body = with_pay_url(message.body, message.context)
     try:
         provider_id = channel_for(message.channel).send(message)
     except ChannelError as exc:

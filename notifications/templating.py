@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from notifications.models import Channel, Template
+from notifications.paylinks import PAY_URL
 
 if TYPE_CHECKING:
     from practices.models import Organization
@@ -211,24 +212,27 @@ def message_values(
     last_name: str,
     organization: Organization,
     amount_due: Decimal,
-    pay_url: str,
+    pay_ref: str,
     due_date: date | None,
     statement_date: date | None,
 ) -> dict[str, str]:
     """The placeholder values of one message (N4): the one builder for payment requests and dunning steps.
 
     Messages keep them as their ``context``, with the exact amount beside its formatted form
-    (``amount_due_value``, not a placeholder) for what reads a message later, such as the letter batch."""
+    (``amount_due_value``, not a placeholder) for what reads a message later, such as the letter batch. The
+    payment link is ``PAY_URL`` and its reference ``pay_ref`` (``notifications.paylinks``): no token is
+    stored in a message."""
     return {
         "patient.first_name": first_name,
         "patient.last_name": last_name,
         "practice.name": organization.name,
         "practice.phone": organization.phone,
         "amount_due": format_amount(amount_due),
-        "pay_url": pay_url,
+        "pay_url": PAY_URL,
         "due_date": format_due_date(due_date),
         "statement_date": format_date(statement_date),
         "amount_due_value": str(amount_due),
+        "pay_ref": pay_ref,
     }
 
 

@@ -14,3 +14,8 @@ class PaymentsConfig(AppConfig):
 
         # I6 vs P3: an import must not undo payments the PMS has not posted yet.
         register_post_import_hook(payments_reapply_after_import)
+        # Messages keep a link's reference, never its token; the outbox and the letters ask us for the URL.
+        from notifications.paylinks import register_pay_url
+        from payments.links import payment_url_for_ref
+
+        register_pay_url(payment_url_for_ref)

@@ -23,7 +23,7 @@ from notifications.models import Channel, Kind, Message, Template
 from notifications.outbox import messages_create
 from notifications.templating import message_values, render_message, template_for
 from payments.eligibility import eligible_guarantors, explain_guarantor, payment_settings_get
-from payments.links import payment_link_create
+from payments.links import payment_link_issue
 from payments.models import PaymentLink, PaymentRequest, RequestMode
 from practices.models import BILL_OWING_STATES, Account, Bill, BillSource, BillState, Organization, Patient
 from practices.services import audit_record
@@ -188,8 +188,8 @@ def _campaign_start(
                 organization=organization, guarantor=guarantor, bill=bill, mode=mode, requested_by=requested_by,
                 requested_at=at, request_date=day,
             )  # fmt: skip
-            _link, pay_url = payment_link_create(bill=bill, now=at, lifetime_days=setup.link_lifetime_days)
-            _messages_create(bill=bill, pay_url=pay_url, at=at, user=requested_by, setup=setup)
+            _link, pay_ref = payment_link_issue(bill=bill, now=at, lifetime_days=setup.link_lifetime_days)
+            _messages_create(bill=bill, pay_ref=pay_ref, at=at, user=requested_by, setup=setup)
             audit_record(
                 organization=organization, actor=user, actor_label=actor_label, action="payment_request.send",
                 obj=bill,
@@ -208,7 +208,7 @@ def _campaign_start(
 
 
 def _messages_create(
-    *, bill: Bill, pay_url: str, at: datetime, user: Any, setup: _Setup, kind: str = Kind.REQUEST
+    *, bill: Bill, pay_ref: str, at: datetime, user: Any, setup: _Setup, kind: str = Kind.REQUEST
 ) -> list[Message]:
     """The request messages of ``bill`` on the request channels; ``kind`` ``resend`` for a re-issued link
     (no step key: the request's own messages keep theirs, D1)."""
@@ -216,7 +216,7 @@ def _messages_create(
     organization = bill.organization
     values = message_values(
         first_name=guarantor.first_name, last_name=guarantor.last_name, organization=organization,
-        amount_due=bill.amount_due, pay_url=pay_url, due_date=bill.due_date, statement_date=bill.statement_date,
+        amount_due=bill.amount_due, pay_ref=pay_ref, due_date=bill.due_date, statement_date=bill.statement_date,
     )  # fmt: skip
     messages = []
     for channel in setup.channels:
@@ -377,8 +377,8 @@ def payment_link_reissue(*, link: PaymentLink, user: Any, at: datetime | None = 
         bill.organization = organization
         setup = _setup(organization)
         PaymentLink.objects.filter(pk=locked.pk).update(expires_at=moment)
-        new_link, pay_url = payment_link_create(bill=bill, now=moment, lifetime_days=setup.link_lifetime_days)
-        _messages_create(bill=bill, pay_url=pay_url, at=moment, user=user, setup=setup, kind=Kind.RESEND)
+        new_link, pay_ref = payment_link_issue(bill=bill, now=moment, lifetime_days=setup.link_lifetime_days)
+        _messages_create(bill=bill, pay_ref=pay_ref, at=moment, user=user, setup=setup, kind=Kind.RESEND)
         audit_record(
             organization=organization, actor=user, action="payment_link.reissue", obj=new_link,
             changes={"blocked_link": locked.pk, "bill": bill.bill_id},

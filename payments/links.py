@@ -1,7 +1,9 @@
-"""Payment links (P1): an unguessable token (192 bits) per campaign, only its SHA-256 stored, expiring."""
+"""Payment links (P1): an unguessable token (192 bits) per campaign, never stored: the link keeps its SHA-256,
+a message the reference the token is derived from with the server's secret key; expiring."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -9,48 +11,74 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from payments.models import PaymentLink, PaymentSettings
 from practices.bulk import bulk_insert
 from practices.models import BILL_OWING_STATES, Bill
+
+_TOKEN_SALT = "payments.links.token"
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def payment_link_create(
+def payment_ref() -> str:
+    """A new link reference: random, and useless without the server's secret key (``token_for``)."""
+    return secrets.token_urlsafe(16)
+
+
+def token_for(ref: str) -> str:
+    """The link token of ``ref``: an HMAC of it under the server's secret key, 192 bits as base64url (32
+    characters, so a letter's QR code stays small). Neither the token nor anything that yields it without the
+    key is stored: the link keeps its SHA-256, a message its reference (issue 11, P1, T4)."""
+    return base64.urlsafe_b64encode(salted_hmac(_TOKEN_SALT, ref, algorithm="sha256").digest()[:24]).decode()
+
+
+def payment_url_for_ref(ref: str) -> str:
+    return payment_url(token_for(ref))
+
+
+def payment_link_issue(
     *, bill: Bill, now: datetime | None = None, lifetime_days: int | None = None
 ) -> tuple[PaymentLink, str]:
-    """Create a link for ``bill`` and return it with its public URL (the token appears only in the URL).
+    """Create a link for ``bill``; return it with its reference (what a message keeps, ``token_for``).
 
     ``lifetime_days``: the organization's link lifetime when the caller has read its settings already."""
     moment = now or timezone.now()
     lifetime = _lifetime_days(bill.organization_id) if lifetime_days is None else lifetime_days
-    token = secrets.token_urlsafe(24)
+    ref = payment_ref()
     link = PaymentLink.objects.create(
-        organization_id=bill.organization_id, bill=bill, token_hash=hash_token(token),
+        organization_id=bill.organization_id, bill=bill, token_hash=hash_token(token_for(ref)),
         expires_at=moment + timedelta(days=lifetime),
     )  # fmt: skip
-    return link, payment_url(token)
+    return link, ref
+
+
+def payment_link_create(
+    *, bill: Bill, now: datetime | None = None, lifetime_days: int | None = None
+) -> tuple[PaymentLink, str]:
+    """``payment_link_issue`` with the public URL instead of the reference (a link handed out at once)."""
+    link, ref = payment_link_issue(bill=bill, now=now, lifetime_days=lifetime_days)
+    return link, payment_url_for_ref(ref)
 
 
 def payment_links_create(*, organization_id: int, bill_ids: Sequence[int], now: datetime) -> dict[int, str]:
-    """One new link per bill of ``bill_ids``, written in one batch (a dunning run); bill id → public URL."""
+    """One new link per bill of ``bill_ids``, written in one batch (a dunning run); bill id → reference."""
     if not bill_ids:
         return {}
     expires = now + timedelta(days=_lifetime_days(organization_id))
-    urls: dict[int, str] = {}
+    refs: dict[int, str] = {}
     rows = []
     for bill_id in bill_ids:
-        token = secrets.token_urlsafe(24)
-        urls[bill_id] = payment_url(token)
-        rows.append((organization_id, bill_id, hash_token(token), now, expires, 0))
+        ref = refs[bill_id] = payment_ref()
+        rows.append((organization_id, bill_id, hash_token(token_for(ref)), now, expires, 0))
     bulk_insert(
         PaymentLink, rows,
         columns=["organization_id", "bill_id", "token_hash", "created_at", "expires_at", "failed_attempts"],
     )  # fmt: skip
-    return urls
+    return refs
 
 
 def _lifetime_days(organization_id: int) -> int:

@@ -281,7 +281,7 @@ class _Run:
         if not sending:
             return
         organization = self.organization
-        urls = payment_links_create(
+        refs = payment_links_create(
             organization_id=organization.pk, bill_ids=[row[0] for row, _, _ in sending], now=self.moment
         )
         ids = _message_ids(sum(len(self.class_sends[index]) for _, _, index in sending))
@@ -291,7 +291,7 @@ class _Run:
         for row, age, index in sending:
             pk, generation, amount, first, last = row[0], row[3], row[5], row[10], row[11]
             values = message_values(
-                first_name=first, last_name=last, organization=organization, amount_due=amount, pay_url=urls[pk],
+                first_name=first, last_name=last, organization=organization, amount_due=amount, pay_ref=refs[pk],
                 due_date=row[7], statement_date=row[8],
             )  # fmt: skip
             postal = NO_POSTAL

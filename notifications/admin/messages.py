@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from notifications.models import Message, OptOut, Reason, State
 from notifications.outbox import STALE_SENDING_AFTER
+from notifications.paylinks import masked
 from notifications.selectors import undeliverable_filter
 from practices.models import Role
 from practices.tenancy import OrganizationScopedAdmin
@@ -61,6 +62,18 @@ class MessageAdmin(OrganizationScopedAdmin):
     raw_id_fields = ["patient", "bill", "resend_of", "batch", "template"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+    # The stored text holds no token (T4); the link's place is shown masked, never its reference.
+    exclude = ["body", "context"]
+    readonly_fields = ["text", "values"]
+
+    @admin.display(description="body")
+    def text(self, obj: Message) -> str:
+        return masked(obj.body)
+
+    @admin.display(description="values")
+    def values(self, obj: Message) -> str:
+        shown = {key: masked(str(value)) for key, value in (obj.context or {}).items() if key != "pay_ref"}
+        return ", ".join(f"{key}: {value}" for key, value in sorted(shown.items()))
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from notifications.letters.render import AGING_BUCKETS, Letter, LetterTooLong, PostalAddress, Practice, render
 from notifications.models import BatchState, Channel, LetterBatch, Message, Reason, State
+from notifications.paylinks import pay_url, with_pay_url
 from practices.csv_export import csv_text
 from practices.models import BILL_ENDED_STATES, Account, Organization, Patient
 from practices.services import audit_record
@@ -337,11 +338,11 @@ def _letter(message: Message, practice: Practice, recipient: PostalAddress, batc
         recipient=recipient,
         greeting_name=patient.first_name,
         kind=message.kind,
-        body=message.body,
+        body=with_pay_url(message.body, context),
         amount_due=amount,
         aging=aging,
         due_date=due_date,
-        pay_url=str(context.get("pay_url") or settings.PUBLIC_BASE_URL),
+        pay_url=pay_url(context) or settings.PUBLIC_BASE_URL,
         statement_date=statement_date or batch_date,
     )
 

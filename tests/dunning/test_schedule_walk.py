@@ -42,6 +42,7 @@ from pypdf import PdfReader
 from dunning.engine import run_dunning
 from dunning.models import Action, DunningDecision, Preset, SkipReason
 from dunning.selectors import dunning_settings_get
+from notifications import paylinks
 from notifications.letters.batch import letter_batch_mark_mailed, letter_batch_render
 from notifications.models import BatchState, Channel, Kind, LetterBatch, Message, State
 from notifications.outbox import messages_send_due
@@ -182,8 +183,10 @@ def _mailed_letters(org: Organization) -> dict[int, LetterBatch]:
 
 def _left_us(message: Message, twilio: FakeTwilio, emails: dict[str, list[Any]],
              letters: dict[int, LetterBatch]) -> bool:  # fmt: skip
-    """The message reached its provider exactly once, to its recipient, carrying its payment link."""
-    pay_url = message.context["pay_url"]
+    """The message reached its provider exactly once, to its recipient, carrying its payment link; the stored
+    body holds the link's place only, never its token (P1, T4)."""
+    pay_url = paylinks.pay_url(message.context)
+    assert "/p/" in pay_url and pay_url not in message.body
     if message.channel == Channel.SMS:
         posts = [m for m in twilio.messages if m["sid"] and m["sid"] == message.provider_id]
         return [(p["To"], pay_url in p["Body"]) for p in posts] == [(message.patient.mobile_phone, True)]
@@ -261,7 +264,7 @@ def test_every_send_decision_of_the_preset_leaves_us(slug: str, providers: FakeT
         (bill_id, channel) for bill_id in bills for channel in final_channels
     )
     for decision in finals:
-        token = decision.message.context["pay_url"].rstrip("/").rsplit("/", 1)[-1]
+        token = paylinks.pay_url(decision.message.context).rstrip("/").rsplit("/", 1)[-1]
         day_after = decision.message.sent_at + timedelta(days=1)
         assert payment_link_lookup(token=token, now=day_after) is not None, trail(decision)
 

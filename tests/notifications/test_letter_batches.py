@@ -18,6 +18,7 @@ from django.urls import reverse
 from pypdf import PdfReader
 
 from dunning_project.periodic import PERIODIC_TASKS
+from notifications import paylinks
 from notifications.letters import batch as batch_module
 from notifications.letters.batch import (
     MANIFEST_HEADER,
@@ -74,7 +75,7 @@ def paper(
         kw.setdefault("generation", 1)
     values = message_values(
         first_name=patient.first_name, last_name=patient.last_name, organization=patient.organization,
-        amount_due=Decimal("120.50"), pay_url=f"https://pay.example.com/p/{patient.external_id}",
+        amount_due=Decimal("120.50"), pay_ref=f"ref-{patient.external_id}",
         due_date=date(2026, 12, 10), statement_date=date(2026, 11, 20),
     )  # fmt: skip
     fields = {
@@ -159,11 +160,11 @@ def test_the_manifest_has_one_row_per_letter_and_no_date_of_birth(org):
 
 
 def test_the_letter_shows_the_amount_aging_and_payment_link_from_the_message(org):
-    paper(GuarantorFactory(organization=org))
+    message = paper(GuarantorFactory(organization=org))
     text = pdf_pages(letter_batch_render(organization=org, batch_date=BATCH_DAY))[0]
     assert "$120.50" in text
     assert "$100.00" in text  # the over-90 bucket
-    assert "https://pay.example.com/p/" in text
+    assert paylinks.pay_url(message.context) in text  # derived from the reference, never stored
     assert "November 20, 2026" in text
     assert "December 10, 2026" in text
     assert "Dear Ana," in text
@@ -548,7 +549,7 @@ def test_a_letter_shows_its_bills_own_amount_and_statement_date_not_the_guaranto
         effective_created_date=date(2026, 11, 1), last_seen_at=FEED_TIME,
     )  # fmt: skip
     context = message_values(first_name="Ana", last_name="Diaz", organization=org, amount_due=Decimal("40.00"),
-                             pay_url="https://pay.example.com/p/x", due_date=bill.due_date,
+                             pay_ref="ref-x", due_date=bill.due_date,
                              statement_date=bill.statement_date)  # fmt: skip
     paper(patient, bill=bill, generation=1, context=context)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -17,10 +18,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from notifications import paylinks
 from notifications.models import Kind, Message
+from notifications.paylinks import PAY_URL
 from payments.checkout import Card, DobOutcome, PaymentRefused, dob_verify, payment_take
 from payments.gateway import ChargeResult, SandboxGateway
 from payments.links import payment_link_create, payment_link_lookup
+from payments.logfilters import RedactPaymentTokens
 from payments.models import Payment, PaymentLink, PaymentStatus
 from practices.models import AuditEvent, Bill, BillState, Organization, Role
 from tests.concurrency import in_threads
@@ -602,7 +606,18 @@ def test_staff_reissue_a_blocked_link_and_the_guarantor_gets_a_new_one(
     new_link = PaymentLink.objects.exclude(pk=link.pk).get(bill=bill)
     resent = Message.objects.filter(bill=bill, kind=Kind.RESEND)
     assert resent.exists()
-    assert all("/p/" in m.body for m in resent)
+    assert all(PAY_URL in m.body and token not in m.body for m in resent)
+    assert all(paylinks.pay_url(m.context).endswith("/") for m in resent)
     assert payment_link_lookup(token=token) is None  # the blocked link is over
     assert new_link.blocked_at is None
     assert AuditEvent.objects.get(action="payment_link.reissue").actor == staff
+
+
+def test_a_payment_link_token_never_reaches_the_log(token: str) -> None:
+    """T4 (issue 11): Django logged "Not Found: /p/<token>/" for an ended link."""
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Not Found: %s", (page(token),), None
+    )
+    assert RedactPaymentTokens().filter(record)
+    assert token not in record.getMessage()
+    assert record.getMessage() == "Not Found: /p/•••/"
