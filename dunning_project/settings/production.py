@@ -18,3 +18,10 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS only (check --deploy W004, W008, W021): behind the TLS proxy every plain-HTTP request is redirected,
+# and browsers are told to use HTTPS for a year, subdomains included. The preload flag only makes the domain
+# eligible; submitting it to the browsers' list stays the domain owner's act.
+SECURE_SSL_REDIRECT = True
+SECURE_HSTS_SECONDS = 31_536_000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
