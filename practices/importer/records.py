@@ -124,7 +124,7 @@ class Warnings:
     def add(self, at: str, message: str) -> None:
         self.items.append({"pointer": at, "message": message})
 
-    def unknown_field(self, at: str, collection: str, name: str) -> None:
+    def unknown_field(self, at: str | Lazy, collection: str, name: str) -> None:
         key = f"{collection}.{name}"
         if key in self._unknown:
             self._unknown[key][1] += 1
@@ -135,7 +135,7 @@ class Warnings:
         out = list(self.items)
         for at, count, name in self._unknown.values():
             more = f" (and in {count - 1} more records)" if count > 1 else ""
-            out.append({"pointer": at, "message": f"unknown field {name!r} ignored{more}"})
+            out.append({"pointer": str(at), "message": f"unknown field {name!r} ignored{more}"})
         return out
 
 
@@ -191,7 +191,9 @@ def money(value: Any, at: str | Lazy) -> Decimal:
     else:
         raise RecordError(at, "must be an amount (a string or number with at most 2 decimals)")
     try:
-        if not amount.is_finite() or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        exponent = amount.as_tuple().exponent
+        # Infinity and NaN have a letter for an exponent.
+        if not isinstance(exponent, int) or exponent < -2:
             raise RecordError(at, "must have at most 2 decimals")
         if abs(amount) >= _MONEY_LIMIT:
             raise RecordError(at, "is too large")
@@ -317,7 +319,7 @@ def read_patient(index: int, record: Any, warnings: Warnings) -> PatientRow:
                     warnings.unknown_field(Lazy(balance_base, name), "balance", name)
             if balance["insurance_estimate"] < 0:
                 raise RecordError(pointer(*base, "balance", "insurance_estimate"), "must not be negative")
-            if abs(sum(balance[name] for name in BUCKETS)) >= _MONEY_LIMIT:
+            if abs(sum((balance[name] for name in BUCKETS), Decimal(0))) >= _MONEY_LIMIT:
                 raise RecordError(pointer(*base, "balance"), "the buckets add up to more than can be stored")
 
     return PatientRow(

@@ -243,6 +243,16 @@ def test_unknown_fields_are_ignored_with_a_warning(org, feed_bytes):
     ]
 
 
+def test_an_unknown_balance_field_is_ignored_with_a_warning(org, feed_bytes):
+    patient = feed_patient("P1")
+    patient["balance"]["over_120"] = "5.00"
+    summary = feed_import(raw=feed_bytes(patients=[patient]))
+    assert summary.rejected == 0
+    expected = [{"pointer": "/patients/0/balance/over_120", "message": "unknown field 'over_120' ignored"}]
+    assert summary.warnings == expected
+    assert FeedImport.objects.get().warnings == expected
+
+
 # --- I3: kept as received, idempotent, stale feeds rejected -------------------------------------------
 
 
