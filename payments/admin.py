@@ -10,12 +10,10 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from payments.models import ALL_AGING, PaymentRequest, PaymentSettings, Snooze
+from payments.models import ALL_AGING, SNOOZE_REASON_MAX_LENGTH, PaymentRequest, PaymentSettings, Snooze
 from payments.settings_keys import REQUEST_CHANNELS
 from practices.models import AgingCategory, Role
 from practices.tenancy import OrganizationScopedAdmin
-
-REASON_MAX_LENGTH = Snooze._meta.get_field("reason").max_length
 
 
 class PaymentSettingsForm(forms.ModelForm):
@@ -63,16 +61,16 @@ class PaymentSettingsForm(forms.ModelForm):
     def clean_snooze_reasons(self) -> list[str]:
         lines = [line.strip() for line in self.cleaned_data["snooze_reasons"].splitlines()]
         reasons = list(dict.fromkeys(line for line in lines if line))
-        too_long = [r for r in reasons if len(r) > REASON_MAX_LENGTH]
+        too_long = [r for r in reasons if len(r) > SNOOZE_REASON_MAX_LENGTH]
         if too_long:
             raise forms.ValidationError(
-                f"A reason is at most {REASON_MAX_LENGTH} characters: {too_long[0][:40]}…"
+                f"A reason is at most {SNOOZE_REASON_MAX_LENGTH} characters: {too_long[0][:40]}…"
             )
         return reasons
 
 
 @admin.register(PaymentSettings)
-class PaymentSettingsAdmin(OrganizationScopedAdmin):
+class PaymentSettingsAdmin(OrganizationScopedAdmin[PaymentSettings]):
     form = PaymentSettingsForm
     view_role = Role.BILLING_MANAGER
     add_role = Role.BILLING_MANAGER
@@ -108,7 +106,7 @@ class SnoozeStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Snooze)
-class SnoozeAdmin(OrganizationScopedAdmin):
+class SnoozeAdmin(OrganizationScopedAdmin[Snooze]):
     """Read-only: snoozes are made and lifted from the dashboard or the snooze/unsnooze commands (B3)."""
 
     view_role = Role.FRONT_DESK
@@ -125,7 +123,7 @@ class SnoozeAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(PaymentRequest)
-class PaymentRequestAdmin(OrganizationScopedAdmin):
+class PaymentRequestAdmin(OrganizationScopedAdmin[PaymentRequest]):
     """Read-only: a request is created by sending (B2, B4)."""
 
     view_role = Role.FRONT_DESK

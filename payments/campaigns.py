@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -82,8 +82,8 @@ class UnknownGuarantor(CampaignError):
 class _Setup:
     """What every campaign of one send shares: the request channels and their templates (read once)."""
 
-    channels: tuple[str, ...]
-    templates: dict[str, Template]
+    channels: tuple[Channel, ...]
+    templates: dict[Channel, Template]
     link_lifetime_days: int
     # Quiet hours by organization, filled by the outbox on first use (Q1).
     quiet_windows: dict[int, tuple[time, time]] = field(default_factory=dict)
@@ -319,12 +319,24 @@ def send_request(
     )  # fmt: skip
 
 
-def campaign_rows(bills: Sequence[Bill]) -> list[dict[str, Any]]:
+class CampaignMessageRow(TypedDict):
+    channel: str
+    state: str
+    scheduled_for: str | None
+
+
+class CampaignRow(TypedDict):
+    guarantor_id: str
+    bill_id: str
+    messages: list[CampaignMessageRow]
+
+
+def campaign_rows(bills: Sequence[Bill]) -> list[CampaignRow]:
     """The ``bulk_send`` / ``send_request`` JSON rows (SPEC §10), sorted by guarantor id; messages by channel.
 
     ``scheduled_for`` is ISO 8601 in UTC, or null.
     """
-    messages: dict[int, list[dict[str, Any]]] = {bill.pk: [] for bill in bills}
+    messages: dict[int, list[CampaignMessageRow]] = {bill.pk: [] for bill in bills}
     for chunk in _chunks([bill.pk for bill in bills]):
         rows = (
             Message.objects.filter(bill_id__in=chunk, step_key=REQUEST_STEP)
@@ -333,14 +345,14 @@ def campaign_rows(bills: Sequence[Bill]) -> list[dict[str, Any]]:
         )
         for bill_pk, channel, state, scheduled_for in rows:
             messages[bill_pk].append(
-                {
-                    "channel": channel,
-                    "state": state,
-                    "scheduled_for": scheduled_for.isoformat() if scheduled_for else None,
-                }
+                CampaignMessageRow(
+                    channel=channel,
+                    state=state,
+                    scheduled_for=scheduled_for.isoformat() if scheduled_for else None,
+                )
             )
     document = [
-        {"guarantor_id": bill.guarantor.external_id, "bill_id": bill.bill_id, "messages": messages[bill.pk]}
+        CampaignRow(guarantor_id=bill.guarantor.external_id, bill_id=bill.bill_id, messages=messages[bill.pk])
         for bill in bills
     ]
     document.sort(key=lambda row: row["guarantor_id"])

@@ -52,6 +52,15 @@ class Card:
         return f"Card(ending {self.number[-4:]!r})"
 
 
+@dataclass(frozen=True)
+class PaymentOutcome:
+    """What ``payment_take`` did: the Payment it recorded and the gateway's answer for the patient (the
+    answer is not stored)."""
+
+    payment: Payment
+    message: str
+
+
 def month_year_parse(value: str) -> tuple[int, int]:
     """``MM/YYYY`` → (month, year); ValueError for anything else (MM/DD/YY included)."""
     match = MONTH_YEAR.match(value or "")
@@ -135,13 +144,12 @@ def payment_take(
     card: Card,
     now: datetime | None = None,
     gateway: Gateway | None = None,
-) -> Payment:
+) -> PaymentOutcome:
     """P3: charge ``amount`` for the link's campaign and record the Payment, approved or declined.
 
     An approval reduces the bill's amount due; at ≤ 0 the bill ends as ``paid`` (D11), which ends the link.
     The bill row stays locked across the gateway call on purpose: a double submit waits and is then
     checked against the reduced amount, so one campaign is never charged past what it owes.
-    The returned Payment carries the gateway's answer for the patient in ``gateway_message`` (not stored).
     Raises PaymentRefused when nothing was charged because the request itself was not acceptable.
     """
     moment = now or timezone.now()
@@ -187,8 +195,7 @@ def payment_take(
             changes=changes,
         )  # fmt: skip
     payment.bill = bill
-    payment.gateway_message = result.message
-    return payment
+    return PaymentOutcome(payment=payment, message=result.message)
 
 
 def payments_export_rows(*, organization: Organization, since: date) -> list[dict[str, str]]:

@@ -4,13 +4,14 @@ request and the eligibility explanation (B4, R12). Thin: resolve the organizatio
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -46,7 +47,13 @@ from payments.selectors import (
 )
 from payments.services import SnoozeError, snooze_create, snooze_lift
 from practices.models import Organization, Patient
+from practices.tenancy import staff_user
 from practices.timezones import organization_today
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from dunning_project.http import HtmxHttpRequest
 
 PAGE_SIZE = 50
 SENT_TODAY_ROWS = 50
@@ -77,8 +84,14 @@ def _organization(request: HttpRequest, slug: str) -> tuple[Organization, list[O
     raise Http404
 
 
-def _actor(request: HttpRequest) -> dict[str, Any]:
-    return {"user": request.user, "actor_label": request.user.get_username()}
+class _Actor(TypedDict):
+    user: User
+    actor_label: str
+
+
+def _actor(request: HttpRequest) -> _Actor:
+    user = staff_user(request)
+    return {"user": user, "actor_label": user.get_username()}
 
 
 def _bulk_url(
@@ -120,7 +133,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def bulk(request: HttpRequest, org: str) -> HttpResponse:
+def bulk(request: HtmxHttpRequest, org: str) -> HttpResponse:
     organization, organizations = _organization(request, org)
     tab = request.GET.get("tab", "all")
     selection = NO_SELECTION
@@ -133,7 +146,7 @@ def bulk(request: HttpRequest, org: str) -> HttpResponse:
 
 
 def _render_bulk(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     organization: Organization,
     organizations: list[Organization],
     *,
@@ -147,8 +160,9 @@ def _render_bulk(
     eligible = bulk_list(user=user, organization=organization, on=today)
     pending = pending_request_messages(user=user, organization=organization)
     snoozes = active_snoozes(user=user, organization=organization, on=today)
-    current = {"all": eligible, "pending": pending, "snoozed": snoozes}[tab]
-    page = Paginator(current, PAGE_SIZE).get_page(request.GET.get("page"))
+    # The tabs list different models: Patient, Message, Snooze.
+    lists: dict[str, QuerySet[Any]] = {"all": eligible, "pending": pending, "snoozed": snoozes}
+    page = Paginator(lists[tab], PAGE_SIZE).get_page(request.GET.get("page"))
     counts = {name: page.paginator.count if name == tab else qs.count() for name, qs in
               (("all", eligible), ("pending", pending), ("snoozed", snoozes))}  # fmt: skip
     context: dict[str, Any] = {
@@ -160,9 +174,11 @@ def _render_bulk(
         "counts": counts,
     }
     if tab == "all":
-        for guarantor in page:
-            picked = guarantor.external_id in selection.ids
-            guarantor.is_selected = picked != selection.everyone
+        context["checked"] = {
+            guarantor.external_id
+            for guarantor in page
+            if (guarantor.external_id in selection.ids) != selection.everyone
+        }
         context["selection"] = selection
         if request.htmx:
             # Paging within the list swaps only the table: the selection lives in the form around it.
@@ -194,15 +210,18 @@ def send(request: HttpRequest, org: str) -> HttpResponse:
     organization, _ = _organization(request, org)
     form = SelectionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect(_bulk_url(organization))
     selection = form.selection()
     if selection.empty:
         messages.warning(request, "Nothing selected, so nothing was sent. Tick guarantors or Select all.")
         return redirect(_bulk_url(organization))
-    scope = {"exclude": list(selection.ids)} if selection.everyone else {"only": list(selection.ids)}
+    ids = list(selection.ids)
     started = timezone.now()
-    bills = bulk_send(organization=organization, at=started, **scope, **_actor(request))
+    if selection.everyone:
+        bills = bulk_send(organization=organization, at=started, exclude=ids, **_actor(request))
+    else:
+        bills = bulk_send(organization=organization, at=started, only=ids, **_actor(request))
     if not bills:
         messages.warning(
             request,
@@ -215,7 +234,7 @@ def send(request: HttpRequest, org: str) -> HttpResponse:
         if skipped > 0:
             text += f" {_plural(skipped, 'selected guarantor')} left the list meanwhile and got none."
         created = request_messages(user=request.user, organization=organization).filter(
-            kind=Kind.REQUEST, created_by=request.user, created_at__gte=started
+            kind=Kind.REQUEST, created_by=staff_user(request), created_at__gte=started
         )
         by_state = state_counts(created)
         if held := by_state.get(State.SCHEDULED, 0):
@@ -228,7 +247,7 @@ def send(request: HttpRequest, org: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def snooze(request: HttpRequest, org: str) -> HttpResponse:
+def snooze(request: HtmxHttpRequest, org: str) -> HttpResponse:
     """B3: snooze the selected guarantors (one or many, "Select all" included) until a future date."""
     organization, organizations = _organization(request, org)
     today = organization_today(organization)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db.models import (
     BooleanField,
@@ -339,7 +339,15 @@ def explain_guarantor(*, organization: Organization, guarantor: Patient, on: dat
     }
 
 
-def bulk_list_rows(*, organization: Organization, on: date) -> list[dict[str, Any]]:
+class BulkListRow(TypedDict):
+    guarantor_id: str
+    name: str
+    patient_portion: str
+    aging_category: str
+    last_visit_date: str | None
+
+
+def bulk_list_rows(*, organization: Organization, on: date) -> list[BulkListRow]:
     """The ``bulk_list --json`` document (SPEC §10): eligible guarantors sorted by guarantor id."""
     rows = eligible_guarantors(organization=organization, on=on).values_list(
         "external_id",
@@ -350,13 +358,13 @@ def bulk_list_rows(*, organization: Organization, on: date) -> list[dict[str, An
         "last_visit_date",
     )
     document = [
-        {
-            "guarantor_id": external_id,
-            "name": f"{first} {last}".strip(),
-            "patient_portion": _money(portion),
-            "aging_category": aging,
-            "last_visit_date": lvd.isoformat() if lvd else None,
-        }
+        BulkListRow(
+            guarantor_id=external_id,
+            name=f"{first} {last}".strip(),
+            patient_portion=_money(portion),
+            aging_category=aging,
+            last_visit_date=lvd.isoformat() if lvd else None,
+        )
         for external_id, first, last, portion, aging, lvd in rows
     ]
     # Code-point order whatever the database collation (already sorted under C collation: linear).

@@ -8,8 +8,8 @@ from typing import Any
 
 from django import forms
 
+from payments.models import SNOOZE_REASON_MAX_LENGTH
 from payments.selectors import Selection
-from payments.services import REASON_MAX_LENGTH
 
 OTHER_REASON = "__other__"
 MAX_IDS = 50_000
@@ -50,12 +50,14 @@ class SnoozeForm(SelectionForm):
 
     until = forms.DateField(label="Snooze until", widget=forms.DateInput(attrs={"type": "date"}))
     reason = forms.ChoiceField(label="Reason", required=False)
-    reason_other = forms.CharField(label="Other reason", required=False, max_length=REASON_MAX_LENGTH)
+    reason_other = forms.CharField(label="Other reason", required=False, max_length=SNOOZE_REASON_MAX_LENGTH)
 
     def __init__(self, *args: Any, reasons: list[str], today: date, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.today = today
-        self.fields["reason"].choices = [
+        reason = self.fields["reason"]
+        assert isinstance(reason, forms.ChoiceField)
+        reason.choices = [
             ("", "Choose a reason…"),
             *[(reason, reason) for reason in reasons],
             (OTHER_REASON, "Other (type it)"),
@@ -69,7 +71,8 @@ class SnoozeForm(SelectionForm):
         return until
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         chosen = cleaned.get("reason") or ""
         typed = (cleaned.get("reason_other") or "").strip()
         reason = typed if chosen in ("", OTHER_REASON) else chosen

@@ -86,6 +86,9 @@ class PaymentRequest(models.Model):
         return f"{self.get_mode_display()} request {self.bill_id}"
 
 
+SNOOZE_REASON_MAX_LENGTH = 200
+
+
 class Snooze(models.Model):
     """B3: the guarantor leaves the list (and gets no dunning) while today < until, unless lifted early."""
 
@@ -94,7 +97,7 @@ class Snooze(models.Model):
     )
     guarantor = models.ForeignKey("practices.Patient", on_delete=models.CASCADE, related_name="snoozes")
     until = models.DateField(help_text="Re-enrol date.")
-    reason = models.CharField(max_length=200)
+    reason = models.CharField(max_length=SNOOZE_REASON_MAX_LENGTH)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     lifted_at = models.DateTimeField(null=True, blank=True)

@@ -136,7 +136,13 @@ def guarantor_snooze(*, user: Any, guarantor: Patient, on: date) -> Snooze | Non
     return scope_to_user(queryset, user).select_related("created_by").order_by("-until").first()
 
 
-def guarantor_requests(*, user: Any, guarantor: Patient, limit: int = 10) -> list[PaymentRequest]:
+@dataclass(frozen=True)
+class RequestWithMessages:
+    request: PaymentRequest
+    messages: list[Message]
+
+
+def guarantor_requests(*, user: Any, guarantor: Patient, limit: int = 10) -> list[RequestWithMessages]:
     """The guarantor's latest payment requests with their campaign and request messages."""
     queryset = PaymentRequest.objects.filter(guarantor=guarantor)
     requests = list(
@@ -144,13 +150,11 @@ def guarantor_requests(*, user: Any, guarantor: Patient, limit: int = 10) -> lis
         .select_related("bill", "requested_by")
         .order_by("-requested_at", "-pk")[:limit]
     )
-    by_bill: dict[int, list[Message]] = {request.bill_id: [] for request in requests}
+    by_bill: dict[int | None, list[Message]] = {request.bill_id: [] for request in requests}
     messages = Message.objects.filter(REQUEST_MESSAGES, bill_id__in=list(by_bill)).order_by("channel", "pk")
     for message in scope_to_user(messages, user):
         by_bill[message.bill_id].append(message)
-    for request in requests:
-        request.request_messages = by_bill[request.bill_id]
-    return requests
+    return [RequestWithMessages(request=request, messages=by_bill[request.bill_id]) for request in requests]
 
 
 def guarantor_blocked_links(*, user: Any, guarantor: Patient) -> list[PaymentLink]:

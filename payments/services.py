@@ -8,12 +8,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from payments.models import Snooze
+from payments.models import SNOOZE_REASON_MAX_LENGTH, Snooze
 from practices.models import Organization, Patient
 from practices.services import audit_record
 from practices.timezones import organization_today
-
-REASON_MAX_LENGTH = Snooze._meta.get_field("reason").max_length
 
 
 class SnoozeError(ValueError):
@@ -59,8 +57,8 @@ def snooze_create(
         )
     if not reason:
         raise SnoozeError("a reason is required")
-    if len(reason) > REASON_MAX_LENGTH:
-        raise SnoozeError(f"the reason is longer than {REASON_MAX_LENGTH} characters")
+    if len(reason) > SNOOZE_REASON_MAX_LENGTH:
+        raise SnoozeError(f"the reason is longer than {SNOOZE_REASON_MAX_LENGTH} characters")
     now = timezone.now()
     created_by = user if getattr(user, "pk", None) else None
     with transaction.atomic():

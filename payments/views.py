@@ -178,13 +178,14 @@ def _pay(request: HttpRequest, link: PaymentLink, token: str, now: datetime) -> 
                 cvc=form.cleaned_data["cvc"],
             )  # fmt: skip
             try:
-                payment = payment_take(link=link, amount=form.cleaned_data["amount"], card=card, now=now)
+                outcome = payment_take(link=link, amount=form.cleaned_data["amount"], card=card, now=now)
             except PaymentRefused as exc:
                 form.add_error("amount", str(exc))
             else:
+                payment = outcome.payment
                 if payment.status == PaymentStatus.SUCCEEDED:
                     return redirect("pay:receipt", token=token, payment_id=payment.pk)
-                declined = f"{payment.gateway_message} No payment was taken."
+                declined = f"{outcome.message} No payment was taken."
                 bill = payment.bill
     else:
         form = PayForm(initial={"amount": bill.amount_due})

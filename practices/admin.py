@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
@@ -25,8 +25,10 @@ from practices.models import (
 from practices.services import api_token_issue, api_token_revoke
 from practices.tenancy import OrganizationScopedAdmin
 
+_ModelT = TypeVar("_ModelT", bound=Model)
 
-class ReadOnlyMirrorAdmin(OrganizationScopedAdmin):
+
+class ReadOnlyMirrorAdmin(OrganizationScopedAdmin[_ModelT]):
     """PMS data is changed in the PMS and arrives by feed; the admin only shows it."""
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -34,7 +36,7 @@ class ReadOnlyMirrorAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(OrganizationScopedAdmin):
+class OrganizationAdmin(OrganizationScopedAdmin[Organization]):
     organization_path = "self"
     view_role = Role.BILLING_MANAGER
     change_role = Role.ORG_ADMIN
@@ -74,7 +76,7 @@ class MembershipForm(forms.ModelForm):
 
 
 @admin.register(Membership)
-class MembershipAdmin(OrganizationScopedAdmin):
+class MembershipAdmin(OrganizationScopedAdmin[Membership]):
     form = MembershipForm
     view_role = Role.ORG_ADMIN
     add_role = Role.ORG_ADMIN
@@ -119,7 +121,7 @@ class GuarantorFilter(admin.SimpleListFilter):
 
 
 @admin.register(Patient)
-class PatientAdmin(ReadOnlyMirrorAdmin):
+class PatientAdmin(ReadOnlyMirrorAdmin[Patient]):
     list_display = ["external_id", "last_name", "first_name", "guarantor_external_id", "organization",
                     "address_status", "last_visit_date", "on_payment_plan", "do_not_contact"]  # fmt: skip
     list_filter = [GuarantorFilter, "address_status", "on_payment_plan", "do_not_contact", "timezone_source"]
@@ -130,7 +132,7 @@ class PatientAdmin(ReadOnlyMirrorAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnlyMirrorAdmin):
+class AccountAdmin(ReadOnlyMirrorAdmin[Account]):
     list_display = [
         "guarantor",
         "organization",
@@ -146,7 +148,7 @@ class AccountAdmin(ReadOnlyMirrorAdmin):
 
 
 @admin.register(Bill)
-class BillAdmin(ReadOnlyMirrorAdmin):
+class BillAdmin(ReadOnlyMirrorAdmin[Bill]):
     list_display = ["bill_id", "guarantor", "organization", "source", "amount_due", "statement_date",
                     "effective_created_date", "generation", "dunning_status", "state", "next_dunning_date", "trail"]  # fmt: skip
     list_filter = ["state", "source", "dunning_status"]
@@ -163,7 +165,7 @@ class BillAdmin(ReadOnlyMirrorAdmin):
 
 
 @admin.register(FeedImport)
-class FeedImportAdmin(ReadOnlyMirrorAdmin):
+class FeedImportAdmin(ReadOnlyMirrorAdmin[FeedImport]):
     view_role = Role.BILLING_MANAGER
     list_display = ["id", "organization", "source", "received_at", "generated_at", "status", "applied_count",
                     "rejected_count", "duration_ms"]  # fmt: skip
@@ -200,7 +202,7 @@ class ApiTokenForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(OrganizationScopedAdmin):
+class ApiTokenAdmin(OrganizationScopedAdmin[ApiToken]):
     form = ApiTokenForm
     view_role = Role.ORG_ADMIN
     add_role = Role.ORG_ADMIN
@@ -231,7 +233,7 @@ class ApiTokenAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyMirrorAdmin):
+class AuditEventAdmin(ReadOnlyMirrorAdmin[AuditEvent]):
     view_role = Role.BILLING_MANAGER
     list_display = ["created_at", "organization", "actor_label", "action", "object_type", "object_id"]
     list_filter = ["action"]

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 SQLITE_BATCH = 2000
 
@@ -37,15 +37,26 @@ def bulk_upsert(
     if connection.vendor == "postgresql":
         _upsert_postgresql(model, rows, columns, conflict, update)
         return
-    names = [model._meta.get_field(c).name for c in columns]
+    fields = _concrete_fields(model, columns)
     for start in range(0, len(rows), SQLITE_BATCH):
         objs = [model(**dict(zip(columns, row, strict=True))) for row in rows[start : start + SQLITE_BATCH]]
-        model.objects.bulk_create(
+        model._default_manager.bulk_create(
             objs,
             update_conflicts=True,
             unique_fields=list(conflict),
-            update_fields=[n for n in names if n in update or model._meta.get_field(n).attname in update],
+            update_fields=[f.name for f in fields if f.name in update or f.attname in update],
         )
+
+
+def _concrete_fields(model: type[Model], names: Iterable[str]) -> list[Field[Any, Any]]:
+    """The fields of ``model`` named (or attnamed) ``names``: columns of its table, not relations to it."""
+    fields = []
+    for name in names:
+        field = model._meta.get_field(name)
+        if not isinstance(field, Field):
+            raise ValueError(f"{model.__name__}.{name} is not a concrete field")
+        fields.append(field)
+    return fields
 
 
 _counter = itertools.count()
@@ -60,10 +71,9 @@ def _upsert_postgresql(
 ) -> None:
     meta = model._meta
     table = connection.ops.quote_name(meta.db_table)
-    cols = [meta.get_field(c).column for c in columns]
-    quoted = ", ".join(connection.ops.quote_name(c) for c in cols)
-    conflict_cols = ", ".join(connection.ops.quote_name(meta.get_field(c).column) for c in conflict)
-    update_cols = [connection.ops.quote_name(meta.get_field(c).column) for c in update]
+    quoted = ", ".join(connection.ops.quote_name(f.column) for f in _concrete_fields(model, columns))
+    conflict_cols = ", ".join(connection.ops.quote_name(f.column) for f in _concrete_fields(model, conflict))
+    update_cols = [connection.ops.quote_name(f.column) for f in _concrete_fields(model, update)]
     temp = connection.ops.quote_name(f"upsert_{meta.db_table}_{next(_counter)}")
     assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in update_cols)
     current = ", ".join(f"{table}.{c}" for c in update_cols)
@@ -90,7 +100,7 @@ def bulk_insert(model: type[Model], rows: Iterable[Sequence[Any]], *, columns: S
     that repeats the previous row's object (the same ``dict``) reuses its encoding.
     """
     meta = model._meta
-    fields = [meta.get_field(c) for c in columns]
+    fields = _concrete_fields(model, columns)
     if connection.vendor == "postgresql":
         json_columns = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
         copy_rows(meta.db_table, [f.column for f in fields], _json_encoded(rows, json_columns))

@@ -7,13 +7,19 @@ Superusers are ops and see every organization.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib import admin
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
 from practices.models import AuditEvent, Membership, Organization, Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+_ModelT = TypeVar("_ModelT", bound=Model)
 
 # T2: each role includes the rights of the roles before it.
 ROLE_RANK = {Role.FRONT_DESK: 1, Role.BILLING_MANAGER: 2, Role.ORG_ADMIN: 3}
@@ -44,8 +50,8 @@ def user_has_role(user: Any, min_role: str, organization: Organization | int | N
 
 
 def scope_to_user(
-    queryset: QuerySet, user: Any, *, path: str = "organization", min_role: str = Role.FRONT_DESK
-) -> QuerySet:
+    queryset: QuerySet[_ModelT], user: Any, *, path: str = "organization", min_role: str = Role.FRONT_DESK
+) -> QuerySet[_ModelT]:
     """Limit ``queryset`` to rows whose ``path`` organization the user belongs to."""
     ids = organization_ids_for(user, min_role=min_role)
     if ids is None:
@@ -54,14 +60,23 @@ def scope_to_user(
     return queryset.filter(**{lookup: ids})
 
 
-def get_scoped_or_404(queryset: QuerySet, user: Any, *, path: str = "organization", **lookup: Any) -> Model:
+def get_scoped_or_404(
+    queryset: QuerySet[_ModelT], user: Any, *, path: str = "organization", **lookup: Any
+) -> _ModelT:
     try:
         return scope_to_user(queryset, user, path=path).get(**lookup)
-    except queryset.model.DoesNotExist as exc:
+    except ObjectDoesNotExist as exc:
         raise Http404 from exc
 
 
-class OrganizationScopedAdmin(admin.ModelAdmin):
+def staff_user(request: HttpRequest) -> User:
+    """The logged-in user of an admin or dashboard request (both let no anonymous user in)."""
+    user = request.user
+    assert user.is_authenticated
+    return user
+
+
+class OrganizationScopedAdmin(admin.ModelAdmin[_ModelT]):
     """Admin limited to the user's organizations, with rights by role.
 
     ``organization_path`` is the lookup from the model to its Organization. ``view_role`` etc. name the least
@@ -75,7 +90,7 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
     delete_role: str | None = None
     audited = True
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[_ModelT]:
         queryset = super().get_queryset(request)
         if self.view_role is None and not request.user.is_superuser:
             return queryset.none()
@@ -84,14 +99,16 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
             queryset, request.user, path=self.organization_path, min_role=self.view_role or Role.FRONT_DESK
         )
 
-    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Model | None:
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> _ModelT | None:
         # Django redirects to the index for a missing object; another organization's id must be a 404 (T1).
         obj = super().get_object(request, object_id, from_field)
         if obj is None:
             raise Http404
         return obj
 
-    def _allowed(self, request: HttpRequest, role: str | None, obj: Model | None = None) -> bool:
+    def _allowed(self, request: HttpRequest, role: str | None, obj: _ModelT | None = None) -> bool:
         user = request.user
         if not (user.is_active and user.is_staff):
             return False
@@ -101,7 +118,7 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
             return False
         return user_has_role(user, role, self._organization_of(obj) if obj is not None else None)
 
-    def _organization_of(self, obj: Model) -> int | None:
+    def _organization_of(self, obj: _ModelT) -> int | None:
         if isinstance(obj, Organization):
             return obj.pk
         target: Any = obj
@@ -114,16 +131,16 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._allowed(request, self.view_role)
 
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: _ModelT | None = None) -> bool:
         return self._allowed(request, self.view_role, obj) or self.has_change_permission(request, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return self._allowed(request, self.add_role)
 
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: _ModelT | None = None) -> bool:
         return self._allowed(request, self.change_role, obj)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: _ModelT | None = None) -> bool:
         return self._allowed(request, self.delete_role, obj)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -135,14 +152,14 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: _ModelT, form: Any, change: bool) -> None:
         changes = _form_changes(form, obj) if change else {}
         super().save_model(request, obj, form, change)
         if self.audited:
             organization_id = self._organization_of(obj)
             AuditEvent.objects.create(
                 organization_id=organization_id,
-                actor=request.user,
+                actor=staff_user(request),
                 actor_label=request.user.get_username(),
                 action=f"admin.{'change' if change else 'add'}",
                 object_type=obj._meta.label,
@@ -150,21 +167,22 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
                 changes=changes,
             )
 
-    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+    def delete_model(self, request: HttpRequest, obj: _ModelT) -> None:
         self._audit_delete(request, [obj])
         super().delete_model(request, obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[_ModelT]) -> None:
         self._audit_delete(request, list(queryset))
         super().delete_queryset(request, queryset)
 
-    def _audit_delete(self, request: HttpRequest, objs: list[Model]) -> None:
+    def _audit_delete(self, request: HttpRequest, objs: list[_ModelT]) -> None:
         if not self.audited:
             return
+        actor = staff_user(request)
         AuditEvent.objects.bulk_create(
             AuditEvent(
                 organization_id=self._organization_of(obj),
-                actor=request.user,
+                actor=actor,
                 actor_label=request.user.get_username(),
                 action="admin.delete",
                 object_type=obj._meta.label,
@@ -175,17 +193,17 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         )
 
 
-class SystemWrittenAdmin(OrganizationScopedAdmin):
+class SystemWrittenAdmin(OrganizationScopedAdmin[_ModelT]):
     """Rows only the product writes (runs, the decision trail, letter batches): nobody, ops included, adds,
     changes or deletes them here. Actions with permissions of their own still run."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: _ModelT | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: _ModelT | None = None) -> bool:
         return False
 
 

@@ -497,6 +497,8 @@ def test_a_single_request_from_the_guarantor_page_starts_a_campaign_recorded_as_
     html = response.content.decode()
     assert "Not on today's list: fails R6, R7, R8." in html  # now in its campaign, a single request
     assert request.bill.bill_id in html
+    for message in Message.objects.filter(bill=request.bill, kind=Kind.REQUEST):
+        assert f"{message.get_channel_display()}: {message.get_state_display()}</span>" in html
 
 
 def test_a_single_request_for_an_ineligible_guarantor_is_refused_with_the_failing_rules(staff, org):

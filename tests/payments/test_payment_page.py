@@ -21,7 +21,7 @@ from django.utils import timezone
 from notifications import paylinks
 from notifications.models import Kind, Message
 from notifications.paylinks import PAY_URL
-from payments.checkout import Card, DobOutcome, PaymentRefused, dob_verify, payment_take
+from payments.checkout import Card, DobOutcome, PaymentOutcome, PaymentRefused, dob_verify, payment_take
 from payments.gateway import ChargeResult, SandboxGateway
 from payments.links import payment_link_create, payment_link_lookup
 from payments.logfilters import RedactPaymentTokens
@@ -429,8 +429,7 @@ def test_a_declined_card_is_recorded_and_leaves_the_amount(verified: Client, tok
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "declined" in html
-    assert "No payment was taken." in html
+    assert "Your card was declined. No payment was taken." in html
     payment = Payment.objects.get()
     assert (payment.status, payment.card_last4) == (PaymentStatus.DECLINED, "0002")
     bill.refresh_from_db()
@@ -481,6 +480,13 @@ def test_the_service_refuses_a_payment_on_an_ended_campaign(link: PaymentLink, b
     assert not Payment.objects.exists()
 
 
+def test_the_service_returns_the_gateways_answer_with_the_payment(link: PaymentLink) -> None:
+    outcome = payment_take(link=link, amount=Decimal("10.00"), card=Card("4000000000009995", 12, 2030, "123"))
+
+    assert outcome.payment == Payment.objects.get(status=PaymentStatus.DECLINED)
+    assert outcome.message == "Your card has insufficient funds."
+
+
 # Concurrency (needs PostgreSQL's row locks; SQLite serialises every writer anyway).
 
 
@@ -507,14 +513,14 @@ def test_a_double_submit_of_the_full_amount_charges_once(link: PaymentLink, bill
             time.sleep(0.3)  # a real processor takes a while: both submits would pass the checks unlocked
             return super().charge(**kwargs)
 
-    def take() -> Payment:
+    def take() -> PaymentOutcome:
         copy = PaymentLink.objects.select_related("bill__guarantor", "organization").get(pk=link.pk)
         card = Card("4242424242424242", 12, 2030, "123")
         return payment_take(link=copy, amount=Decimal("150.00"), card=card, gateway=SlowSandbox())
 
     results = in_threads(take, take)
 
-    assert sum(isinstance(result, Payment) for result in results) == 1, results
+    assert sum(isinstance(result, PaymentOutcome) for result in results) == 1, results
     assert sum(isinstance(result, PaymentRefused) for result in results) == 1, results
     assert Payment.objects.filter(status=PaymentStatus.SUCCEEDED).count() == 1
     bill.refresh_from_db()

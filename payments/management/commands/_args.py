@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import overload
 
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -35,7 +36,14 @@ def parse_at(raw: str | None, *, organization: Organization) -> datetime:
     return moment
 
 
+@overload
+def parse_id_list(raw: str, *, option: str) -> list[str]: ...
+@overload
+def parse_id_list(raw: None, *, option: str) -> None: ...
+@overload
+def parse_id_list(raw: str | None, *, option: str) -> list[str] | None: ...
 def parse_id_list(raw: str | None, *, option: str) -> list[str] | None:
+    """A comma-separated option's ids, deduplicated in order; None for an option not given."""
     if raw is None:
         return None
     ids = list(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))

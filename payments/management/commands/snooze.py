@@ -25,9 +25,10 @@ class Command(ContractCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         organization = self.organization(options["org"])
         until = parse_date(options["until"], option="--until")
+        guarantor: str = options["guarantor"]  # a required option
         try:
             snoozes = snooze_create(
-                organization=organization, guarantor_ids=parse_id_list(options["guarantor"], option="--guarantor"), until=until,
+                organization=organization, guarantor_ids=parse_id_list(guarantor, option="--guarantor"), until=until,
                 reason=options["reason"], actor_label="command:snooze", today=organization_today(organization),
             )  # fmt: skip
         except SnoozeError as exc:

@@ -18,9 +18,10 @@ class Command(ContractCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = self.organization(options["org"])
+        guarantor: str = options["guarantor"]  # a required option
         try:
             lifted = snooze_lift(
-                organization=organization, guarantor_ids=parse_id_list(options["guarantor"], option="--guarantor"),
+                organization=organization, guarantor_ids=parse_id_list(guarantor, option="--guarantor"),
                 actor_label="command:unsnooze",
             )  # fmt: skip
         except SnoozeError as exc:
