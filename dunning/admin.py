@@ -7,13 +7,15 @@ DunningDecision is registered with the bill trail elsewhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
+from django.forms.formsets import DELETION_FIELD_NAME
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -32,11 +34,14 @@ from dunning.models import (
 from dunning.presets import SYSTEM_DEFAULT, preset_schedule, preset_validate
 from dunning.selectors import DEFAULT_PRESET_SLUG
 from dunning.services import ResendError, decision_resend
-from notifications.models import Template
+from notifications.models import Channel, Template
 from practices.models import Role
 from practices.tenancy import OrganizationScopedAdmin, SystemWrittenAdmin, user_has_role
 
-_CHANNEL_LABELS = dict(PresetStep._meta.get_field("channel").choices)
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+_CHANNEL_LABELS = dict(Channel.choices)
 
 
 def _is_ops(request: HttpRequest) -> bool:
@@ -111,7 +116,8 @@ class PresetStepForm(forms.ModelForm):
         fields = ["bill_age_days", "kind", "channel", "template"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         template, channel = cleaned.get("template"), cleaned.get("channel")
         if template is not None and channel and template.channel != channel:
             self.add_error(
@@ -134,7 +140,7 @@ class PresetStepFormSet(BaseInlineFormSet):
         steps = [
             (form.cleaned_data["bill_age_days"], form.cleaned_data["kind"], form.cleaned_data["channel"])
             for form in self.forms
-            if form.cleaned_data and not self._should_delete_form(form)
+            if form.cleaned_data and not form.cleaned_data.get(DELETION_FIELD_NAME, False)
         ]
         errors = preset_validate(cycle_days=cycle_days, paper_cycle_days=paper_cycle_days, steps=steps)
         if errors:
@@ -157,7 +163,7 @@ class PresetStepInline(admin.TabularInline):
             # Presets serve every organization, so a step may only name a system default template.
             kwargs["queryset"] = Template.objects.filter(organization__isnull=True)
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "template":
+        if db_field.name == "template" and field is not None:
             field.empty_label = "System default"
         return field
 
@@ -174,8 +180,12 @@ class PresetStepInline(admin.TabularInline):
         return _is_ops(request)
 
 
+class _PresetAnnotations(TypedDict):
+    step_total: int
+
+
 @admin.register(Preset)
-class PresetAdmin(admin.ModelAdmin):
+class PresetAdmin(admin.ModelAdmin[Preset]):
     """Global schedules: ops (superusers) add and change them, billing managers view them (T2).
 
     Built-in presets (shipped by migration) cannot be deleted, and their slug is fixed."""
@@ -188,7 +198,7 @@ class PresetAdmin(admin.ModelAdmin):
     fields = ["name", "slug", "description", "cycle_days", "paper_cycle_days", "built_in", "schedule"]
     ordering = ["name"]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WithAnnotations[Preset, _PresetAnnotations]]:
         return super().get_queryset(request).annotate(step_total=Count("steps"))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -196,7 +206,7 @@ class PresetAdmin(admin.ModelAdmin):
             return ["slug", "built_in", "schedule"]
         return ["built_in", "schedule"]
 
-    def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> dict[str, list[str]]:
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> dict[str, Sequence[str]]:
         return {} if obj is not None and obj.built_in else super().get_prepopulated_fields(request, obj)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -216,7 +226,7 @@ class PresetAdmin(admin.ModelAdmin):
         return _is_ops(request) and not (obj is not None and obj.built_in)
 
     @admin.display(description="steps", ordering="step_total")
-    def step_count(self, obj: Preset) -> int:
+    def step_count(self, obj: WithAnnotations[Preset, _PresetAnnotations]) -> int:
         return obj.step_total
 
     @admin.display(description="schedule (saved)")
@@ -303,7 +313,7 @@ class DunningSettingsForm(forms.ModelForm):
 
 
 @admin.register(DunningSettings)
-class DunningSettingsAdmin(OrganizationScopedAdmin):
+class DunningSettingsAdmin(OrganizationScopedAdmin[DunningSettings]):
     form = DunningSettingsForm
     view_role = Role.BILLING_MANAGER
     add_role = Role.BILLING_MANAGER
@@ -336,7 +346,8 @@ class DunningSettingsAdmin(OrganizationScopedAdmin):
         return ["organization", *fields] if obj is not None else fields
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        initial = super().get_changeform_initial_data(request)
+        # Django's initial data holds the query string's values (str); a form takes any value as initial.
+        initial: dict[str, Any] = {**super().get_changeform_initial_data(request)}
         default = Preset.objects.filter(slug=DEFAULT_PRESET_SLUG).first()
         if default is not None:
             initial.setdefault("preset", default.pk)
@@ -358,7 +369,7 @@ class DunningSettingsAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(DunningRun)
-class DunningRunAdmin(SystemWrittenAdmin):
+class DunningRunAdmin(SystemWrittenAdmin[DunningRun]):
     """Read-only: runs are started by the daily schedule or run_dunning."""
 
     view_role = Role.BILLING_MANAGER
@@ -370,7 +381,7 @@ class DunningRunAdmin(SystemWrittenAdmin):
 
 
 @admin.register(DunningDecision)
-class DunningDecisionAdmin(SystemWrittenAdmin):
+class DunningDecisionAdmin(SystemWrittenAdmin[DunningDecision]):
     """A bill's trail (D12): every decision of the engine with its reason; filter by bill from the bill admin.
     The action resends a step's message, bypassing the thresholds (S4/S5) but not opt-outs or quiet hours."""
 
@@ -387,12 +398,12 @@ class DunningDecisionAdmin(SystemWrittenAdmin):
 
     @admin.display(description="message")
     def message_state(self, obj: DunningDecision) -> str:
-        return obj.message.get_state_display() if obj.message_id else "—"
+        return obj.message.get_state_display() if obj.message is not None else "—"
 
     @admin.action(
         description="Resend the message of the selected decisions (bypasses thresholds)", permissions=["view"]
     )
-    def resend(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def resend(self, request: HttpRequest, queryset: QuerySet[DunningDecision]) -> None:
         sent, refused = 0, []
         for decision in queryset.select_related("bill", "message__organization", "message__patient"):
             try:
@@ -406,7 +417,7 @@ class DunningDecisionAdmin(SystemWrittenAdmin):
 
 
 @admin.register(AfterFinalOutcome)
-class AfterFinalOutcomeAdmin(SystemWrittenAdmin):
+class AfterFinalOutcomeAdmin(SystemWrittenAdmin[AfterFinalOutcome]):
     """Read-only: the outcomes staff recorded on the after-final worklist (A2), written by its service."""
 
     list_display = [

@@ -15,15 +15,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import transaction
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from dunning.models import AfterFinalOutcome, AfterFinalOutcomeKind, DunningDecision, SkipReason
-from notifications.models import Kind, Message, State
+from dunning.models import (
+    OUTCOME_NOTE_MAX_LENGTH,
+    AfterFinalOutcome,
+    AfterFinalOutcomeKind,
+    DunningDecision,
+    SkipReason,
+)
+from notifications.models import Channel, Kind, Message, State
 from payments.models import PaymentRequest
 from payments.services import SnoozeError, snooze_create
 from practices.csv_export import csv_text
@@ -41,6 +47,9 @@ from practices.services import audit_record
 from practices.tenancy import user_has_role
 from practices.timezones import organization_today
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 __all__ = [
     "COLLECTIONS_COLUMNS",
     "AfterFinalError",
@@ -50,16 +59,15 @@ __all__ = [
     "after_final_refusal",
     "after_final_rows",
     "after_final_worklist",
-    "attach_final_notices",
     "collections_export_csv",
     "collections_export_rows",
+    "worklist_rows",
 ]
 
 # A final notice "left us" once the provider (or the mail, for paper) took it.
 LEFT_STATES = (State.SENT, State.DELIVERED)
 # A promise further out than this is a typo more often than a plan.
 PROMISE_HORIZON = timedelta(days=365)
-NOTE_MAX_LENGTH = AfterFinalOutcome._meta.get_field("note").max_length
 # Write-off forgives money the practice is owed: an accounting decision (T2, docs/decisions.md).
 BILLING_MANAGER_OUTCOMES = frozenset({AfterFinalOutcomeKind.WRITTEN_OFF})
 CLOSING = {
@@ -91,6 +99,37 @@ class FinalNotice:
     left: bool
 
 
+class FinalAnnotations(TypedDict):
+    """What ``_annotated`` adds to a bill (the current generation's final notice and latest outcome)."""
+
+    final_left_at: datetime | None
+    final_decided_at: datetime | None
+    final_date: datetime | None
+    latest_outcome: str | None
+    latest_promise_date: date | None
+    latest_outcome_at: datetime | None
+
+
+if TYPE_CHECKING:
+    # Type checking only: Python 3.11 cannot subscript this alias at runtime.
+    WorklistBill = WithAnnotations[Bill, FinalAnnotations]
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    """A bill of the worklist or the Promised list with its final notice per channel and its outcome's label."""
+
+    bill: WorklistBill
+    final_notices: list[FinalNotice]
+    outcome_label: str
+
+    @property
+    def back_on(self) -> date | None:
+        """When a promised bill is back on the worklist if still owed: the day after the promised date."""
+        promised = self.bill.latest_promise_date
+        return promised + timedelta(days=1) if promised else None
+
+
 # --- reads ---------------------------------------------------------------------------------------------
 
 
@@ -98,7 +137,7 @@ def _final_messages() -> QuerySet[Message]:
     return Message.objects.filter(bill=OuterRef("pk"), generation=OuterRef("generation"), kind=Kind.FINAL)
 
 
-def _annotated(queryset: QuerySet[Bill]) -> QuerySet[Bill]:
+def _annotated(queryset: QuerySet[Bill]) -> QuerySet[WorklistBill]:
     """Bills with their final notice's moments and their latest outcome, both of the current generation.
 
     ``final_left_at``: the first moment a final notice left us (sent or delivered). ``final_decided_at``: when
@@ -131,7 +170,7 @@ def _annotated(queryset: QuerySet[Bill]) -> QuerySet[Bill]:
     )
 
 
-def _completed_owing(organization: Organization) -> QuerySet[Bill]:
+def _completed_owing(organization: Organization) -> QuerySet[WorklistBill]:
     # Served by the partial index bill_completed_by_org.
     bills = Bill.objects.filter(organization=organization, state=BillState.COMPLETED, amount_due__gt=0)
     return _annotated(bills).select_related("guarantor", "guarantor__account")
@@ -150,7 +189,7 @@ def _not_promised(on: date) -> Q:
     )
 
 
-def after_final_worklist(*, organization: Organization, on: date) -> QuerySet[Bill]:
+def after_final_worklist(*, organization: Organization, on: date) -> QuerySet[WorklistBill]:
     """A1: the organization's completed bills with an amount due > 0 on ``on``, oldest final notice first
     (then by bill id), each with its guarantor and account. A bill whose latest outcome is a promise to pay
     dated ``on`` or later waits on the Promised list; it is back here the day after the promised date."""
@@ -161,7 +200,7 @@ def after_final_worklist(*, organization: Organization, on: date) -> QuerySet[Bi
     )
 
 
-def after_final_promised(*, organization: Organization, on: date) -> QuerySet[Bill]:
+def after_final_promised(*, organization: Organization, on: date) -> QuerySet[WorklistBill]:
     """The completed, owing bills waiting for a promise to pay still running on ``on``, soonest date first."""
     return (
         _completed_owing(organization)
@@ -170,13 +209,13 @@ def after_final_promised(*, organization: Organization, on: date) -> QuerySet[Bi
     )
 
 
-def attach_final_notices(*, bills: Iterable[Bill]) -> list[Bill]:
-    """Set ``final_notices`` (one ``FinalNotice`` per channel of the current generation's final step, from the
-    engine's decisions and their messages) and ``outcome_label`` on each bill; one query for them all."""
+def worklist_rows(*, bills: Iterable[WorklistBill]) -> list[WorklistRow]:
+    """Each bill with its ``final_notices`` (one ``FinalNotice`` per channel of the current generation's final
+    step, from the engine's decisions and their messages) and its ``outcome_label``; one query for them all."""
     bills = list(bills)
     generation = {bill.pk: bill.generation for bill in bills}
     notices: dict[int, list[FinalNotice]] = {pk: [] for pk in generation}
-    channels = dict(Message._meta.get_field("channel").choices)
+    channels = dict(Channel.choices)
     states = dict(State.choices)
     reasons = dict(SkipReason.choices)
     rows = (
@@ -195,11 +234,14 @@ def attach_final_notices(*, bills: Iterable[Bill]) -> list[Bill]:
             FinalNotice(channel, str(channels.get(channel, channel)), str(status), state in LEFT_STATES)
         )
     labels = dict(AfterFinalOutcomeKind.choices)
-    for bill in bills:
-        bill.final_notices = notices[bill.pk]  # type: ignore[attr-defined]
-        outcome = getattr(bill, "latest_outcome", None)
-        bill.outcome_label = str(labels[outcome]) if outcome else ""  # type: ignore[attr-defined]
-    return bills
+    return [
+        WorklistRow(
+            bill=bill,
+            final_notices=notices[bill.pk],
+            outcome_label=str(labels[bill.latest_outcome]) if bill.latest_outcome else "",
+        )
+        for bill in bills
+    ]
 
 
 def _money(amount: Decimal) -> str:
@@ -215,8 +257,8 @@ def after_final_rows(*, organization: Organization, on: date) -> list[dict[str, 
             "guarantor_id": bill.guarantor.external_id,
             "bill_id": bill.bill_id,
             "amount_due": _money(bill.amount_due),
-            "final_sent_at": _iso(bill.final_left_at),  # type: ignore[attr-defined]
-            "outcome": bill.latest_outcome,  # type: ignore[attr-defined]
+            "final_sent_at": _iso(bill.final_left_at),
+            "outcome": bill.latest_outcome,
         }
         for bill in after_final_worklist(organization=organization, on=on)
     ]
@@ -255,8 +297,8 @@ def collections_export_rows(*, organization: Organization, since: date | None = 
         )
         last_statement = bill.statement_date
         if last_statement is None and bill.source == BillSource.REQUEST:
-            last_statement = bill.request_date  # type: ignore[attr-defined]
-        final_date = bill.final_left_at or bill.final_decided_at  # type: ignore[attr-defined]
+            last_statement = bill.request_date
+        final_date = bill.final_left_at or bill.final_decided_at
         values = (
             patient.external_id, patient.last_name, patient.first_name, patient.address_line1,
             patient.address_line2, patient.address_city, patient.address_state, patient.address_zip,
@@ -265,7 +307,7 @@ def collections_export_rows(*, organization: Organization, since: date | None = 
             _money(bill.amount_due), *(_money(b) if b is not None else "" for b in buckets),
             last_statement.isoformat() if last_statement else "",
             final_date.astimezone(zone).date().isoformat() if final_date else "",
-            bill.placed_at.astimezone(zone).date().isoformat() if bill.placed_at else "",  # type: ignore[attr-defined]
+            bill.placed_at.astimezone(zone).date().isoformat() if bill.placed_at else "",
         )  # fmt: skip
         rows.append(dict(zip(COLLECTIONS_COLUMNS, values, strict=True)))
     return rows
@@ -329,8 +371,8 @@ def _check(
         raise OutcomeNotAllowed("Only the practice's staff can record an outcome on this worklist.")
     if kind in BILLING_MANAGER_OUTCOMES and not user_has_role(user, Role.BILLING_MANAGER, organization):
         raise OutcomeNotAllowed("Only a billing manager can write off a balance.")
-    if len(note) > NOTE_MAX_LENGTH:
-        raise AfterFinalError(f"The note is longer than {NOTE_MAX_LENGTH} characters.")
+    if len(note) > OUTCOME_NOTE_MAX_LENGTH:
+        raise AfterFinalError(f"The note is longer than {OUTCOME_NOTE_MAX_LENGTH} characters.")
     if kind == AfterFinalOutcomeKind.PROMISE_TO_PAY:
         if promise_date is None:
             raise AfterFinalError("A promise to pay needs the date the guarantor promised to pay by.")
@@ -386,7 +428,8 @@ def after_final_record(
         locked = Bill.objects.select_for_update(no_key=True).select_related("guarantor").get(pk=bill.pk)
         if locked.state != BillState.COMPLETED or locked.amount_due <= 0:
             raise AfterFinalError(_why_not_on_list(locked))
-        before = {"state": locked.state, "generation": locked.generation}
+        generation = locked.generation
+        before: dict[str, object] = {"state": locked.state, "generation": generation}
         changes: dict[str, list[str]] = {"bill": ["", locked.bill_id], "outcome": ["", str(kind)]}
         snooze = None
         updates: dict[str, Any] = {}
@@ -417,7 +460,7 @@ def after_final_record(
         if note:
             changes["note"] = ["", note]
         recorded = AfterFinalOutcome.objects.create(
-            organization=organization, bill=locked, generation=before["generation"], outcome=kind,
+            organization=organization, bill=locked, generation=generation, outcome=kind,
             promise_date=promise_date if kind == AfterFinalOutcomeKind.PROMISE_TO_PAY else None, snooze=snooze,
             note=note, created_by=created_by, created_at=moment,
         )  # fmt: skip
@@ -446,7 +489,7 @@ def _restart(bill: Bill, *, today: date) -> dict[str, Any]:
                 f"request ({other})."
             )
     clock = bill_clock(
-        policy=BillPolicy(reset_flag=True), old=bill, statement_date=bill.statement_date,  # type: ignore[arg-type]
+        policy=BillPolicy(reset_flag=True), old=bill, statement_date=bill.statement_date,
         amount_due=bill.amount_due, due_date=bill.due_date, guarantor_id=bill.guarantor_id,
         dunning_status=bill.dunning_status, reset_bill=True, import_date=today,
     )  # fmt: skip

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from notifications.models import Channel
+
 STEP_KINDS = ["statement", "reminder", "due", "past_due", "final"]
 RESET_FIELDS = ["amount_due", "statement_date", "due_date", "guarantor_id"]
 
@@ -49,7 +51,7 @@ class PresetStep(models.Model):
     preset = models.ForeignKey(Preset, on_delete=models.CASCADE, related_name="steps")
     bill_age_days = models.PositiveIntegerField()
     kind = models.CharField(max_length=10, choices=StepKind.choices)
-    channel = models.CharField(max_length=5, choices=[("sms", "SMS"), ("email", "Email"), ("paper", "Paper")])
+    channel = models.CharField(max_length=5, choices=Channel.choices)
     template = models.ForeignKey("notifications.Template", on_delete=models.SET_NULL, null=True, blank=True)
 
     class Meta:
@@ -237,6 +239,9 @@ class AfterFinalOutcomeKind(models.TextChoices):
     WRITTEN_OFF = "written_off", "Written off"
 
 
+OUTCOME_NOTE_MAX_LENGTH = 500
+
+
 class AfterFinalOutcome(models.Model):
     """One outcome staff recorded on the after-final worklist for a bill's generation (A2, audited T5).
 
@@ -257,7 +262,7 @@ class AfterFinalOutcome(models.Model):
         "payments.Snooze", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
         help_text="The snooze a promise to pay started.",
     )  # fmt: skip
-    note = models.CharField(max_length=500, blank=True)
+    note = models.CharField(max_length=OUTCOME_NOTE_MAX_LENGTH, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField()
 

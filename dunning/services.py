@@ -39,9 +39,10 @@ def organizations_due_for_run(*, now: datetime | None = None) -> list[tuple[int,
 def decision_resend(*, decision: DunningDecision, user: Any, now: datetime | None = None) -> Message:
     """An admin resend of a step (S4/S5: bypasses the thresholds; not opt-outs, do-not-contact, quiet hours
     or an ended bill), through the one resend path of notifications."""
-    if decision.message_id is None:
+    message = decision.message
+    if message is None:
         raise ResendError("This decision produced no message to resend (it was skipped).")
     return message_resend_step(
-        message=decision.message, user=user, now=now,
+        message=message, user=user, now=now,
         audit={"decision": decision.pk, "bill": decision.bill.bill_id},
     )  # fmt: skip

@@ -70,6 +70,10 @@ def _reader(field: str) -> Callable[[Organization], Any]:
     return lambda org: getattr(dunning_settings_get(organization=org), field)
 
 
+def _money_reader(field: str) -> Callable[[Organization], str]:
+    return lambda org: f"{getattr(dunning_settings_get(organization=org), field):.2f}"
+
+
 def _read_preset(organization: Organization) -> str | None:
     preset = dunning_settings_get(organization=organization).preset
     return None if preset is None else preset.slug
@@ -88,7 +92,7 @@ for _name, _help in (("min_electronic", "S4: email and SMS"), ("min_print", "S5:
     register(
         SettingKey(
             name=_name,
-            read=lambda org, field=_name: f"{getattr(dunning_settings_get(organization=org), field):.2f}",
+            read=_money_reader(_name),
             parse=parse_money,
             write=_writer(_name),
             help=f"{_help} go out only when the amount due exceeds it (amount >= 0, 2 decimals)",

@@ -4,8 +4,7 @@ service, redirect with a message saying what happened."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -23,8 +22,8 @@ from dunning.after_final import (
     after_final_record,
     after_final_refusal,
     after_final_worklist,
-    attach_final_notices,
     collections_export_csv,
+    worklist_rows,
 )
 from dunning.forms import CollectionsExportForm, OutcomeForm
 from dunning.models import AfterFinalOutcome, AfterFinalOutcomeKind
@@ -56,7 +55,7 @@ def _worklist_url(organization: Organization, tab: str = "work", page: str = "")
     return f"{url}?{urlencode(query)}" if query else url
 
 
-def _day(value: Any) -> str:
+def _day(value: date) -> str:
     return f"{value:%b} {value.day}, {value:%Y}"
 
 
@@ -86,10 +85,7 @@ def worklist(request: HttpRequest, org: str) -> HttpResponse:
         "promised": after_final_promised(organization=organization, on=today),
     }
     page = Paginator(lists[tab], PAGE_SIZE).get_page(request.GET.get("page"))
-    bills = attach_final_notices(bills=page.object_list)
-    for bill in bills:
-        if bill.latest_promise_date:  # type: ignore[attr-defined]
-            bill.back_on = bill.latest_promise_date + timedelta(days=1)  # type: ignore[attr-defined]
+    rows = worklist_rows(bills=page.object_list)
     counts = {name: page.paginator.count if name == tab else qs.count() for name, qs in lists.items()}
     context = {
         "organization": organization,
@@ -97,7 +93,7 @@ def worklist(request: HttpRequest, org: str) -> HttpResponse:
         "today": today,
         "tab": tab,
         "page": page,
-        "bills": bills,
+        "rows": rows,
         "counts": counts,
         "can_write_off": user_has_role(request.user, Role.BILLING_MANAGER, organization),
         "export_form": CollectionsExportForm(),
@@ -125,7 +121,7 @@ def record_outcome(request: HttpRequest, org: str, bill_id: str) -> HttpResponse
     back = _worklist_url(organization, request.POST.get("tab", "work"), request.POST.get("page", ""))
     form = OutcomeForm(request.POST)
     if not form.is_valid():
-        errors = " ".join(e for field_errors in form.errors.values() for e in field_errors)
+        errors = " ".join(str(e) for field_errors in form.errors.values() for e in field_errors)
         messages.error(request, f"Nothing recorded for {bill.guarantor.full_name}: {errors}")
         return redirect(back)
     if form.needs_confirmation:

@@ -46,7 +46,7 @@ class Clock:
 
 
 def bill_clock(
-    *, policy: BillPolicy, old: Any, statement_date: date, amount_due: Decimal, due_date: date | None,
+    *, policy: BillPolicy, old: Any, statement_date: date | None, amount_due: Decimal, due_date: date | None,
     guarantor_id: int, dunning_status: str, reset_bill: bool, import_date: date,
 ) -> Clock:  # fmt: skip
     """The bill's clock after this statement.
@@ -55,12 +55,14 @@ def bill_clock(
     age of the status's first step (new or unknown to the preset: age 0), set when first seen and whenever the
     status changes. D9 reset (S8 with reset_bill, or S9 with a change in an S10 field): generation + 1, clock
     = import date, a completed bill reopens. D10: an amount change without a reset flags a bill update.
+    ``statement_date`` is None only for a bill we started (a payment request's campaign), never a new one.
     """
 
     def status_date() -> date:
         return import_date - timedelta(days=policy.status_ages.get(dunning_status, 0))
 
     if old is None:
+        assert statement_date is not None
         effective = status_date() if policy.aging == "dunning_status" else statement_date
         return Clock(effective, 1, BillState.ACTIVE, reset=False, amount_changed=False, recompute_next=True)
 

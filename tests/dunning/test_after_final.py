@@ -30,9 +30,9 @@ from dunning.after_final import (
     after_final_record,
     after_final_rows,
     after_final_worklist,
-    attach_final_notices,
     collections_export_csv,
     collections_export_rows,
+    worklist_rows,
 )
 from dunning.engine import run_dunning
 from dunning.models import (
@@ -178,13 +178,13 @@ def test_a1_completed_owing_bills_oldest_final_notice_first_through_the_engine(o
     for bill, age in zip(rows, (10, 5, 1), strict=True):
         assert bill.state == BillState.COMPLETED
         assert bill.final_left_at == noon(TODAY - timedelta(days=age))
-    bills = attach_final_notices(bills=rows)
-    assert [(n.channel, n.status, n.left) for n in bills[0].final_notices] == [
+    listed = worklist_rows(bills=rows)
+    assert [(n.channel, n.status, n.left) for n in listed[0].final_notices] == [
         ("email", "Sent", True),
         ("sms", "Sent", True),
     ]
-    assert bills[0].guarantor.home_phone == "+18015550111"
-    assert {oldest.pk, middle.pk, newest.pk} == {b.pk for b in bills}
+    assert listed[0].bill.guarantor.home_phone == "+18015550111"
+    assert {oldest.pk, middle.pk, newest.pk} == {row.bill.pk for row in listed}
 
 
 def test_a1_paid_closed_active_zero_and_other_organizations_bills_are_not_listed(org):
@@ -206,10 +206,10 @@ def test_a1_a_final_notice_that_never_left_is_dated_by_its_decision_and_has_no_s
         org, guarantor(org, "P1", mobile_phone="", email=""), "S-1", TODAY - timedelta(days=FINAL_AGE)
     )
     walk(org, TODAY - timedelta(days=1), TODAY)
-    (row,) = attach_final_notices(bills=after_final_worklist(organization=org, on=TODAY))
-    assert row.pk == bill.pk
-    assert row.final_left_at is None
-    assert row.final_decided_at is not None
+    (row,) = worklist_rows(bills=after_final_worklist(organization=org, on=TODAY))
+    assert row.bill.pk == bill.pk
+    assert row.bill.final_left_at is None
+    assert row.bill.final_decided_at is not None
     assert [(n.channel, n.status, n.left) for n in row.final_notices] == [
         ("email", "Undelivered", False),
         ("sms", "Undelivered", False),
@@ -467,6 +467,24 @@ def test_the_worklist_page_lists_the_bills_with_contacts_and_outcome_buttons(cli
     assert "Collections export (CSV)" in page
     client.force_login(MembershipFactory(organization=org, role=Role.BILLING_MANAGER).user)
     assert 'aria-describedby="write-off-role"' not in client.get(url("worklist", org)).content.decode()
+
+
+def test_the_worklist_page_shows_each_bills_final_notice_and_outcome_and_the_promised_tab_its_return(
+    client, org, front_desk
+):
+    listed = completed_bill(org, guarantor(org, "P1"), "S-1", noon(TODAY - timedelta(days=2)))
+    promised = completed_bill(org, guarantor(org, "P2"), "S-2", noon(TODAY - timedelta(days=3)))
+    after_final_record(bill=listed, outcome="payment_plan", user=front_desk)
+    after_final_record(
+        bill=promised, outcome="promise_to_pay", user=front_desk, promise_date=date(2026, 6, 10)
+    )
+    client.force_login(front_desk)
+
+    work = client.get(url("worklist", org)).content.decode()
+    assert '<li>Email: <span class="state state-sent">Sent</span></li>' in work
+    assert "<strong>Payment plan (set up in the PMS)</strong>" in work
+    back = client.get(url("worklist", org) + "?tab=promised").content.decode()
+    assert "<td>Jun 11, 2026</td>" in back  # back on the list the day after the promised date
 
 
 def test_the_worklist_page_is_a_fixed_number_of_queries(

@@ -27,7 +27,7 @@ class Command(ContractCommand):
             if options["org"]
             else list(Organization.objects.order_by("slug"))
         )
-        rows = []
+        rows: list[dict[str, Any]] = []
         for organization in organizations:
             day = on or organization_today(organization)
             decisions = run_dunning(organization=organization, on=day, dry_run=options["dry_run"])
