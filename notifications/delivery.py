@@ -4,6 +4,7 @@ out-of-order callbacks change nothing."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -46,11 +47,11 @@ def sms_status_apply(
     """Apply a Twilio status callback; True when the message changed state (``sms_failure_outcome`` for
     failures). 21610 also records an SMS opt-out (source ``provider_error``), once however often Twilio
     retries the callback."""
-    target = TWILIO_STATES.get(status)
+    target: str | None = TWILIO_STATES.get(status)
     if target is None:
         return False
     moment = at or timezone.now()
-    fields: dict[str, object] = {}
+    fields: dict[str, Any] = {}
     if target == State.DELIVERED:
         fields["delivered_at"] = moment
     elif target == State.SENT:

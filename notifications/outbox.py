@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -164,10 +164,11 @@ def _recheck(message: Message) -> str:
     (an older generation), or whose recipient opted out or is flagged do-not-contact, is cancelled. A
     ``completed`` bill's messages go: its final notice is the one that matters most (D11). Returns the
     reason, or '' when it may go."""
-    if message.bill_id is not None:
-        if message.bill.state in BILL_ENDED_STATES:
+    bill = message.bill
+    if bill is not None:
+        if bill.state in BILL_ENDED_STATES:
             return Reason.BILL_NOT_ACTIVE
-        if message.generation < message.bill.generation:
+        if message.generation < bill.generation:
             return Reason.OLDER_GENERATION
     if message.patient.do_not_contact:
         return Reason.DO_NOT_CONTACT
@@ -281,9 +282,15 @@ def _mark_sent(message_id: int, provider_id: str, moment: datetime) -> None:
         cursor.execute(_SENT, [State.SENT, at, provider_id, at, message_id, State.SENDING])
 
 
+class _SendError(TypedDict):
+    error_code: str
+    error_message: str
+    attempts: int
+
+
 def _send_failed(message: Message, exc: ChannelError, moment: datetime) -> str:
     attempts = message.attempts + 1
-    error = {"error_code": exc.code[:20], "error_message": exc.message[:500], "attempts": attempts}
+    error = _SendError(error_code=exc.code[:20], error_message=exc.message[:500], attempts=attempts)
     if exc.maybe_sent:
         # The provider may have accepted it: leave it `sending`; the sweeper moves it to `unknown` (N1).
         Message.objects.filter(pk=message.pk).update(**error)
@@ -332,7 +339,7 @@ def messages_release_due(*, now: datetime | None = None, limit: int = 5000) -> i
 
 # What ``send_due`` reports (SPEC §10), by the state a send attempt ended in. A message the provider may have
 # taken without answering stays ``sending`` (the sweeper moves it to ``unknown``): it is not counted as sent.
-_SEND_DUE_COUNTS = {
+_SEND_DUE_COUNTS: dict[str, str] = {
     State.SENT: "sent",
     State.CANCELLED: "cancelled",
     State.FAILED: "failed",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 
 def in_quiet_hours(local: time, *, start: time, end: time) -> bool:
@@ -15,7 +14,7 @@ def in_quiet_hours(local: time, *, start: time, end: time) -> bool:
     return local >= start or local < end
 
 
-def next_allowed_send(now: datetime, tz: ZoneInfo, *, start: time, end: time) -> datetime:
+def next_allowed_send(now: datetime, tz: tzinfo, *, start: time, end: time) -> datetime:
     """``now`` when it is outside the quiet window in ``tz``, else the end of that window, in UTC.
 
     The end is computed on the local calendar, so across a DST change 08:00 stays 08:00 local. A wall time

@@ -28,7 +28,7 @@ def outbox_row(message: Message) -> dict[str, Any]:
     return {
         "id": message.pk,
         "guarantor_id": message.patient.guarantor_external_id,
-        "bill_id": message.bill.bill_id if message.bill_id else None,
+        "bill_id": message.bill.bill_id if message.bill is not None else None,
         "channel": message.channel,
         "kind": message.kind,
         "state": message.state,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -18,7 +20,15 @@ from notifications.selectors import undeliverable_filter, undeliverable_messages
 from practices.models import Organization, Role
 from practices.tenancy import get_scoped_or_404, scope_to_user, user_has_role
 
+if TYPE_CHECKING:
+    from dunning_project.http import HtmxHttpRequest
+
 PAGE_SIZE = 50
+
+
+class _ResendForm(TypedDict):
+    mobile_number: str
+    consented: bool
 
 
 def mask_destination(message: Message) -> str:
@@ -35,16 +45,15 @@ def mask_destination(message: Message) -> str:
 
 @login_required
 @require_GET
-def undeliverable_list(request: HttpRequest) -> HttpResponse:
+def undeliverable_list(request: HtmxHttpRequest) -> HttpResponse:
     if not user_has_role(request.user, Role.FRONT_DESK):
         raise PermissionDenied
     organizations = list(scope_to_user(Organization.objects.order_by("name"), request.user, path="self"))
     selected = next((o for o in organizations if str(o.pk) == request.GET.get("organization")), None)
     rows = undeliverable_messages(user=request.user, organization_ids=[selected.pk] if selected else None)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    for message in page:
-        message.masked_destination = mask_destination(message)
-    context = {"page": page, "organizations": organizations, "selected": selected}
+    shown = [(message, mask_destination(message)) for message in page]
+    context = {"page": page, "shown": shown, "organizations": organizations, "selected": selected}
     template = "_undeliverable_table" if request.htmx else "undeliverable_list"
     response = render(request, f"notifications/{template}.html", context)
     # The same URL answers a page or a partial: caches (and the back button) must keep them apart.
@@ -65,7 +74,12 @@ def _undeliverable_or_404(request: HttpRequest, pk: int) -> Message:
 
 
 def _render_detail(
-    request: HttpRequest, message: Message, *, error: str = "", form: dict | None = None, status: int = 200
+    request: HttpRequest,
+    message: Message,
+    *,
+    error: str = "",
+    form: _ResendForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     context = {
         "message": message,
@@ -89,10 +103,10 @@ def undeliverable_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def undeliverable_resend(request: HttpRequest, pk: int) -> HttpResponse:
     message = _undeliverable_or_404(request, pk)
     quick_add = request.POST.get("action") == "quick_add"
-    form = {
-        "mobile_number": request.POST.get("mobile_number", "").strip() if quick_add else "",
-        "consented": quick_add and request.POST.get("consented") == "on",
-    }
+    form = _ResendForm(
+        mobile_number=request.POST.get("mobile_number", "").strip() if quick_add else "",
+        consented=quick_add and request.POST.get("consented") == "on",
+    )
     if quick_add and not form["mobile_number"]:
         return _render_detail(request, message, error="Enter a mobile number.", form=form, status=400)
     try:

@@ -99,9 +99,7 @@ class OrganizationScopedAdmin(admin.ModelAdmin[_ModelT]):
             queryset, request.user, path=self.organization_path, min_role=self.view_role or Role.FRONT_DESK
         )
 
-    def get_object(
-        self, request: HttpRequest, object_id: str, from_field: str | None = None
-    ) -> _ModelT | None:
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> _ModelT:
         # Django redirects to the index for a missing object; another organization's id must be a 404 (T1).
         obj = super().get_object(request, object_id, from_field)
         if obj is None:

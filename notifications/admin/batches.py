@@ -12,7 +12,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -39,8 +39,12 @@ class RenderedFilter(admin.SimpleListFilter):
         return queryset
 
 
+_FIELDS = ("organization", "batch_date", "state", "letter_count", "created_at", "mailed_at", "mailed_by",
+           "downloads", "calibration")  # fmt: skip
+
+
 @admin.register(LetterBatch)
-class LetterBatchAdmin(SystemWrittenAdmin):
+class LetterBatchAdmin(SystemWrittenAdmin[LetterBatch]):
     """Made by the nightly job, changed by the mark-mailed action only."""
 
     view_role = Role.BILLING_MANAGER
@@ -48,9 +52,8 @@ class LetterBatchAdmin(SystemWrittenAdmin):
     list_filter = ["state", RenderedFilter]
     list_select_related = ["organization"]
     date_hierarchy = "batch_date"
-    fields = ["organization", "batch_date", "state", "letter_count", "created_at", "mailed_at", "mailed_by",
-              "downloads", "calibration"]  # fmt: skip
-    readonly_fields = fields
+    fields = _FIELDS
+    readonly_fields = _FIELDS
     actions = ["mark_mailed"]
 
     def has_mark_mailed_permission(self, request: HttpRequest) -> bool:
@@ -93,7 +96,7 @@ class LetterBatchAdmin(SystemWrittenAdmin):
         batch = self._viewable(request, object_id)
         return _file_response(batch.manifest, "text/csv")
 
-    def calibration_view(self, request: HttpRequest) -> HttpResponse:
+    def calibration_view(self, request: HttpRequest) -> FileResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         return FileResponse(
@@ -110,7 +113,7 @@ class LetterBatchAdmin(SystemWrittenAdmin):
         return batch
 
     @admin.action(description="Mark selected batches mailed", permissions=["mark_mailed"])
-    def mark_mailed(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+    def mark_mailed(self, request: HttpRequest, queryset: QuerySet[LetterBatch]) -> TemplateResponse | None:
         batches = list(queryset.select_related("organization").order_by("batch_date", "pk"))
         if request.POST.get("post") == "yes":
             mailed = letters = 0
@@ -145,12 +148,13 @@ class LetterBatchAdmin(SystemWrittenAdmin):
 
 
 def _file_response(field: FieldFile, content_type: str) -> FileResponse:
-    if not field:
+    name = field.name
+    if not name:
         raise Http404("This batch has not been rendered yet.")
     try:
         handle = field.open("rb")
     except FileNotFoundError:
         raise Http404("The batch file is missing from storage.") from None
     return FileResponse(
-        handle, as_attachment=True, filename=field.name.rsplit("/", 1)[-1], content_type=content_type
+        handle, as_attachment=True, filename=name.rsplit("/", 1)[-1], content_type=content_type
     )

@@ -52,7 +52,7 @@ class ProblemFilter(admin.SimpleListFilter):
 
 
 @admin.register(Message)
-class MessageAdmin(OrganizationScopedAdmin):
+class MessageAdmin(OrganizationScopedAdmin[Message]):
     view_role = Role.FRONT_DESK
     list_display = ["id", "created_at", "organization", "patient", "kind", "channel", "state", "reason",
                     "scheduled_for", "provider_id", "error_code"]  # fmt: skip
@@ -80,7 +80,7 @@ class MessageAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(OptOut)
-class OptOutAdmin(OrganizationScopedAdmin):
+class OptOutAdmin(OrganizationScopedAdmin[OptOut]):
     view_role = Role.BILLING_MANAGER
     list_display = ["address", "channel", "active", "source", "keyword", "changed_at", "organization"]
     list_filter = ["channel", "active", "source"]

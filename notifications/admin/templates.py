@@ -28,7 +28,8 @@ class TemplateForm(forms.ModelForm):
         widgets = {"body": forms.Textarea(attrs={"rows": 12, "cols": 90})}
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         channel, body = cleaned.get("channel"), cleaned.get("body")
         if channel and body:
             try:
@@ -54,7 +55,7 @@ class OwnerFilter(admin.SimpleListFilter):
 
 
 @admin.register(Template)
-class TemplateAdmin(OrganizationScopedAdmin):
+class TemplateAdmin(OrganizationScopedAdmin[Template]):
     form = TemplateForm
     view_role = Role.BILLING_MANAGER
     add_role = Role.BILLING_MANAGER
@@ -71,7 +72,7 @@ class TemplateAdmin(OrganizationScopedAdmin):
         ("Preview with sample values (saved version)", {"fields": ["preview"]}),
     ]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Template]:
         # System defaults (organization NULL) serve every organization; scope_to_user alone would hide them.
         queryset = super(OrganizationScopedAdmin, self).get_queryset(request)
         ids = organization_ids_for(request.user, min_role=self.view_role)
@@ -98,13 +99,13 @@ class TemplateAdmin(OrganizationScopedAdmin):
             )
             return db_field.formfield(**kwargs)
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "organization":
+        if db_field.name == "organization" and field is not None:
             field.empty_label = "System default (all organizations)"
         return field
 
     @admin.display(description="organization", ordering="organization__name")
     def owner(self, obj: Template) -> str:
-        return "System default" if obj.organization_id is None else obj.organization.name
+        return "System default" if obj.organization is None else obj.organization.name
 
     @admin.display(description="placeholders")
     def placeholders(self, obj: Template | None = None) -> str:

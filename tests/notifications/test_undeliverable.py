@@ -78,7 +78,7 @@ def test_the_urls_are_mounted_under_dashboard():
 def test_the_list_shows_undeliverable_messages_newest_first_with_the_reason(staff_client, organization):
     older = undeliverable(
         GuarantorFactory(organization=organization, first_name="Olga"),
-        reason=Reason.LANDLINE, updated_at=DAYTIME - timedelta(days=2),
+        reason=Reason.LANDLINE, destination="+18015550177", updated_at=DAYTIME - timedelta(days=2),
     )  # fmt: skip
     newer = undeliverable(
         GuarantorFactory(organization=organization, first_name="Nina"),
@@ -98,6 +98,7 @@ def test_the_list_shows_undeliverable_messages_newest_first_with_the_reason(staf
     html = response.text
     assert "Email bounced" in html and "The provider could not send it" in html
     assert "Not a mobile number (landline)" in html
+    assert "<td>nina@example.com</td>" in html and "<td>••••••••0177</td>" in html  # phones: the last 4
     assert "Dora" not in html
 
 
