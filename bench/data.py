@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Model
+from django.db.models.fields import NOT_PROVIDED
 
 from practices.models import Organization
 
@@ -43,7 +44,7 @@ def insert_select(model: type[Model], values: dict[str, str], source: str, param
         if field.attname in values:
             columns.append(field.column)
             expressions.append(values[field.attname])
-        elif not (field.null or field.primary_key or field.has_db_default()):
+        elif not (field.null or field.primary_key or field.db_default is not NOT_PROVIDED):
             raise ValueError(f"{model.__name__}.{field.attname} needs a value")
     unknown = set(values) - {f.attname for f in model._meta.concrete_fields}
     if unknown:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -44,6 +45,11 @@ def failed(name: str, unit: str, budget: str, error: str) -> Row:
     return Row(
         name=name, value=None, unit=unit, baseline=None, ratio=None, budget=budget, ok=False, notes=error
     )
+
+
+def celery_queue() -> str:
+    """The harness's own Celery queue on the developer's Redis (``bench.settings`` sends tasks there)."""
+    return os.environ.get("BENCH_CELERY_QUEUE", "bench")
 
 
 def say(text: str) -> None:

@@ -57,4 +57,6 @@ def drop(url: str, name: str) -> None:
 
 def server_version(url: str) -> str:
     with psycopg.connect(_libpq(url)) as conn:
-        return str(conn.execute("SHOW server_version").fetchone()[0])
+        version = conn.execute("SHOW server_version").fetchone()
+        assert version is not None  # SHOW always answers one row
+        return str(version[0])

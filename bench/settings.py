@@ -7,8 +7,7 @@ dashboard workload logs a user in), and a queue of its own on the developer's Re
 
 from __future__ import annotations
 
-import os
-
+from bench.harness import celery_queue
 from dunning_project.settings.base import *  # noqa: F403
 from dunning_project.settings.base import SECRET_KEY
 
@@ -21,4 +20,4 @@ PUBLIC_BASE_URL = "http://testserver"
 ROOT_URLCONF = "bench.urls"
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
 # The harness's tasks never mix with a developer's worker on the same Redis.
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("BENCH_CELERY_QUEUE", "bench")
+CELERY_TASK_DEFAULT_QUEUE = celery_queue()

@@ -21,7 +21,6 @@ comparable length, the payment URL, the destination), payment links and the bill
 from __future__ import annotations
 
 import math
-import os
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -29,7 +28,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from bench import data
-from bench.harness import Row, median, repeat, row, say, timed
+from bench.harness import Row, celery_queue, median, repeat, row, say, timed
 from bench.workloads import Context
 from dunning.engine import run_dunning
 from dunning.models import DunningDecision, DunningRun, PresetStep
@@ -323,7 +322,7 @@ class _QueueGuard:
         if not self.redis:
             import notifications.outbox
 
-            notifications.outbox._enqueue = lambda ids: None
+            notifications.outbox._enqueue = lambda message_ids: None
 
     def purge(self) -> None:
         if not self.redis:
@@ -331,9 +330,7 @@ class _QueueGuard:
         from dunning_project.celery import app
 
         with app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(
-                os.environ.get("BENCH_CELERY_QUEUE", settings.CELERY_TASK_DEFAULT_QUEUE)
-            )
+            conn.default_channel.queue_purge(celery_queue())
 
 
 def _queue_guard() -> _QueueGuard:
@@ -349,7 +346,7 @@ def _baseline_first_run_sql(org: Organization, on: date, moment: datetime) -> No
     config = dunning_settings_get(organization=org)
     steps = _steps(org)
     values = ", ".join(f"({age}, '{kind}', '{channel}', {pk})" for age, kind, channel, pk, _ in steps)
-    params = {
+    params: dict[str, Any] = {
         "org": org.pk,
         "on": on,
         "at": moment,
@@ -401,7 +398,7 @@ def _baseline_sql(org: Organization, on: date, moment: datetime) -> None:
     config = dunning_settings_get(organization=org)
     steps = _steps(org)
     values = ", ".join(f"({age}, '{kind}', '{channel}', {pk})" for age, kind, channel, pk, _ in steps)
-    params = {
+    params: dict[str, Any] = {
         "org": org.pk, "on": on, "at": moment, "min_e": config.min_electronic, "min_p": config.min_print,
         "expires": moment + timedelta(days=30), "base": settings.PUBLIC_BASE_URL, "name": org.name,
         "phone": org.phone,

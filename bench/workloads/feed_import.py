@@ -11,6 +11,7 @@ each), five at small scales.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -46,13 +47,13 @@ def run(ctx: Context) -> list[Row]:
         slug = f"feed-{rep}"
         data.organization(slug)
         raw = big_feed(n, slug=slug)
-        seconds, summary = timed(lambda raw=raw, slug=slug: feed_import(raw=raw, organization_slug=slug))
+        seconds, summary = timed(partial(feed_import, raw=raw, organization_slug=slug))
         if summary.rejected or summary.applied != 2 * n:
             raise RuntimeError(f"the bench feed did not import cleanly: {summary.as_json()}")
         imports.append(seconds)
         rows = _rows_of(slug)
         target = data.organization(f"feedsql-{rep}")
-        baseline, _ = timed(lambda rows=rows, target=target: _raw_upsert(target.pk, rows))
+        baseline, _ = timed(partial(_raw_upsert, target.pk, rows))
         baselines.append(baseline)
         say(
             f"feed import {rep + 1}/{reps}: {seconds:.1f} s; raw SQL upsert {baseline:.1f} s ({len(raw) / 1e6:.0f} MB)"

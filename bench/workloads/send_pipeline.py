@@ -18,14 +18,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import time as dt_time
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 from django.db import connection
 
 from bench import data
-from bench.harness import Row, median, row, say
+from bench.harness import Row, celery_queue, median, row, say
 from bench.workloads import Context
 from notifications.models import Channel, Kind, Message, NotificationSettings, State
 from notifications.outbox import _enqueue
@@ -106,7 +108,13 @@ def _round(org, patients: list[Patient], *, timeout: float) -> float:
         time.sleep(0.02)
 
 
-def _start_worker(fake_url: str) -> subprocess.Popen:
+@dataclass(frozen=True)
+class _Worker:
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+
+def _start_worker(fake_url: str) -> _Worker:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
@@ -115,27 +123,25 @@ def _start_worker(fake_url: str) -> subprocess.Popen:
         "TWILIO_API_BASE_URL": fake_url,
         "TWILIO_FROM_NUMBER": FAKE_FROM_NUMBER,
     }
-    queue = os.environ.get("BENCH_CELERY_QUEUE", settings.CELERY_TASK_DEFAULT_QUEUE)
     celery = Path(sys.executable).with_name("celery")
-    command = [str(celery), "-A", "dunning_project", "worker", "--pool", "threads", "--concurrency", "4", "-Q", queue,
+    command = [str(celery), "-A", "dunning_project", "worker", "--pool", "threads", "--concurrency", "4", "-Q", celery_queue(),
                "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"]  # fmt: skip
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _stop) - not a pipe: a chatty worker must never block on a full one
-    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    worker.log = log  # type: ignore[attr-defined]
-    return worker
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return _Worker(process=process, log=log)
 
 
-def _stop(worker: subprocess.Popen) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
+def _stop(worker: _Worker) -> None:
+    process, log = worker.process, worker.log
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
         try:
-            worker.wait(timeout=20)
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-    log = worker.log  # type: ignore[attr-defined]
+            process.kill()
+            process.wait()
     log.seek(0)
     output = log.read().decode(errors="replace")
     log.close()
-    if worker.returncode not in (0, -signal.SIGTERM) and output:
+    if process.returncode not in (0, -signal.SIGTERM) and output:
         say(f"send pipeline: the worker said:\n{output[-2000:]}")
