@@ -8,13 +8,14 @@ from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 
 from practices.models import Account, Membership, Organization, Patient, Role
 
 FEED_TIME = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
 
-class OrganizationFactory(factory.django.DjangoModelFactory):
+class OrganizationFactory(factory.django.DjangoModelFactory[Organization]):
     class Meta:
         model = Organization
         django_get_or_create = ("slug",)
@@ -24,7 +25,7 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
     timezone = "America/Denver"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
@@ -40,7 +41,7 @@ class UserFactory(factory.django.DjangoModelFactory):
             obj.save(update_fields=["password"])
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
     class Meta:
         model = Membership
 
@@ -49,7 +50,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.FRONT_DESK
 
 
-class GuarantorFactory(factory.django.DjangoModelFactory):
+class GuarantorFactory(factory.django.DjangoModelFactory[Patient]):
     class Meta:
         model = Patient
         skip_postgeneration_save = True
@@ -69,7 +70,7 @@ class GuarantorFactory(factory.django.DjangoModelFactory):
             obj.save(update_fields=["guarantor"])
 
 
-class AccountFactory(factory.django.DjangoModelFactory):
+class AccountFactory(factory.django.DjangoModelFactory[Account]):
     class Meta:
         model = Account
 

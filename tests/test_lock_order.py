@@ -50,7 +50,7 @@ def _feed(feed_bytes: Any, slug: str, *, when: str, amount: str, statements: boo
 
 
 def _organization(slug: str) -> Organization:
-    org = OrganizationFactory(slug=slug, timezone="America/Denver")
+    org = OrganizationFactory.create(slug=slug, timezone="America/Denver")
     DunningSettings.objects.create(organization=org, preset=Preset.objects.get(slug="standard-30"))
     return org
 

@@ -44,16 +44,16 @@ def _day(value: date) -> str:
 
 @pytest.fixture
 def org() -> Organization:
-    org = OrganizationFactory(slug="smile-dental", name="Smile Dental", timezone="America/Denver")
+    org = OrganizationFactory.create(slug="smile-dental", name="Smile Dental", timezone="America/Denver")
     preset = Preset.objects.create(slug="two-day", name="Two day", cycle_days=30, paper_cycle_days=30)
     for age, kind, channel in [(0, "statement", "email"), (0, "statement", "sms"), (1, "final", "email"),
                                (1, "final", "sms")]:  # fmt: skip
         PresetStep.objects.create(preset=preset, bill_age_days=age, kind=kind, channel=channel)
     DunningSettings.objects.create(organization=org, preset=preset)
-    MembershipFactory(
+    MembershipFactory.create(
         organization=org, role=Role.FRONT_DESK, user__username="frontdesk", user__password=PASSWORD
     )
-    MembershipFactory(
+    MembershipFactory.create(
         organization=org, role=Role.BILLING_MANAGER, user__username="manager", user__password=PASSWORD
     )
     return org
@@ -61,16 +61,16 @@ def org() -> Organization:
 
 def completed(org: Organization, external_id: str, first: str, last: str) -> Bill:
     """A bill that had its statement yesterday and its final notice today, through the engine and outbox."""
-    patient = GuarantorFactory(
+    patient = GuarantorFactory.create(
         organization=org, external_id=external_id, first_name=first, last_name=last, mobile_phone="+18015550100",
         home_phone="+18015550111", work_phone="+18015550122", email=f"{external_id.lower()}@example.com",
         address_line1="1 Main St", address_city="Salt Lake City", address_state="UT", address_zip="84101",
         address_status="valid", timezone="America/Denver",
     )  # fmt: skip
-    AccountFactory(guarantor=patient, bucket_over_90=Decimal("100.00"), bucket_0_30=Decimal("0.00"),
+    AccountFactory.create(guarantor=patient, bucket_over_90=Decimal("100.00"), bucket_0_30=Decimal("0.00"),
                    total=Decimal("100.00"), patient_portion=Decimal("100.00"), aging_category="over_90")  # fmt: skip
     today = organization_today(org)
-    bill = BillFactory(organization=org, guarantor=patient, bill_id=f"S-{external_id}",
+    bill = BillFactory.create(organization=org, guarantor=patient, bill_id=f"S-{external_id}",
                        effective_created_date=today - timedelta(days=1))  # fmt: skip
     for day in (today - timedelta(days=1), today):
         run_dunning(organization=org, on=day, now=noon(day))

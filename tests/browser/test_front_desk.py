@@ -30,18 +30,18 @@ def make_guarantor(org: Organization, external_id: str, first: str, last: str, *
     fields.setdefault("mobile_phone", "+18015550100")
     fields.setdefault("email", f"{external_id.lower()}@example.com")
     fields.setdefault("last_visit_date", date(2026, 1, 15))
-    patient = GuarantorFactory(
+    patient = GuarantorFactory.create(
         organization=org, external_id=external_id, first_name=first, last_name=last, **fields
     )
-    AccountFactory(guarantor=patient, bucket_0_30=Decimal("85.00"), total=Decimal("85.00"),
+    AccountFactory.create(guarantor=patient, bucket_0_30=Decimal("85.00"), total=Decimal("85.00"),
                    patient_portion=Decimal("85.00"))  # fmt: skip
     return patient
 
 
 @pytest.fixture
 def org() -> Organization:
-    org = OrganizationFactory(slug="smile-dental", name="Smile Dental", timezone="America/Denver")
-    MembershipFactory(
+    org = OrganizationFactory.create(slug="smile-dental", name="Smile Dental", timezone="America/Denver")
+    MembershipFactory.create(
         organization=org, role=Role.FRONT_DESK, user__username="frontdesk", user__password=PASSWORD
     )
     return org

@@ -27,10 +27,10 @@ pytestmark = [
 # Django's CSRF origin check answers 403, so no real patient can verify or pay. ``same-origin`` keeps the token
 # away from other sites (T4) and fixes it (verified by rewriting both in a route); then delete this marker.
 def test_verify_then_pay_with_the_sandbox_card_and_see_the_receipt(page: Page, live_server) -> None:
-    org = OrganizationFactory(slug="smile-dental", name="Smile Dental", timezone="America/Denver")
-    guarantor = GuarantorFactory(organization=org, first_name="Marisol", last_name="Quintanilla",
+    org = OrganizationFactory.create(slug="smile-dental", name="Smile Dental", timezone="America/Denver")
+    guarantor = GuarantorFactory.create(organization=org, first_name="Marisol", last_name="Quintanilla",
                                  date_of_birth=date(1980, 4, 12))  # fmt: skip
-    AccountFactory(guarantor=guarantor, bucket_31_60=Decimal("150.00"), bucket_0_30=Decimal("0.00"),
+    AccountFactory.create(guarantor=guarantor, bucket_31_60=Decimal("150.00"), bucket_0_30=Decimal("0.00"),
                    total=Decimal("150.00"), patient_portion=Decimal("150.00"), aging_category="31_60")  # fmt: skip
     now = timezone.now()
     bill = Bill.objects.create(

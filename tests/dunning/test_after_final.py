@@ -88,19 +88,23 @@ def preset() -> Preset:
 
 @pytest.fixture
 def org(preset):
-    organization = OrganizationFactory(slug="smile-dental", name="Smile Dental", timezone="America/Denver")
+    organization = OrganizationFactory.create(
+        slug="smile-dental", name="Smile Dental", timezone="America/Denver"
+    )
     DunningSettings.objects.create(organization=organization, preset=preset)
     return organization
 
 
 @pytest.fixture
 def front_desk(org):
-    return MembershipFactory(organization=org, role=Role.FRONT_DESK, user__username="frontdesk").user
+    return MembershipFactory.create(organization=org, role=Role.FRONT_DESK, user__username="frontdesk").user
 
 
 @pytest.fixture
 def manager(org):
-    return MembershipFactory(organization=org, role=Role.BILLING_MANAGER, user__username="manager").user
+    return MembershipFactory.create(
+        organization=org, role=Role.BILLING_MANAGER, user__username="manager"
+    ).user
 
 
 def guarantor(org, pid: str, first: str = "Ana", last: str = "Diaz", **fields):
@@ -110,16 +114,16 @@ def guarantor(org, pid: str, first: str = "Ana", last: str = "Diaz", **fields):
         "address_state": "UT", "address_zip": "84101", "address_status": "valid", "timezone": "America/Denver",
         "last_visit_date": date(2026, 1, 10),
     }  # fmt: skip
-    patient = GuarantorFactory(
+    patient = GuarantorFactory.create(
         organization=org, external_id=pid, first_name=first, last_name=last, **{**defaults, **fields}
     )
-    AccountFactory(guarantor=patient, bucket_0_30=Decimal("20.00"), bucket_over_90=Decimal("80.00"),
+    AccountFactory.create(guarantor=patient, bucket_0_30=Decimal("20.00"), bucket_over_90=Decimal("80.00"),
                    total=Decimal("100.00"), patient_portion=Decimal("100.00"), aging_category="over_90")  # fmt: skip
     return patient
 
 
 def statement(org, patient, bill_id: str, start: date, amount: str = "100.00") -> Bill:
-    return BillFactory(
+    return BillFactory.create(
         organization=org, guarantor=patient, bill_id=bill_id, effective_created_date=start,
         statement_date=start, amount_due=Decimal(amount),
     )  # fmt: skip
@@ -137,7 +141,7 @@ def walk(org, first: date, last: date) -> None:
 
 def completed_bill(org, patient, bill_id: str, final_at: datetime, amount: str = "100.00") -> Bill:
     """A bill as the engine leaves it on the day of its final step (decided and sent), without the walk."""
-    bill = BillFactory(
+    bill = BillFactory.create(
         organization=org, guarantor=patient, bill_id=bill_id, amount_due=Decimal(amount), state=BillState.COMPLETED,
         effective_created_date=final_at.date() - timedelta(days=FINAL_AGE), ended_at=final_at,
     )  # fmt: skip
@@ -191,10 +195,10 @@ def test_a1_paid_closed_active_zero_and_other_organizations_bills_are_not_listed
     patient = guarantor(org, "P1")
     completed_bill(org, patient, "LISTED", noon(TODAY - timedelta(days=3)))
     completed_bill(org, patient, "ZERO", noon(TODAY - timedelta(days=3)), amount="0.00")
-    BillFactory(organization=org, guarantor=patient, bill_id="PAID", paid=True)
-    BillFactory(organization=org, guarantor=patient, bill_id="CLOSED", closed=True)
-    BillFactory(organization=org, guarantor=patient, bill_id="ACTIVE")
-    other = OrganizationFactory(slug="other-dental")
+    BillFactory.create(organization=org, guarantor=patient, bill_id="PAID", paid=True)
+    BillFactory.create(organization=org, guarantor=patient, bill_id="CLOSED", closed=True)
+    BillFactory.create(organization=org, guarantor=patient, bill_id="ACTIVE")
+    other = OrganizationFactory.create(slug="other-dental")
     completed_bill(other, guarantor(other, "P1"), "ELSEWHERE", noon(TODAY - timedelta(days=9)))
     assert worklist_ids(org) == ["LISTED"]
 
@@ -339,7 +343,7 @@ def test_a2_restarting_a_request_campaign_is_refused_while_another_request_runs(
     patient = guarantor(org, "P1")
     old = completed_bill(org, patient, "R-1", noon(TODAY - timedelta(days=2)))
     Bill.objects.filter(pk=old.pk).update(source="request")
-    BillFactory(organization=org, guarantor=patient, bill_id="R-2", source="request")
+    BillFactory.create(organization=org, guarantor=patient, bill_id="R-2", source="request")
     old.refresh_from_db()
     with pytest.raises(AfterFinalError, match=r"already has a running payment request \(R-2\)"):
         after_final_record(bill=old, outcome="restart_reminders", user=front_desk)
@@ -387,7 +391,9 @@ def test_a2_write_off_needs_a_billing_manager(org, front_desk, manager):
 
 def test_a2_someone_outside_the_organization_records_nothing(org):
     bill = completed_bill(org, guarantor(org, "P1"), "S-1", noon(TODAY - timedelta(days=2)))
-    stranger = MembershipFactory(organization=OrganizationFactory(slug="other"), role=Role.ORG_ADMIN).user
+    stranger = MembershipFactory.create(
+        organization=OrganizationFactory.create(slug="other"), role=Role.ORG_ADMIN
+    ).user
     with pytest.raises(OutcomeNotAllowed):
         after_final_record(bill=bill, outcome="payment_plan", user=stranger)
 
@@ -465,7 +471,7 @@ def test_the_worklist_page_lists_the_bills_with_contacts_and_outcome_buttons(cli
     assert 'Promise to pay<span class="visually-hidden"> for Marisol Quintanilla (bill S-1)' in page
     assert 'disabled aria-describedby="write-off-role"' in page  # front desk: no write-off
     assert "Collections export (CSV)" in page
-    client.force_login(MembershipFactory(organization=org, role=Role.BILLING_MANAGER).user)
+    client.force_login(MembershipFactory.create(organization=org, role=Role.BILLING_MANAGER).user)
     assert 'aria-describedby="write-off-role"' not in client.get(url("worklist", org)).content.decode()
 
 
@@ -503,7 +509,7 @@ def test_the_worklist_page_is_a_fixed_number_of_queries(
 
 
 def test_t1_another_organizations_worklist_bill_and_export_answer_404(client, org, front_desk):
-    other = OrganizationFactory(slug="other-dental")
+    other = OrganizationFactory.create(slug="other-dental")
     theirs = completed_bill(other, guarantor(other, "P9"), "THEIRS", noon(TODAY - timedelta(days=2)))
     completed_bill(org, guarantor(org, "P1"), "S-1", noon(TODAY - timedelta(days=2)))
     client.force_login(front_desk)

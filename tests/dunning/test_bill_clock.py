@@ -30,7 +30,7 @@ def org():
         (70, "final", "email"),
     ]:
         PresetStep.objects.create(preset=preset, bill_age_days=age, kind=kind, channel=channel)
-    organization = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    organization = OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
     DunningSettings.objects.create(organization=organization, preset=preset)
     return organization
 

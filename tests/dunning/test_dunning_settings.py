@@ -31,12 +31,12 @@ DEFAULTS = {
 
 @pytest.fixture
 def org():
-    return OrganizationFactory(slug="smile-dental")
+    return OrganizationFactory.create(slug="smile-dental")
 
 
 @pytest.fixture
 def manager(client, org):
-    membership = MembershipFactory(organization=org, role=Role.BILLING_MANAGER)
+    membership = MembershipFactory.create(organization=org, role=Role.BILLING_MANAGER)
     client.force_login(membership.user)
     return membership.user
 
@@ -134,7 +134,7 @@ def test_the_preset_is_chosen_from_a_searchable_drop_down(client, org, manager):
 
 
 def test_front_desk_cannot_reach_the_preset_search(client, org):
-    membership = MembershipFactory(organization=org, role=Role.FRONT_DESK)
+    membership = MembershipFactory.create(organization=org, role=Role.FRONT_DESK)
     client.force_login(membership.user)
     response = client.get(
         reverse("admin:autocomplete"),
@@ -176,7 +176,7 @@ def test_the_settings_form_rejects_bad_values(client, org, manager, overrides, f
 
 
 def test_another_organizations_settings_answer_404(client, org, manager):
-    other = DunningSettings.objects.create(organization=OrganizationFactory(slug="other"))
+    other = DunningSettings.objects.create(organization=OrganizationFactory.create(slug="other"))
     url = reverse("admin:dunning_dunningsettings_change", args=[other.pk])
     assert client.get(url).status_code == 404
     assert client.post(url, form_data(other.organization)).status_code == 404
@@ -186,8 +186,8 @@ def test_another_organizations_settings_answer_404(client, org, manager):
 
 
 def test_settings_cannot_be_added_for_an_organization_where_one_is_front_desk(client, org, manager):
-    front_desk_org = OrganizationFactory(slug="front-desk-only")
-    MembershipFactory(user=manager, organization=front_desk_org, role=Role.FRONT_DESK)
+    front_desk_org = OrganizationFactory.create(slug="front-desk-only")
+    MembershipFactory.create(user=manager, organization=front_desk_org, role=Role.FRONT_DESK)
     response = client.post(reverse("admin:dunning_dunningsettings_add"), form_data(front_desk_org))
     assert response.status_code == 200
     assert "organization" in response.context["adminform"].form.errors
@@ -196,7 +196,7 @@ def test_settings_cannot_be_added_for_an_organization_where_one_is_front_desk(cl
 
 def test_front_desk_cannot_see_dunning_settings_or_runs(client, org):
     DunningSettings.objects.create(organization=org)
-    membership = MembershipFactory(organization=org, role=Role.FRONT_DESK)
+    membership = MembershipFactory.create(organization=org, role=Role.FRONT_DESK)
     client.force_login(membership.user)
     assert client.get(reverse("admin:dunning_dunningsettings_changelist")).status_code == 403
     assert client.get(reverse("admin:dunning_dunningrun_changelist")).status_code == 403

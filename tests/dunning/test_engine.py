@@ -37,7 +37,7 @@ def preset():
 
 @pytest.fixture
 def org(preset):
-    organization = OrganizationFactory(
+    organization = OrganizationFactory.create(
         slug="smile", name="Smile Dental", timezone="America/Denver", phone="+18015550199"
     )
     DunningSettings.objects.create(organization=organization, preset=preset)
@@ -53,8 +53,8 @@ def guarantor(org, pid="P1", **kw):
     defaults = {"mobile_phone": "+18015550100", "email": f"{pid.lower()}@example.com", "address_line1": "1 Main St",
                 "address_city": "Salt Lake City", "address_state": "UT", "address_zip": "84101", "address_status": "valid",
                 "timezone": "America/Denver"}  # fmt: skip
-    patient = GuarantorFactory(organization=org, external_id=pid, **{**defaults, **kw})
-    AccountFactory(guarantor=patient)
+    patient = GuarantorFactory.create(organization=org, external_id=pid, **{**defaults, **kw})
+    AccountFactory.create(guarantor=patient)
     return patient
 
 

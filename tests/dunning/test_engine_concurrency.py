@@ -22,14 +22,14 @@ def test_two_concurrent_runs_send_each_message_once(monkeypatch):
     preset = Preset.objects.create(slug="c", name="C", cycle_days=30, paper_cycle_days=30)
     for channel in ("email", "sms"):
         PresetStep.objects.create(preset=preset, bill_age_days=0, kind="statement", channel=channel)
-    org = OrganizationFactory(timezone="UTC")
+    org = OrganizationFactory.create(timezone="UTC")
     DunningSettings.objects.create(organization=org, preset=preset)
     moment = datetime(2026, 6, 1, tzinfo=UTC)
     for i in range(200):
-        patient = GuarantorFactory(
+        patient = GuarantorFactory.create(
             organization=org, external_id=f"P{i}", mobile_phone="+18015550100", email=f"p{i}@x.org"
         )
-        AccountFactory(guarantor=patient)
+        AccountFactory.create(guarantor=patient)
         Bill.objects.create(organization=org, guarantor=patient, bill_id=f"S-{i}", source="statement", amount_due="50.00",
                             created_at=moment, effective_created_date=date(2026, 6, 1), last_seen_at=moment)  # fmt: skip
 

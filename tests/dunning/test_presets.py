@@ -252,7 +252,7 @@ def test_a_step_template_must_be_for_the_steps_channel(admin_client):
 
 
 def test_a_step_cannot_name_an_organizations_template(admin_client):
-    own = Template.objects.create(organization=OrganizationFactory(), kind="final", channel="paper", name="Own",
+    own = Template.objects.create(organization=OrganizationFactory.create(), kind="final", channel="paper", name="Own",
                                   body="Pay.")  # fmt: skip
     steps = [(0, "statement", "email", ""), (40, "final", "paper", own.pk)]
     response = admin_client.post(reverse("admin:dunning_preset_add"), preset_post(steps=steps))
@@ -261,7 +261,7 @@ def test_a_step_cannot_name_an_organizations_template(admin_client):
 
 
 def test_a_billing_manager_views_presets_read_only(client):
-    membership = MembershipFactory(role=Role.BILLING_MANAGER)
+    membership = MembershipFactory.create(role=Role.BILLING_MANAGER)
     client.force_login(membership.user)
     standard = Preset.objects.get(slug="standard-30")
     assert client.get(reverse("admin:dunning_preset_changelist")).status_code == 200
@@ -284,7 +284,7 @@ def test_a_billing_manager_views_presets_read_only(client):
 
 
 def test_front_desk_cannot_see_presets(client):
-    membership = MembershipFactory(role=Role.FRONT_DESK)
+    membership = MembershipFactory.create(role=Role.FRONT_DESK)
     client.force_login(membership.user)
     standard = Preset.objects.get(slug="standard-30")
     assert client.get(reverse("admin:dunning_preset_changelist")).status_code == 403
@@ -308,7 +308,7 @@ def test_built_in_presets_cannot_be_deleted_even_by_ops(admin_client):
 def test_ops_delete_a_preset_of_their_own_unless_an_organization_uses_it(admin_client):
     mine = Preset.objects.create(slug="mine", name="Mine", cycle_days=30, paper_cycle_days=30)
     used = Preset.objects.create(slug="used", name="Used", cycle_days=30, paper_cycle_days=30)
-    DunningSettings.objects.create(organization=OrganizationFactory(), preset=used)
+    DunningSettings.objects.create(organization=OrganizationFactory.create(), preset=used)
     response = admin_client.post(
         reverse("admin:dunning_preset_changelist"),
         {"action": "delete_selected", "_selected_action": [mine.pk], "post": "yes"},

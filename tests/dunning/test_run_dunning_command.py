@@ -22,12 +22,12 @@ def org():
         PresetStep.objects.create(
             preset=preset, bill_age_days=age, kind="statement" if age == 0 else "due", channel=channel
         )
-    organization = OrganizationFactory(slug="smile", timezone="UTC")
+    organization = OrganizationFactory.create(slug="smile", timezone="UTC")
     DunningSettings.objects.create(organization=organization, preset=preset)
-    patient = GuarantorFactory(
+    patient = GuarantorFactory.create(
         organization=organization, external_id="P1", email="a@x.org", mobile_phone="+18015550100"
     )
-    AccountFactory(guarantor=patient)
+    AccountFactory.create(guarantor=patient)
     moment = datetime(2026, 6, 1, tzinfo=UTC)
     Bill.objects.create(organization=organization, guarantor=patient, bill_id="S-1", source="statement", amount_due="40.00",
                         created_at=moment, effective_created_date=date(2026, 6, 1), last_seen_at=moment)  # fmt: skip

@@ -141,7 +141,7 @@ def _walk(preset: Preset) -> Organization:
         )  # fmt: skip
         org.refresh_from_db()
         org_settings_update(organization=org, assignments=[f"preset={preset.slug}"], actor_label="test")
-    ops = UserFactory(username=f"ops-{preset.slug}", is_superuser=True)
+    ops = UserFactory.create(username=f"ops-{preset.slug}", is_superuser=True)
     run_at = dunning_settings_get(organization=org).run_at
     days = max(preset.steps.values_list("bill_age_days", flat=True)) + AFTER_LAST_STEP
 

@@ -27,10 +27,10 @@ def trail():
     PresetStep.objects.create(
         preset=preset, bill_age_days=30, kind="due", channel="email"
     )  # so the bill stays active
-    org = OrganizationFactory(timezone="UTC")
+    org = OrganizationFactory.create(timezone="UTC")
     DunningSettings.objects.create(organization=org, preset=preset, min_electronic=Decimal("500.00"))
-    patient = GuarantorFactory(organization=org, email="ana@example.com", mobile_phone="+18015550100")
-    AccountFactory(guarantor=patient)
+    patient = GuarantorFactory.create(organization=org, email="ana@example.com", mobile_phone="+18015550100")
+    AccountFactory.create(guarantor=patient)
     moment = datetime(2026, 6, 1, 15, tzinfo=UTC)
     bill = Bill.objects.create(organization=org, guarantor=patient, bill_id="S-1", source="statement", amount_due="50.00",
                                created_at=moment, effective_created_date=date(2026, 6, 1), last_seen_at=moment)  # fmt: skip
@@ -71,15 +71,15 @@ def test_an_admin_resend_bypasses_the_threshold(admin_client, trail):
 def test_another_organizations_trail_is_hidden(client, trail):
     org, _ = trail
     run_dunning(organization=org, on=date(2026, 6, 1), now=datetime(2026, 6, 1, 15, tzinfo=UTC))
-    client.force_login(MembershipFactory(role=Role.BILLING_MANAGER).user)
+    client.force_login(MembershipFactory.create(role=Role.BILLING_MANAGER).user)
     page = client.get(reverse("admin:dunning_dunningdecision_changelist"))
     assert list(page.context["cl"].result_list) == []
 
 
 def test_each_organization_runs_once_a_day_after_its_local_run_time():
     preset = Preset.objects.create(slug="t2", name="T2", cycle_days=30, paper_cycle_days=30)
-    denver = OrganizationFactory(timezone="America/Denver")
-    tokyo = OrganizationFactory(timezone="Asia/Tokyo")
+    denver = OrganizationFactory.create(timezone="America/Denver")
+    tokyo = OrganizationFactory.create(timezone="Asia/Tokyo")
     for org in (denver, tokyo):
         DunningSettings.objects.create(organization=org, preset=preset)  # run_at 07:00 local
     moment = datetime(2026, 6, 1, 13, 30, tzinfo=UTC)  # 07:30 in Denver, 22:30 in Tokyo

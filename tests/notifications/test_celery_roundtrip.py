@@ -53,8 +53,8 @@ def _wait_for(predicate, timeout=20.0):
 
 
 def test_a_worker_sends_a_message_and_a_signed_callback_delivers_it(fake_twilio, worker, client):
-    patient = GuarantorFactory(
-        organization=OrganizationFactory(timezone="UTC"), mobile_phone="+18015550100", timezone="UTC"
+    patient = GuarantorFactory.create(
+        organization=OrganizationFactory.create(timezone="UTC"), mobile_phone="+18015550100", timezone="UTC"
     )
     # No quiet hours for this organization (start == end), so the test passes at any hour of the day.
     NotificationSettings.objects.create(

@@ -30,7 +30,9 @@ def fake_twilio(settings):
 
 
 def _message(channel: str, destination: str, **kw) -> Message:
-    patient = GuarantorFactory(organization=OrganizationFactory(email_from="billing@smile.example"))
+    patient = GuarantorFactory.create(
+        organization=OrganizationFactory.create(email_from="billing@smile.example")
+    )
     return Message.objects.create(organization=patient.organization, patient=patient, channel=channel,
                                   kind=Kind.REQUEST, subject="Your balance", body="Hi. Reply STOP to opt out.",
                                   destination=destination, **kw)  # fmt: skip

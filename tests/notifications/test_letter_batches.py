@@ -54,7 +54,7 @@ def media(settings, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def org():
-    return OrganizationFactory(
+    return OrganizationFactory.create(
         slug="smile-dental", name="Smile Dental", phone="(801) 555-0100", return_address_line1="1 Main St",
         return_address_city="Salt Lake City", return_address_state="UT", return_address_zip="84101",
     )  # fmt: skip
@@ -113,12 +113,18 @@ def manifest_rows(batch: LetterBatch) -> list[dict[str, str]]:
 
 
 def test_a_batch_takes_every_pending_paper_message_of_its_organization_and_nothing_else(org):
-    zoe = paper(GuarantorFactory(organization=org, first_name="Zoe", last_name="Young"), zip_code="84103")
-    amy = paper(GuarantorFactory(organization=org, first_name="Amy", last_name="Ames"), zip_code="84103")
-    bob = paper(GuarantorFactory(organization=org, first_name="Bob", last_name="Burns"), zip_code="84101")
-    sms = paper(GuarantorFactory(organization=org), channel=Channel.SMS, destination="+18015550100")
-    mailed = paper(GuarantorFactory(organization=org), state=State.SENT)
-    other = paper(GuarantorFactory(organization=OrganizationFactory(slug="other")))
+    zoe = paper(
+        GuarantorFactory.create(organization=org, first_name="Zoe", last_name="Young"), zip_code="84103"
+    )
+    amy = paper(
+        GuarantorFactory.create(organization=org, first_name="Amy", last_name="Ames"), zip_code="84103"
+    )
+    bob = paper(
+        GuarantorFactory.create(organization=org, first_name="Bob", last_name="Burns"), zip_code="84101"
+    )
+    sms = paper(GuarantorFactory.create(organization=org), channel=Channel.SMS, destination="+18015550100")
+    mailed = paper(GuarantorFactory.create(organization=org), state=State.SENT)
+    other = paper(GuarantorFactory.create(organization=OrganizationFactory.create(slug="other")))
 
     batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
 
@@ -145,7 +151,7 @@ def test_a_batch_takes_every_pending_paper_message_of_its_organization_and_nothi
 
 
 def test_the_manifest_has_one_row_per_letter_and_no_date_of_birth(org):
-    patient = GuarantorFactory(organization=org, external_id="G001", date_of_birth=date(1980, 4, 12))
+    patient = GuarantorFactory.create(organization=org, external_id="G001", date_of_birth=date(1980, 4, 12))
     message = paper(patient)
     batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
     with batch.manifest.open("rb") as handle:
@@ -160,7 +166,7 @@ def test_the_manifest_has_one_row_per_letter_and_no_date_of_birth(org):
 
 
 def test_the_letter_shows_the_amount_aging_and_payment_link_from_the_message(org):
-    message = paper(GuarantorFactory(organization=org))
+    message = paper(GuarantorFactory.create(organization=org))
     text = pdf_pages(letter_batch_render(organization=org, batch_date=BATCH_DAY))[0]
     assert "$120.50" in text
     assert "$100.00" in text  # the over-90 bucket
@@ -172,11 +178,11 @@ def test_the_letter_shows_the_amount_aging_and_payment_link_from_the_message(org
 
 
 def test_without_context_or_postal_address_the_patient_and_account_fill_in(org, settings):
-    patient = GuarantorFactory(
+    patient = GuarantorFactory.create(
         organization=org, first_name="Carl", last_name="Cobb", address_line1="9 Oak Ave",
         address_city="Provo", address_state="UT", address_zip="84601",
     )  # fmt: skip
-    AccountFactory(guarantor=patient, bucket_0_30=Decimal("0"), bucket_61_90=Decimal("77.25"),
+    AccountFactory.create(guarantor=patient, bucket_0_30=Decimal("0"), bucket_61_90=Decimal("77.25"),
                    total=Decimal("77.25"), patient_portion=Decimal("77.25"))  # fmt: skip
     paper(patient, context={}, postal_address={}, bill=None)
 
@@ -193,8 +199,8 @@ def test_without_context_or_postal_address_the_patient_and_account_fill_in(org, 
 
 
 def test_a_letter_with_no_address_at_all_is_undeliverable_and_not_printed(org):
-    printable = paper(GuarantorFactory(organization=org))
-    nowhere = paper(GuarantorFactory(organization=org), postal_address={})
+    printable = paper(GuarantorFactory.create(organization=org))
+    nowhere = paper(GuarantorFactory.create(organization=org), postal_address={})
 
     batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
 
@@ -210,15 +216,15 @@ def test_a_letter_with_no_address_at_all_is_undeliverable_and_not_printed(org):
 
 
 def test_letters_of_ended_campaigns_and_do_not_contact_patients_are_cancelled_not_printed(org):
-    closed_patient = GuarantorFactory(organization=org)
+    closed_patient = GuarantorFactory.create(organization=org)
     closed_bill = Bill.objects.create(
         organization=org, guarantor=closed_patient, bill_id="B1", source=BillSource.STATEMENT,
         amount_due=Decimal("10.00"), created_at=FEED_TIME, effective_created_date=FEED_TIME.date(),
         state=BillState.PAID, last_seen_at=FEED_TIME,
     )  # fmt: skip
     ended = paper(closed_patient, bill=closed_bill)
-    blocked = paper(GuarantorFactory(organization=org, do_not_contact=True))
-    kept = paper(GuarantorFactory(organization=org))
+    blocked = paper(GuarantorFactory.create(organization=org, do_not_contact=True))
+    kept = paper(GuarantorFactory.create(organization=org))
 
     batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
 
@@ -235,7 +241,7 @@ def test_a_completed_bills_letter_is_printed_and_a_reset_bills_old_letter_is_not
 
     def bill(bill_id, **fields):
         return Bill.objects.create(
-            organization=org, guarantor=GuarantorFactory(organization=org), bill_id=bill_id,
+            organization=org, guarantor=GuarantorFactory.create(organization=org), bill_id=bill_id,
             source=BillSource.STATEMENT, amount_due=Decimal("10.00"), created_at=FEED_TIME,
             effective_created_date=FEED_TIME.date(), last_seen_at=FEED_TIME, **fields,
         )  # fmt: skip
@@ -253,8 +259,8 @@ def test_a_completed_bills_letter_is_printed_and_a_reset_bills_old_letter_is_not
 
 
 def test_a_letter_too_long_for_its_page_fails_alone_and_the_others_are_printed(org):
-    too_long = paper(GuarantorFactory(organization=org), body="\n\n".join(["A paragraph."] * 200))
-    fine = paper(GuarantorFactory(organization=org))
+    too_long = paper(GuarantorFactory.create(organization=org), body="\n\n".join(["A paragraph."] * 200))
+    fine = paper(GuarantorFactory.create(organization=org))
 
     batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
 
@@ -265,14 +271,14 @@ def test_a_letter_too_long_for_its_page_fails_alone_and_the_others_are_printed(o
 
 
 def test_a_second_run_with_nothing_pending_returns_none(org):
-    paper(GuarantorFactory(organization=org))
+    paper(GuarantorFactory.create(organization=org))
     assert letter_batch_render(organization=org, batch_date=BATCH_DAY) is not None
     assert letter_batch_render(organization=org, batch_date=BATCH_DAY) is None
     assert LetterBatch.objects.count() == 1
 
 
 def test_the_batch_date_defaults_to_the_organizations_today(org):
-    paper(GuarantorFactory(organization=org))
+    paper(GuarantorFactory.create(organization=org))
     with time_machine.travel(datetime(2026, 11, 25, 3, 0, tzinfo=UTC), tick=False):  # 20:00 in Denver
         batch = letter_batch_render(organization=org)
     assert batch.batch_date == date(2026, 11, 24)
@@ -280,7 +286,7 @@ def test_the_batch_date_defaults_to_the_organizations_today(org):
 
 def test_a_batch_holds_at_most_limit_letters_and_the_rest_wait_for_the_next(org):
     for _ in range(5):
-        paper(GuarantorFactory(organization=org))
+        paper(GuarantorFactory.create(organization=org))
     counts = []
     while batch := letter_batch_render(organization=org, batch_date=BATCH_DAY, limit=2):
         counts.append(batch.letter_count)
@@ -291,7 +297,7 @@ def test_a_batch_holds_at_most_limit_letters_and_the_rest_wait_for_the_next(org)
 def test_the_number_of_queries_does_not_grow_with_the_letters(org):
     def queries_for(count: int) -> int:
         for _ in range(count):
-            paper(GuarantorFactory(organization=org))
+            paper(GuarantorFactory.create(organization=org))
         with CaptureQueriesContext(connection) as captured:
             letter_batch_render(organization=org, batch_date=BATCH_DAY)
         return len(captured)
@@ -300,7 +306,7 @@ def test_the_number_of_queries_does_not_grow_with_the_letters(org):
 
 
 def test_a_crash_while_rendering_leaves_an_unmailable_batch_that_a_later_run_finishes(org, monkeypatch):
-    messages = [paper(GuarantorFactory(organization=org)) for _ in range(2)]
+    messages = [paper(GuarantorFactory.create(organization=org)) for _ in range(2)]
     real_render = batch_module.render
     monkeypatch.setattr(batch_module, "render", lambda letters: 1 / 0)
     with pytest.raises(ZeroDivisionError):
@@ -309,7 +315,7 @@ def test_a_crash_while_rendering_leaves_an_unmailable_batch_that_a_later_run_fin
     batch = LetterBatch.objects.get()
     assert not batch.pdf
     assert {m.state for m in Message.objects.filter(batch=batch)} == {State.SENDING}
-    assert letter_batch_mark_mailed(batch=batch, user=UserFactory(is_superuser=True)) == 0
+    assert letter_batch_mark_mailed(batch=batch, user=UserFactory.create(is_superuser=True)) == 0
     monkeypatch.setattr(batch_module, "render", real_render)
     # Within the lease a run leaves it alone: the first run may still be rendering it.
     assert letter_batch_render(organization=org, batch_date=BATCH_DAY) is None
@@ -326,11 +332,11 @@ def test_a_crash_while_rendering_leaves_an_unmailable_batch_that_a_later_run_fin
 
 
 def test_the_nightly_job_renders_every_organization_with_pending_letters(org):
-    other = OrganizationFactory(slug="other")
-    OrganizationFactory(slug="idle")
-    paper(GuarantorFactory(organization=org))
-    paper(GuarantorFactory(organization=other))
-    paper(GuarantorFactory(organization=other))
+    other = OrganizationFactory.create(slug="other")
+    OrganizationFactory.create(slug="idle")
+    paper(GuarantorFactory.create(organization=org))
+    paper(GuarantorFactory.create(organization=other))
+    paper(GuarantorFactory.create(organization=other))
 
     ids = render_letter_batches()
 
@@ -344,9 +350,9 @@ def test_the_nightly_job_renders_every_organization_with_pending_letters(org):
 
 
 def test_one_organizations_failure_does_not_stop_the_nightly_job(org, monkeypatch):
-    broken = OrganizationFactory(slug="broken")
-    paper(GuarantorFactory(organization=broken))
-    paper(GuarantorFactory(organization=org))
+    broken = OrganizationFactory.create(slug="broken")
+    paper(GuarantorFactory.create(organization=broken))
+    paper(GuarantorFactory.create(organization=org))
     real = batch_module._batch_render_files
 
     def render_files(*, batch, moment):
@@ -365,9 +371,9 @@ def test_one_organizations_failure_does_not_stop_the_nightly_job(org, monkeypatc
 
 def test_marking_a_batch_mailed_sends_its_letters_and_is_audited_once(org):
     for _ in range(2):
-        paper(GuarantorFactory(organization=org))
+        paper(GuarantorFactory.create(organization=org))
     batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
-    ops = UserFactory(is_superuser=True)
+    ops = UserFactory.create(is_superuser=True)
     at = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 
     assert letter_batch_mark_mailed(batch=batch, user=ops, now=at) == 2
@@ -397,7 +403,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_render_letters_prints_the_path_of_the_batch_pdf(org, media):
-    paper(GuarantorFactory(organization=org))
+    paper(GuarantorFactory.create(organization=org))
     code, out, _ = run("--org", "smile-dental", "--date", "2026-11-24")
     assert code == 0
     lines = out.splitlines()
@@ -417,7 +423,7 @@ def test_render_letters_with_nothing_pending_says_so_on_stderr_and_exits_0(org):
                                   ["--org", "smile-dental", "--date", "24/11/2026"],
                                   ["--org", "smile-dental", "--date", "2026-1-5"]])  # fmt: skip
 def test_render_letters_exits_2_on_an_unknown_org_or_a_bad_date(org, args):
-    paper(GuarantorFactory(organization=org))
+    paper(GuarantorFactory.create(organization=org))
     code, out, _ = run(*args)
     assert (code, out) == (2, "")
     assert not LetterBatch.objects.exists()
@@ -428,13 +434,13 @@ def test_render_letters_exits_2_on_an_unknown_org_or_a_bad_date(org, args):
 
 @pytest.fixture
 def rendered(org) -> LetterBatch:
-    paper(GuarantorFactory(organization=org))
-    paper(GuarantorFactory(organization=org))
+    paper(GuarantorFactory.create(organization=org))
+    paper(GuarantorFactory.create(organization=org))
     return letter_batch_render(organization=org, batch_date=BATCH_DAY)
 
 
 def test_a_superuser_downloads_the_pdf_and_the_manifest(client, rendered):
-    client.force_login(UserFactory(is_superuser=True))
+    client.force_login(UserFactory.create(is_superuser=True))
     response = client.get(reverse("admin:notifications_letterbatch_pdf", args=[rendered.pk]))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
@@ -446,13 +452,15 @@ def test_a_superuser_downloads_the_pdf_and_the_manifest(client, rendered):
 
 
 def test_a_billing_manager_of_the_organization_may_download_its_batch(client, rendered, org):
-    client.force_login(MembershipFactory(organization=org, role=Role.BILLING_MANAGER).user)
+    client.force_login(MembershipFactory.create(organization=org, role=Role.BILLING_MANAGER).user)
     response = client.get(reverse("admin:notifications_letterbatch_pdf", args=[rendered.pk]))
     assert response.status_code == 200
 
 
 def test_another_organizations_staff_cannot_download_a_batch(client, rendered):
-    outsider = MembershipFactory(organization=OrganizationFactory(slug="other"), role=Role.ORG_ADMIN).user
+    outsider = MembershipFactory.create(
+        organization=OrganizationFactory.create(slug="other"), role=Role.ORG_ADMIN
+    ).user
     client.force_login(outsider)
     for name in ("pdf", "manifest", "change"):
         url = reverse(f"admin:notifications_letterbatch_{name}", args=[rendered.pk])
@@ -460,21 +468,21 @@ def test_another_organizations_staff_cannot_download_a_batch(client, rendered):
 
 
 def test_front_desk_staff_of_the_organization_cannot_download_a_batch(client, rendered, org):
-    client.force_login(MembershipFactory(organization=org, role=Role.FRONT_DESK).user)
+    client.force_login(MembershipFactory.create(organization=org, role=Role.FRONT_DESK).user)
     response = client.get(reverse("admin:notifications_letterbatch_pdf", args=[rendered.pk]))
     # 403 or 404 depending on whether the admin's queryset is scoped by its own view role (T2).
     assert response.status_code in (403, 404)
 
 
 def test_the_calibration_page_is_a_one_page_pdf(client):
-    client.force_login(UserFactory(is_superuser=True))
+    client.force_login(UserFactory.create(is_superuser=True))
     response = client.get(reverse("admin:notifications_letterbatch_calibration"))
     assert response.status_code == 200
     assert len(PdfReader(io.BytesIO(b"".join(response.streaming_content))).pages) == 1
 
 
 def test_mark_mailed_shows_a_confirmation_page_first_and_acts_only_once_confirmed(client, rendered):
-    ops = UserFactory(is_superuser=True)
+    ops = UserFactory.create(is_superuser=True)
     client.force_login(ops)
     url = reverse("admin:notifications_letterbatch_changelist")
     action = {"action": "mark_mailed", "_selected_action": [rendered.pk]}
@@ -499,7 +507,7 @@ def test_mark_mailed_shows_a_confirmation_page_first_and_acts_only_once_confirme
 
 
 def test_a_billing_manager_cannot_mark_a_batch_mailed(client, rendered, org):
-    client.force_login(MembershipFactory(organization=org, role=Role.BILLING_MANAGER).user)
+    client.force_login(MembershipFactory.create(organization=org, role=Role.BILLING_MANAGER).user)
     url = reverse("admin:notifications_letterbatch_changelist")
     assert "mark_mailed" not in client.get(url).content.decode()
     client.post(url, {"action": "mark_mailed", "_selected_action": [rendered.pk], "post": "yes"})
@@ -514,8 +522,8 @@ def test_a_billing_manager_cannot_mark_a_batch_mailed(client, rendered, org):
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_renders_never_take_the_same_message(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-    org = OrganizationFactory(slug="smile-dental")
-    messages = [paper(GuarantorFactory(organization=org), zip_code=f"84{i:03d}") for i in range(60)]
+    org = OrganizationFactory.create(slug="smile-dental")
+    messages = [paper(GuarantorFactory.create(organization=org), zip_code=f"84{i:03d}") for i in range(60)]
 
     def render_all() -> list[int]:
         ids = []
@@ -540,8 +548,8 @@ def test_two_concurrent_renders_never_take_the_same_message(settings, tmp_path):
 def test_a_letter_shows_its_bills_own_amount_and_statement_date_not_the_guarantors_portion(org):
     """Issue 11: patient portion 25.00, statement amount_due 40.00 → the letter and manifest say $40.00 and the
     statement's date, read from the bill (the body's context holds only display strings)."""
-    patient = GuarantorFactory(organization=org)
-    AccountFactory(guarantor=patient, bucket_0_30=Decimal("25.00"), total=Decimal("25.00"),
+    patient = GuarantorFactory.create(organization=org)
+    AccountFactory.create(guarantor=patient, bucket_0_30=Decimal("25.00"), total=Decimal("25.00"),
                    patient_portion=Decimal("25.00"))  # fmt: skip
     bill = Bill.objects.create(
         organization=org, guarantor=patient, bill_id="S-40", source=BillSource.STATEMENT, amount_due=Decimal("40.00"),

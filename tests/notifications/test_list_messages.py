@@ -22,16 +22,18 @@ def _message(patient, **kw):
 
 
 def test_list_messages_prints_the_contract_json():
-    org = OrganizationFactory(slug="smile")
-    ana = GuarantorFactory(organization=org, external_id="P1")
+    org = OrganizationFactory.create(slug="smile")
+    ana = GuarantorFactory.create(organization=org, external_id="P1")
     moment = datetime(2026, 11, 24, 15, tzinfo=UTC)
     bill = Bill.objects.create(organization=org, guarantor=ana, bill_id="S-1", source="statement", amount_due="10.00",
                                created_at=moment, effective_created_date=moment.date(), last_seen_at=moment)  # fmt: skip
     first = _message(ana, bill=bill, scheduled_for=moment, provider_id="SM1")
     _message(
-        GuarantorFactory(organization=org, external_id="P2"), state=State.UNDELIVERED, reason="no_destination"
+        GuarantorFactory.create(organization=org, external_id="P2"),
+        state=State.UNDELIVERED,
+        reason="no_destination",
     )
-    _message(GuarantorFactory(organization=OrganizationFactory(slug="other"), external_id="P1"))
+    _message(GuarantorFactory.create(organization=OrganizationFactory.create(slug="other"), external_id="P1"))
     out = StringIO()
     call_command("list_messages", "--org", "smile", "--guarantor", "P1", "--json", stdout=out)
     assert json.loads(out.getvalue()) == [
@@ -44,7 +46,7 @@ def test_list_messages_prints_the_contract_json():
 
 
 def test_list_messages_refuses_an_unknown_state_or_organization():
-    OrganizationFactory(slug="smile")
+    OrganizationFactory.create(slug="smile")
     with pytest.raises(CommandError) as exc:
         call_command("list_messages", "--org", "smile", "--state", "lost", stdout=StringIO())
     assert exc.value.returncode == 2
@@ -53,12 +55,14 @@ def test_list_messages_refuses_an_unknown_state_or_organization():
 
 
 def test_the_message_admin_is_scoped_and_filters_undeliverable(client):
-    org = OrganizationFactory()
-    membership = MembershipFactory(organization=org, role=Role.FRONT_DESK)
+    org = OrganizationFactory.create()
+    membership = MembershipFactory.create(organization=org, role=Role.FRONT_DESK)
     client.force_login(membership.user)
-    mine = _message(GuarantorFactory(organization=org), state=State.UNDELIVERED)
-    _message(GuarantorFactory(organization=org), state=State.DELIVERED)
-    theirs = _message(GuarantorFactory(organization=OrganizationFactory()), state=State.UNDELIVERED)
+    mine = _message(GuarantorFactory.create(organization=org), state=State.UNDELIVERED)
+    _message(GuarantorFactory.create(organization=org), state=State.DELIVERED)
+    theirs = _message(
+        GuarantorFactory.create(organization=OrganizationFactory.create()), state=State.UNDELIVERED
+    )
     response = client.get(reverse("admin:notifications_message_changelist") + "?problem=undeliverable")
     assert [m.pk for m in response.context["cl"].result_list] == [mine.pk]
     assert client.get(reverse("admin:notifications_message_change", args=[theirs.pk])).status_code == 404

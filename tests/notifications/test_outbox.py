@@ -84,8 +84,8 @@ def _message(patient, *, channel=Channel.SMS, destination="+18015550100", bill=N
 
 @pytest.fixture
 def patient(db):
-    return GuarantorFactory(
-        organization=OrganizationFactory(timezone="America/Denver"), mobile_phone="+18015550100"
+    return GuarantorFactory.create(
+        organization=OrganizationFactory.create(timezone="America/Denver"), mobile_phone="+18015550100"
     )
 
 

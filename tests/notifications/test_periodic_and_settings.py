@@ -24,7 +24,7 @@ def test_setup_periodic_tasks_declares_every_job_once_and_is_idempotent():
 
 
 def test_quiet_hours_is_an_org_setting():
-    org = OrganizationFactory(slug="smile")
+    org = OrganizationFactory.create(slug="smile")
     out = StringIO()
     call_command("org_settings", "--org", "smile", "--json", stdout=out)
     assert json.loads(out.getvalue())["quiet_hours"] == "21:00-08:00"
@@ -35,7 +35,7 @@ def test_quiet_hours_is_an_org_setting():
 
 @pytest.mark.parametrize("value", ["9-5", "25:00-08:00", "21:00"])
 def test_a_bad_quiet_hours_value_exits_2(value):
-    OrganizationFactory(slug="smile")
+    OrganizationFactory.create(slug="smile")
     with pytest.raises(CommandError) as exc:
         call_command("org_settings", "--org", "smile", "--set", f"quiet_hours={value}", stdout=StringIO())
     assert exc.value.returncode == 2

@@ -60,12 +60,12 @@ def _send_due(*args: str) -> dict[str, int]:
 
 
 def test_it_sends_what_is_due_through_the_providers_and_reports_each_outcome(providers):
-    org = OrganizationFactory(slug="smile", timezone="America/Denver")
-    ana = GuarantorFactory(organization=org, mobile_phone="+18015550100", email="ana@example.com",
+    org = OrganizationFactory.create(slug="smile", timezone="America/Denver")
+    ana = GuarantorFactory.create(organization=org, mobile_phone="+18015550100", email="ana@example.com",
                            timezone="America/Denver")  # fmt: skip
     sms = _create(ana)
     email = _create(ana, channel=Channel.EMAIL)
-    landline = _create(GuarantorFactory(organization=org, mobile_phone="+15005550009"))
+    landline = _create(GuarantorFactory.create(organization=org, mobile_phone="+15005550009"))
     paid_bill = Bill.objects.create(
         organization=org, guarantor=ana, bill_id="S-9", source="statement", amount_due="10.00", created_at=DAYTIME,
         effective_created_date=DAYTIME.date(), last_seen_at=DAYTIME,
@@ -73,7 +73,9 @@ def test_it_sends_what_is_due_through_the_providers_and_reports_each_outcome(pro
     ended = _create(ana, bill=paid_bill)
     Bill.objects.filter(pk=paid_bill.pk).update(state=BillState.PAID)
     # At DAYTIME it is 03:00 in Tokyo: the recipient's quiet hours hold the message (Q1).
-    held = _create(GuarantorFactory(organization=org, mobile_phone="+18015550122", timezone="Asia/Tokyo"))
+    held = _create(
+        GuarantorFactory.create(organization=org, mobile_phone="+18015550122", timezone="Asia/Tokyo")
+    )
     assert held.state == State.SCHEDULED
 
     with time_machine.travel(DAYTIME, tick=False):
@@ -93,8 +95,8 @@ def test_it_sends_what_is_due_through_the_providers_and_reports_each_outcome(pro
 
 
 def test_held_messages_go_once_their_time_has_come_and_a_second_pass_sends_nothing(providers):
-    org = OrganizationFactory(slug="smile", timezone="America/Denver")
-    held = _create(GuarantorFactory(organization=org, mobile_phone="+18015550100", timezone="America/Denver"),
+    org = OrganizationFactory.create(slug="smile", timezone="America/Denver")
+    held = _create(GuarantorFactory.create(organization=org, mobile_phone="+18015550100", timezone="America/Denver"),
                    at=EVENING)  # fmt: skip
     morning = held.scheduled_for
     with time_machine.travel(morning, tick=False):
@@ -104,12 +106,14 @@ def test_held_messages_go_once_their_time_has_come_and_a_second_pass_sends_nothi
 
 
 def test_with_org_it_leaves_other_organizations_and_paper_alone(providers):
-    org = OrganizationFactory(slug="smile", timezone="America/Denver")
+    org = OrganizationFactory.create(slug="smile", timezone="America/Denver")
     other = _create(
-        GuarantorFactory(organization=OrganizationFactory(slug="other"), mobile_phone="+18015550111")
+        GuarantorFactory.create(
+            organization=OrganizationFactory.create(slug="other"), mobile_phone="+18015550111"
+        )
     )
     letter = _create(
-        GuarantorFactory(organization=org, address_line1="1 Main St", address_city="Salt Lake City",
+        GuarantorFactory.create(organization=org, address_line1="1 Main St", address_city="Salt Lake City",
                          address_zip="84101"),
         channel=Channel.PAPER, destination="",
     )  # fmt: skip

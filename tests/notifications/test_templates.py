@@ -190,7 +190,7 @@ def test_a_character_outside_gsm_7_switches_to_ucs_2():
 
 @pytest.mark.django_db
 def test_template_for_uses_the_system_default_unless_a_template_is_chosen():
-    org, other = OrganizationFactory(), OrganizationFactory()
+    org, other = OrganizationFactory.create(), OrganizationFactory.create()
     default = Template.objects.get(organization=None, kind=Kind.DUE, channel=Channel.SMS)
     own = Template.objects.create(
         organization=org, kind=Kind.DUE, channel=Channel.SMS, name="Ours", body=SMS_OK
@@ -211,7 +211,7 @@ def test_template_for_uses_the_system_default_unless_a_template_is_chosen():
 
 @pytest.mark.django_db
 def test_sample_values_use_the_organizations_name_and_phone():
-    org = OrganizationFactory(name="Bright Smiles", phone="(303) 555-0199")
+    org = OrganizationFactory.create(name="Bright Smiles", phone="(303) 555-0199")
     values = sample_values(org)
     assert (values["practice.name"], values["practice.phone"]) == ("Bright Smiles", "(303) 555-0199")
     assert sample_values()["practice.name"] == "Smile Dental"
@@ -225,7 +225,7 @@ def test_sample_values_use_the_organizations_name_and_phone():
 
 
 def member(role: str = Role.BILLING_MANAGER, **org_kwargs):
-    membership = MembershipFactory(organization=OrganizationFactory(**org_kwargs), role=role)
+    membership = MembershipFactory.create(organization=OrganizationFactory.create(**org_kwargs), role=role)
     return membership.user, membership.organization
 
 
@@ -358,7 +358,7 @@ def test_a_billing_manager_cannot_add_a_system_default_or_a_template_for_an_orga
     client,
 ):
     user, _org = member()
-    front_desk_org = MembershipFactory(user=user, role=Role.FRONT_DESK).organization
+    front_desk_org = MembershipFactory.create(user=user, role=Role.FRONT_DESK).organization
     client.force_login(user)
     before = Template.objects.count()
     system = client.post(add_url(), form_data(None))

@@ -61,14 +61,14 @@ def advanced_opt_out(request, settings) -> bool:
 
 @pytest.fixture
 def org():
-    return OrganizationFactory(
+    return OrganizationFactory.create(
         slug="smile", name="Smile Dental", phone="+18015550199", twilio_from_number=SENDER
     )
 
 
 @pytest.fixture
 def patient(org):
-    return GuarantorFactory(organization=org, mobile_phone=PATIENT)
+    return GuarantorFactory.create(organization=org, mobile_phone=PATIENT)
 
 
 def inbound(client, twilio: FakeTwilio, body: str, *, auth_token: str | None = None, **kw):
@@ -185,9 +185,12 @@ def test_with_a_shared_sender_stop_reaches_every_practice_that_texted_the_number
     client, twilio, settings
 ):
     settings.TWILIO_ADVANCED_OPT_OUT = False
-    first, latest = OrganizationFactory(name="First Dental"), OrganizationFactory(name="Latest Ortho")
+    first, latest = (
+        OrganizationFactory.create(name="First Dental"),
+        OrganizationFactory.create(name="Latest Ortho"),
+    )
     for organization in (first, latest):
-        patient = GuarantorFactory(organization=organization, mobile_phone=PATIENT)
+        patient = GuarantorFactory.create(organization=organization, mobile_phone=PATIENT)
         Message.objects.create(organization=organization, patient=patient, channel=Channel.SMS, kind=Kind.REQUEST,
                                body="x", destination=PATIENT, state=State.SENT)  # fmt: skip
 
@@ -209,7 +212,7 @@ def test_two_deliveries_of_one_inbound_at_once_record_one_opt_out(twilio, settin
     from django.test import Client
 
     settings.TWILIO_ADVANCED_OPT_OUT = True
-    OrganizationFactory(slug="smile", name="Smile Dental", twilio_from_number=SENDER)
+    OrganizationFactory.create(slug="smile", name="Smile Dental", twilio_from_number=SENDER)
     sid = "SM" + "9" * 32
 
     results = in_threads(*[lambda: inbound(Client(), twilio, "STOP", message_sid=sid).status_code] * 2)

@@ -47,16 +47,16 @@ def twilio(settings) -> Iterator[FakeTwilio]:
 
 @pytest.fixture
 def org():
-    return OrganizationFactory(slug="smile", name="Smile Dental", timezone="America/Denver")
+    return OrganizationFactory.create(slug="smile", name="Smile Dental", timezone="America/Denver")
 
 
 @pytest.fixture
 def front_desk(org):
-    return MembershipFactory(organization=org, role=Role.FRONT_DESK).user
+    return MembershipFactory.create(organization=org, role=Role.FRONT_DESK).user
 
 
 def _pending(org, number: str = PATIENT, **fields) -> Message:
-    patient = GuarantorFactory(organization=org, mobile_phone=number, timezone="America/Denver")
+    patient = GuarantorFactory.create(organization=org, mobile_phone=number, timezone="America/Denver")
     return Message.objects.create(organization=org, patient=patient, channel=Channel.SMS, kind=Kind.REQUEST,
                                   body="Smile Dental: $120 due. Pay at https://pay.example/p/x Reply STOP to opt out",
                                   destination=number, **fields)  # fmt: skip

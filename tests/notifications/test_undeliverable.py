@@ -30,12 +30,12 @@ REMINDER = "Update the patient's record in your practice-management system."
 
 @pytest.fixture
 def organization():
-    return OrganizationFactory()
+    return OrganizationFactory.create()
 
 
 @pytest.fixture
 def user(organization):
-    return MembershipFactory(organization=organization, role=Role.FRONT_DESK).user
+    return MembershipFactory.create(organization=organization, role=Role.FRONT_DESK).user
 
 
 @pytest.fixture
@@ -77,18 +77,18 @@ def test_the_urls_are_mounted_under_dashboard():
 
 def test_the_list_shows_undeliverable_messages_newest_first_with_the_reason(staff_client, organization):
     older = undeliverable(
-        GuarantorFactory(organization=organization, first_name="Olga"),
+        GuarantorFactory.create(organization=organization, first_name="Olga"),
         reason=Reason.LANDLINE, destination="+18015550177", updated_at=DAYTIME - timedelta(days=2),
     )  # fmt: skip
     newer = undeliverable(
-        GuarantorFactory(organization=organization, first_name="Nina"),
+        GuarantorFactory.create(organization=organization, first_name="Nina"),
         reason=Reason.BOUNCED, channel=Channel.EMAIL, destination="nina@example.com", updated_at=DAYTIME,
     )  # fmt: skip
     failed = undeliverable(
-        GuarantorFactory(organization=organization, first_name="Fred"),
+        GuarantorFactory.create(organization=organization, first_name="Fred"),
         state=State.FAILED, reason=Reason.PROVIDER_FAILED, updated_at=DAYTIME - timedelta(days=1),
     )  # fmt: skip
-    delivered = GuarantorFactory(organization=organization, first_name="Dora")
+    delivered = GuarantorFactory.create(organization=organization, first_name="Dora")
     undeliverable(delivered, state=State.DELIVERED, reason="")
 
     response = staff_client.get(LIST_URL)
@@ -103,7 +103,7 @@ def test_the_list_shows_undeliverable_messages_newest_first_with_the_reason(staf
 
 
 def test_a_message_created_without_a_destination_is_listed(staff_client, organization):
-    patient = GuarantorFactory(organization=organization, first_name="Walter")
+    patient = GuarantorFactory.create(organization=organization, first_name="Walter")
     message = message_create(
         Message(organization=organization, patient=patient, channel=Channel.SMS, kind=Kind.REQUEST, body="Hi",
                 destination="")
@@ -116,8 +116,10 @@ def test_a_message_created_without_a_destination_is_listed(staff_client, organiz
 
 
 def test_another_organizations_messages_are_not_listed_and_answer_404(staff_client, organization):
-    mine = undeliverable(GuarantorFactory(organization=organization, first_name="Mine"))
-    theirs = undeliverable(GuarantorFactory(organization=OrganizationFactory(), first_name="Theirs"))
+    mine = undeliverable(GuarantorFactory.create(organization=organization, first_name="Mine"))
+    theirs = undeliverable(
+        GuarantorFactory.create(organization=OrganizationFactory.create(), first_name="Theirs")
+    )
 
     response = staff_client.get(LIST_URL)
 
@@ -129,8 +131,8 @@ def test_another_organizations_messages_are_not_listed_and_answer_404(staff_clie
 
 
 def test_a_user_without_a_membership_is_refused(client, organization):
-    message = undeliverable(GuarantorFactory(organization=organization))
-    client.force_login(UserFactory())
+    message = undeliverable(GuarantorFactory.create(organization=organization))
+    client.force_login(UserFactory.create())
 
     assert client.get(LIST_URL).status_code == 403
     assert client.get(detail_url(message)).status_code == 404
@@ -139,7 +141,7 @@ def test_a_user_without_a_membership_is_refused(client, organization):
 
 
 def test_an_anonymous_user_is_sent_to_the_admin_login(client, organization):
-    message = undeliverable(GuarantorFactory(organization=organization))
+    message = undeliverable(GuarantorFactory.create(organization=organization))
     login = reverse("admin:login")
 
     for response in (client.get(LIST_URL), client.get(detail_url(message)), quick_add(client, message)):
@@ -150,7 +152,9 @@ def test_an_anonymous_user_is_sent_to_the_admin_login(client, organization):
 
 def test_the_list_uses_a_bounded_number_of_queries(staff_client, organization, django_assert_max_num_queries):
     for n in range(30):
-        undeliverable(GuarantorFactory(organization=organization, first_name=f"P{n}"), reason=Reason.LANDLINE)
+        undeliverable(
+            GuarantorFactory.create(organization=organization, first_name=f"P{n}"), reason=Reason.LANDLINE
+        )
 
     with django_assert_max_num_queries(10):
         response = staff_client.get(LIST_URL)
@@ -159,7 +163,7 @@ def test_the_list_uses_a_bounded_number_of_queries(staff_client, organization, d
 
 
 def test_the_list_shows_50_messages_a_page(staff_client, organization):
-    patient = GuarantorFactory(organization=organization)
+    patient = GuarantorFactory.create(organization=organization)
     for _ in range(51):
         undeliverable(patient)
 
@@ -172,7 +176,7 @@ def test_the_list_shows_50_messages_a_page(staff_client, organization):
 
 
 def test_an_htmx_refresh_returns_only_the_table(staff_client, organization):
-    message = undeliverable(GuarantorFactory(organization=organization))
+    message = undeliverable(GuarantorFactory.create(organization=organization))
 
     full = staff_client.get(LIST_URL)
     partial = staff_client.get(LIST_URL, headers={"HX-Request": "true"})
@@ -185,7 +189,7 @@ def test_an_htmx_refresh_returns_only_the_table(staff_client, organization):
 
 
 def test_a_resent_message_leaves_the_list(staff_client, organization, user):
-    message = undeliverable(GuarantorFactory(organization=organization))
+    message = undeliverable(GuarantorFactory.create(organization=organization))
     message_resend(message=message, user=user, mobile_number="8015550123", consented=True)
 
     assert not ROW_LINK.findall(staff_client.get(LIST_URL).text)
@@ -196,7 +200,7 @@ def test_a_resent_message_leaves_the_list(staff_client, organization, user):
 
 
 def test_the_detail_masks_the_number_and_reminds_staff_to_update_the_pms(staff_client, organization):
-    patient = GuarantorFactory(organization=organization, first_name="Rosa", external_id="G-778")
+    patient = GuarantorFactory.create(organization=organization, first_name="Rosa", external_id="G-778")
     message = undeliverable(
         patient, reason=Reason.UNREACHABLE, destination="+18015550177", error_code="30003"
     )
@@ -214,7 +218,7 @@ def test_the_detail_masks_the_number_and_reminds_staff_to_update_the_pms(staff_c
 
 
 def test_resend_as_is_is_offered_only_when_the_handset_was_unreachable(staff_client, organization):
-    message = undeliverable(GuarantorFactory(organization=organization), reason=Reason.NO_DESTINATION)
+    message = undeliverable(GuarantorFactory.create(organization=organization), reason=Reason.NO_DESTINATION)
 
     html = staff_client.get(detail_url(message)).text
 
@@ -227,7 +231,7 @@ def test_resend_as_is_is_offered_only_when_the_handset_was_unreachable(staff_cli
 
 @time_machine.travel(DAYTIME, tick=False)
 def test_quick_add_with_consent_resends_to_that_number_only(staff_client, organization, user):
-    patient = GuarantorFactory(organization=organization, mobile_phone="+18015550100")
+    patient = GuarantorFactory.create(organization=organization, mobile_phone="+18015550100")
     message = undeliverable(patient, reason=Reason.LANDLINE, destination="+18015550100", subject="")
 
     response = quick_add(staff_client, message, "(801) 555-0123")
@@ -256,7 +260,7 @@ def test_quick_add_with_consent_resends_to_that_number_only(staff_client, organi
 
 
 def test_quick_add_without_consent_is_refused_and_creates_nothing(staff_client, organization):
-    message = undeliverable(GuarantorFactory(organization=organization))
+    message = undeliverable(GuarantorFactory.create(organization=organization))
     count = Message.objects.count()
 
     response = quick_add(staff_client, message, consented=False)
@@ -270,7 +274,7 @@ def test_quick_add_without_consent_is_refused_and_creates_nothing(staff_client, 
 
 @pytest.mark.parametrize("number", ["12345", "not a number", "(801) 555-01"])
 def test_an_invalid_number_is_refused(staff_client, organization, number):
-    message = undeliverable(GuarantorFactory(organization=organization))
+    message = undeliverable(GuarantorFactory.create(organization=organization))
 
     response = quick_add(staff_client, message, number)
 
@@ -280,7 +284,7 @@ def test_an_invalid_number_is_refused(staff_client, organization, number):
 
 
 def test_an_empty_quick_add_is_refused(staff_client, organization):
-    message = undeliverable(GuarantorFactory(organization=organization), reason=Reason.UNREACHABLE,
+    message = undeliverable(GuarantorFactory.create(organization=organization), reason=Reason.UNREACHABLE,
                             destination="+18015550177")  # fmt: skip
 
     response = quick_add(staff_client, message, "  ")
@@ -290,7 +294,7 @@ def test_an_empty_quick_add_is_refused(staff_client, organization):
 
 
 def test_an_opted_out_number_is_refused(staff_client, organization):
-    message = undeliverable(GuarantorFactory(organization=organization))
+    message = undeliverable(GuarantorFactory.create(organization=organization))
     opt_out_set(organization=organization, channel=Channel.SMS, address="+18015550123", active=True,
                 source=OptOutSource.SMS_KEYWORD, keyword="STOP")  # fmt: skip
 
@@ -301,7 +305,7 @@ def test_an_opted_out_number_is_refused(staff_client, organization):
 
 
 def test_the_pms_sms_opt_out_also_refuses_a_resend(organization, user):
-    message = undeliverable(GuarantorFactory(organization=organization, pms_sms_opt_out=True))
+    message = undeliverable(GuarantorFactory.create(organization=organization, pms_sms_opt_out=True))
 
     with pytest.raises(ResendError, match="opted out"):
         message_resend(message=message, user=user, mobile_number="8015550123", consented=True)
@@ -309,7 +313,7 @@ def test_the_pms_sms_opt_out_also_refuses_a_resend(organization, user):
 
 @time_machine.travel(EVENING, tick=False)
 def test_a_resend_in_quiet_hours_is_held_until_morning(staff_client, organization):
-    message = undeliverable(GuarantorFactory(organization=organization))
+    message = undeliverable(GuarantorFactory.create(organization=organization))
 
     response = quick_add(staff_client, message)
 
@@ -321,7 +325,7 @@ def test_a_resend_in_quiet_hours_is_held_until_morning(staff_client, organizatio
 
 @time_machine.travel(DAYTIME, tick=False)
 def test_resend_as_is_goes_to_the_same_destination_without_consent(staff_client, organization, user):
-    message = undeliverable(GuarantorFactory(organization=organization), reason=Reason.UNREACHABLE,
+    message = undeliverable(GuarantorFactory.create(organization=organization), reason=Reason.UNREACHABLE,
                             destination="+18015550177", error_code="30003")  # fmt: skip
 
     response = staff_client.post(resend_url(message), {"action": "as_is"})
@@ -334,7 +338,7 @@ def test_resend_as_is_goes_to_the_same_destination_without_consent(staff_client,
 
 
 def test_resend_as_is_is_refused_when_it_cannot_work(organization, user):
-    message = undeliverable(GuarantorFactory(organization=organization), reason=Reason.INVALID_NUMBER,
+    message = undeliverable(GuarantorFactory.create(organization=organization), reason=Reason.INVALID_NUMBER,
                             destination="+18015550177")  # fmt: skip
 
     with pytest.raises(ResendError, match="add a mobile number"):
@@ -344,14 +348,14 @@ def test_resend_as_is_is_refused_when_it_cannot_work(organization, user):
 
 @pytest.mark.parametrize("state", [State.DELIVERED, State.PENDING, State.CANCELLED])
 def test_only_undeliverable_messages_can_be_resent(organization, user, state):
-    message = undeliverable(GuarantorFactory(organization=organization), state=state)
+    message = undeliverable(GuarantorFactory.create(organization=organization), state=state)
 
     with pytest.raises(ResendError, match="not undeliverable"):
         message_resend(message=message, user=user, mobile_number="8015550123", consented=True)
 
 
 def test_a_message_is_resent_once(staff_client, organization, user):
-    message = undeliverable(GuarantorFactory(organization=organization))
+    message = undeliverable(GuarantorFactory.create(organization=organization))
     message_resend(message=message, user=user, mobile_number="8015550123", consented=True)
 
     with pytest.raises(ResendError, match="already been resent"):
@@ -366,9 +370,9 @@ def test_an_email_resent_by_text_uses_the_sms_template_with_the_opt_out_hint():
     from notifications.models import Channel, Kind, Message, State
     from notifications.resend import message_resend
 
-    org = OrganizationFactory(name="Smile Dental")
-    patient = GuarantorFactory(organization=org)
-    user = MembershipFactory(organization=org).user
+    org = OrganizationFactory.create(name="Smile Dental")
+    patient = GuarantorFactory.create(organization=org)
+    user = MembershipFactory.create(organization=org).user
     original = Message.objects.create(
         organization=org, patient=patient, channel=Channel.EMAIL, kind=Kind.REQUEST, subject="Your balance",
         body="Dear Ana, a long email body.", destination="ana@bounced.example", state=State.UNDELIVERED,
@@ -386,12 +390,12 @@ def test_a_closed_paid_or_reset_campaigns_failures_leave_the_list_and_their_page
     """U1 holds what the front desk can fix: after collections or a write-off (the bill closed), a payment or a
     reset, a failed message of that campaign cannot be resent, so it is neither listed nor opened by URL; a
     completed bill's final notice and a message without a bill stay."""
-    org = OrganizationFactory(slug="smile-dental")
-    membership = MembershipFactory(organization=org, role=Role.FRONT_DESK)
+    org = OrganizationFactory.create(slug="smile-dental")
+    membership = MembershipFactory.create(organization=org, role=Role.FRONT_DESK)
     moment = datetime(2026, 11, 24, 15, tzinfo=UTC)
 
     def failed(bill_state: str, generation: int = 1, **fields) -> Message:
-        patient = GuarantorFactory(organization=org)
+        patient = GuarantorFactory.create(organization=org)
         bill = Bill.objects.create(
             organization=org, guarantor=patient, bill_id=f"S-{patient.pk}", source="statement", amount_due="10.00",
             created_at=moment, effective_created_date=moment.date(), last_seen_at=moment, state=bill_state,
@@ -406,7 +410,7 @@ def test_a_closed_paid_or_reset_campaigns_failures_leave_the_list_and_their_page
     listed = failed(BillState.COMPLETED)
     gone = [failed(BillState.CLOSED), failed(BillState.PAID), failed(BillState.ACTIVE, generation=2)]
     no_bill = Message.objects.create(
-        organization=org, patient=GuarantorFactory(organization=org), channel=Channel.SMS, kind=Kind.REQUEST,
+        organization=org, patient=GuarantorFactory.create(organization=org), channel=Channel.SMS, kind=Kind.REQUEST,
         body="x", destination="", state=State.UNDELIVERED, reason=Reason.NO_DESTINATION,
     )  # fmt: skip
 

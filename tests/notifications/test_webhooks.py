@@ -27,14 +27,14 @@ def twilio_settings(settings):
 
 @pytest.fixture
 def org():
-    return OrganizationFactory(
+    return OrganizationFactory.create(
         slug="smile", name="Smile Dental", phone="+18015550199", twilio_from_number="+18015550000"
     )
 
 
 @pytest.fixture
 def patient(org):
-    return GuarantorFactory(organization=org, mobile_phone="+18015550100", email="ana@example.com")
+    return GuarantorFactory.create(organization=org, mobile_phone="+18015550100", email="ana@example.com")
 
 
 def sms(patient, state=State.SENT, provider_id=SID) -> Message:

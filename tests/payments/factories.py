@@ -12,7 +12,7 @@ from practices.models import Bill, BillSource, BillState
 from tests.factories import FEED_TIME, GuarantorFactory
 
 
-class BillFactory(factory.django.DjangoModelFactory):
+class BillFactory(factory.django.DjangoModelFactory[Bill]):
     class Meta:
         model = Bill
 
@@ -32,7 +32,7 @@ class BillFactory(factory.django.DjangoModelFactory):
         paid = factory.Trait(state=BillState.PAID, ended_at=FEED_TIME)
 
 
-class PaymentRequestFactory(factory.django.DjangoModelFactory):
+class PaymentRequestFactory(factory.django.DjangoModelFactory[PaymentRequest]):
     """A request and its campaign (a request bill starting on the request date)."""
 
     class Meta:
@@ -53,7 +53,7 @@ class PaymentRequestFactory(factory.django.DjangoModelFactory):
     requested_at = FEED_TIME
 
 
-class SnoozeFactory(factory.django.DjangoModelFactory):
+class SnoozeFactory(factory.django.DjangoModelFactory[Snooze]):
     class Meta:
         model = Snooze
 

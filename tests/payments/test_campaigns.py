@@ -59,15 +59,15 @@ def guarantor(org, external_id: str, *, portion: str = "100.00", **fields: Any):
     fields.setdefault("email", f"{external_id.lower()}@example.com")
     fields.setdefault("mobile_phone", "+18015550100")
     fields.setdefault("last_visit_date", date(2026, 10, 1))
-    patient = GuarantorFactory(organization=org, external_id=external_id, **fields)
-    AccountFactory(guarantor=patient, bucket_0_30=Decimal(portion), total=Decimal(portion),
+    patient = GuarantorFactory.create(organization=org, external_id=external_id, **fields)
+    AccountFactory.create(guarantor=patient, bucket_0_30=Decimal(portion), total=Decimal(portion),
                    patient_portion=Decimal(portion))  # fmt: skip
     return patient
 
 
 @pytest.fixture
 def org():
-    return OrganizationFactory(slug="smile-dental", name="Smile Dental", timezone="America/Denver")
+    return OrganizationFactory.create(slug="smile-dental", name="Smile Dental", timezone="America/Denver")
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -83,7 +83,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_a_bulk_send_starts_one_request_campaign_per_eligible_guarantor(org):
-    user = MembershipFactory(organization=org).user
+    user = MembershipFactory.create(organization=org).user
     guarantor(org, "P1", portion="120.50")
     guarantor(org, "P2", portion="80.00")
     guarantor(org, "P3", on_payment_plan=True)  # R2: not on the list
@@ -129,7 +129,7 @@ def test_a_bulk_send_starts_one_request_campaign_per_eligible_guarantor(org):
 
 
 def test_a_campaign_start_is_audited_with_who_and_when(org):
-    user = MembershipFactory(organization=org).user
+    user = MembershipFactory.create(organization=org).user
     patient = guarantor(org, "P1")
     bill = campaign_start(organization=org, guarantor=patient, mode=RequestMode.BULK, at=AT, user=user)
     event = AuditEvent.objects.get(action="payment_request.send")
@@ -191,7 +191,7 @@ def test_only_does_not_force_an_ineligible_guarantor(org):
     guarantor(org, "P1")
     guarantor(org, "P2")
     snoozed = guarantor(org, "P3")
-    SnoozeFactory(guarantor=snoozed, until=date(2026, 12, 1))
+    SnoozeFactory.create(guarantor=snoozed, until=date(2026, 12, 1))
     code, out, err = run(
         "bulk_send", "--org", "smile-dental", "--only", "P1,P3", "--at", AT.isoformat(), "--json"
     )
@@ -213,7 +213,7 @@ def test_a_second_campaign_start_for_one_guarantor_is_refused_by_the_database(or
 
 def test_bulk_send_costs_the_same_few_queries_per_guarantor(org):
     def queries(n: int) -> int:
-        other = OrganizationFactory(timezone="America/Denver")
+        other = OrganizationFactory.create(timezone="America/Denver")
         for i in range(n):
             guarantor(other, f"Q{i}")
         with CaptureQueriesContext(connection) as ctx:
@@ -255,7 +255,7 @@ def test_a_naive_at_is_read_in_the_organizations_zone(org):
 
 
 def test_a_guarantor_without_contact_details_gets_undelivered_requests_on_the_u1_list(org):
-    user = MembershipFactory(organization=org).user
+    user = MembershipFactory.create(organization=org).user
     patient = guarantor(org, "P1", email="", mobile_phone="")
     [bill] = bulk_send(organization=org, at=AT)
     messages = Message.objects.filter(bill=bill)
@@ -409,9 +409,9 @@ def test_a_feed_dropping_the_balance_to_zero_closes_the_request_campaign_paid(or
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_campaign_starts_for_one_guarantor_make_one_campaign(monkeypatch):
     monkeypatch.setattr("notifications.outbox._enqueue", lambda ids: None)  # no broker in this test
-    organization = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    organization = OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
     patient = guarantor(organization, "P1")
-    user = UserFactory()
+    user = UserFactory.create()
 
     def start():
         return campaign_start(organization=organization, guarantor=patient, mode=RequestMode.BULK, at=AT,
@@ -431,7 +431,7 @@ def test_two_concurrent_campaign_starts_for_one_guarantor_make_one_campaign(monk
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_bulk_sends_start_each_campaign_once(monkeypatch):
     monkeypatch.setattr("notifications.outbox._enqueue", lambda ids: None)
-    organization = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    organization = OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
     for i in range(20):
         guarantor(organization, f"P{i:02d}")
 
@@ -454,7 +454,7 @@ def test_a_campaign_start_waits_for_an_import_and_sees_its_statement(monkeypatch
     from practices.importer import service
 
     monkeypatch.setattr("notifications.outbox._enqueue", lambda ids: None)
-    organization = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    organization = OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
     patient = guarantor(organization, "P1")
     written = threading.Event()
     hooks = service.run_post_import_hooks

@@ -45,12 +45,12 @@ def clock() -> Iterator[time_machine.Coordinates]:
 
 @pytest.fixture
 def org():
-    return OrganizationFactory(slug="smile-dental", name="Smile Dental", timezone="America/Denver")
+    return OrganizationFactory.create(slug="smile-dental", name="Smile Dental", timezone="America/Denver")
 
 
 @pytest.fixture
 def user(org):
-    return MembershipFactory(organization=org, role=Role.FRONT_DESK, user__username="frontdesk").user
+    return MembershipFactory.create(organization=org, role=Role.FRONT_DESK, user__username="frontdesk").user
 
 
 @pytest.fixture
@@ -64,10 +64,10 @@ def guarantor(org, external_id: str, first: str = "Ana", last: str = "Diaz", *, 
     fields.setdefault("email", f"{external_id.lower()}@example.com")
     fields.setdefault("mobile_phone", "+18015550100")
     fields.setdefault("last_visit_date", date(2026, 10, 1))
-    patient = GuarantorFactory(
+    patient = GuarantorFactory.create(
         organization=org, external_id=external_id, first_name=first, last_name=last, **fields
     )
-    AccountFactory(guarantor=patient, bucket_0_30=Decimal(portion), total=Decimal(portion),
+    AccountFactory.create(guarantor=patient, bucket_0_30=Decimal(portion), total=Decimal(portion),
                    patient_portion=Decimal(portion), aging_category=aging)  # fmt: skip
     return patient
 
@@ -118,7 +118,7 @@ def test_anonymous_users_are_sent_to_the_login_page(client, org):
 
 def test_a_user_without_a_membership_gets_403_on_the_index_and_404_on_an_organization(client, org):
     guarantor(org, "G1")
-    client.force_login(UserFactory())
+    client.force_login(UserFactory.create())
     assert client.get(reverse("payments_dashboard:index")).status_code == 403
     assert client.get(url("bulk", org)).status_code == 404
     assert client.get(url("guarantor", org, "G1")).status_code == 404
@@ -131,8 +131,8 @@ def test_one_organization_goes_straight_to_its_list_several_pick_one(client, org
     assert response.status_code == 302
     assert response["Location"] == url("bulk", org)
 
-    other = OrganizationFactory(slug="bright-smiles", name="Bright Smiles")
-    MembershipFactory(organization=other, user=user, role=Role.BILLING_MANAGER)
+    other = OrganizationFactory.create(slug="bright-smiles", name="Bright Smiles")
+    MembershipFactory.create(organization=other, user=user, role=Role.BILLING_MANAGER)
     user._organization_roles = None
     response = staff.get(reverse("payments_dashboard:index"))
     assert response.status_code == 200
@@ -141,7 +141,7 @@ def test_one_organization_goes_straight_to_its_list_several_pick_one(client, org
 
 
 def test_another_organizations_guarantors_answer_404_and_are_never_sent_to(staff, org):
-    other = OrganizationFactory(slug="bright-smiles")
+    other = OrganizationFactory.create(slug="bright-smiles")
     stranger = guarantor(other, "X1")
     guarantor(org, "G1")
 
@@ -170,7 +170,7 @@ def test_all_shows_the_eligible_list_with_name_id_portion_aging_last_visit_and_c
     guarantor(org, "G3", "Lena", "Park", mobile_phone="", email="")
     guarantor(org, "G4", "Ivy", "Chen", pms_sms_opt_out=True)
     guarantor(org, "G5", "Paula", "Plan", on_payment_plan=True)  # R2: not listed
-    SnoozeFactory(guarantor=guarantor(org, "G6", "Sam", "Snoozed"), until=date(2026, 12, 1))  # R5
+    SnoozeFactory.create(guarantor=guarantor(org, "G6", "Sam", "Snoozed"), until=date(2026, 12, 1))  # R5
 
     response = staff.get(url("bulk", org))
 
@@ -250,10 +250,12 @@ def test_pending_includes_front_desk_resends_of_requests(staff, org):
 
 
 def test_snoozed_shows_running_snoozes_with_until_reason_by_and_a_lift_button(staff, org, user):
-    SnoozeFactory(guarantor=guarantor(org, "G1", "Marisol", "Quintanilla"), until=date(2026, 12, 1),
+    SnoozeFactory.create(guarantor=guarantor(org, "G1", "Marisol", "Quintanilla"), until=date(2026, 12, 1),
                   reason="Insurance still processing", created_by=user)  # fmt: skip
-    SnoozeFactory(guarantor=guarantor(org, "G2", "Ended", "Snooze"), until=TODAY)  # re-enrolled today
-    SnoozeFactory(guarantor=guarantor(org, "G3", "Lifted", "Snooze"), until=date(2026, 12, 1), lifted_at=AT)
+    SnoozeFactory.create(guarantor=guarantor(org, "G2", "Ended", "Snooze"), until=TODAY)  # re-enrolled today
+    SnoozeFactory.create(
+        guarantor=guarantor(org, "G3", "Lifted", "Snooze"), until=date(2026, 12, 1), lifted_at=AT
+    )
 
     response = staff.get(bulk_url(org, tab="snoozed"))
 
@@ -303,7 +305,7 @@ def test_select_all_recomputes_the_list_at_send_time(staff, org):
     # Between page load and Send: G2 pays at the desk (plan), G3 is snoozed by a colleague.
     guarantor(org, "G4")
     Patient.objects.filter(organization=org, external_id="G2").update(on_payment_plan=True)
-    SnoozeFactory(guarantor=late, until=date(2026, 12, 1))
+    SnoozeFactory.create(guarantor=late, until=date(2026, 12, 1))
 
     staff.post(url("send", org), {"select_all": "1"})
 
@@ -529,7 +531,7 @@ def explain_rows(html: str) -> dict[str, tuple[str, str]]:
 def test_the_explain_panel_shows_every_rule_with_value_threshold_and_result(staff, org):
     PaymentSettings.objects.create(organization=org, min_payment_amount=Decimal("25.00"), max_open_claims=0)
     patient = guarantor(org, "G1", "Marisol", "Quintanilla", portion="20.00", open_claims=2)
-    SnoozeFactory(guarantor=patient, until=date(2026, 12, 1), reason="Disputed balance")
+    SnoozeFactory.create(guarantor=patient, until=date(2026, 12, 1), reason="Disputed balance")
 
     response = staff.get(url("guarantor", org, "G1"))
 
@@ -592,7 +594,7 @@ def test_a_page_costs_the_same_bounded_number_of_queries_for_20_or_120_guarantor
         people = many(org, stop, start=start)
         quarter = len(people) // 4
         for patient in people[:quarter]:
-            SnoozeFactory(guarantor=patient, until=date(2026, 12, 1), created_by=user)
+            SnoozeFactory.create(guarantor=patient, until=date(2026, 12, 1), created_by=user)
         sent = [p.external_id for p in people[quarter : 2 * quarter]]
         bulk_send(organization=org, at=AT, user=user, only=sent)
         with django_assert_max_num_queries(15):

@@ -105,34 +105,34 @@ def build(org: Any, key: str, spec: dict[str, Any], made: dict[str, Patient]) ->
     patient_fields = {"last_visit_date": VISIT, **spec.get("patient", {})}
     if "dependent_of" in spec:
         head = made[spec["dependent_of"]]
-        patient = GuarantorFactory(organization=org, external_id=key, guarantor=head,
+        patient = GuarantorFactory.create(organization=org, external_id=key, guarantor=head,
                                    guarantor_external_id=head.external_id, is_guarantor=False,
                                    **patient_fields)  # fmt: skip
     else:
-        patient = GuarantorFactory(organization=org, external_id=key, **patient_fields)
+        patient = GuarantorFactory.create(organization=org, external_id=key, **patient_fields)
     account = spec.get("account", {})
     if account is not None:
-        AccountFactory(guarantor=patient, **account)
+        AccountFactory.create(guarantor=patient, **account)
     for bill in spec.get("bills", []):
-        BillFactory(guarantor=patient, **bill)
+        BillFactory.create(guarantor=patient, **bill)
     for request in spec.get("requests", []):
         request = dict(request)
         moved_to = request.pop("moved_to", None)
         traits = {name: request.pop(name) for name in ("closed", "paid") if name in request}
-        made_request = PaymentRequestFactory(
+        made_request = PaymentRequestFactory.create(
             guarantor=patient, **request, **{f"bill__{k}": v for k, v in traits.items()}
         )
         if moved_to:
             # A reset moves the campaign's clock (D9); the request keeps its own date.
             Bill.objects.filter(pk=made_request.bill_id).update(effective_created_date=moved_to)
     for snooze in spec.get("snoozes", []):
-        SnoozeFactory(guarantor=patient, **snooze)
+        SnoozeFactory.create(guarantor=patient, **snooze)
     return patient
 
 
 @pytest.fixture
 def org():
-    organization = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    organization = OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
     PaymentSettings.objects.create(organization=organization, **SETTINGS)
     return organization
 
@@ -231,19 +231,21 @@ def test_contact_details_are_not_a_condition(org, world):
 
 
 def test_defaults_apply_without_a_settings_row():
-    organization = OrganizationFactory(slug="fresh")
-    cheap = AccountFactory(guarantor__organization=organization, patient_portion=Decimal("0.01"),
+    organization = OrganizationFactory.create(slug="fresh")
+    cheap = AccountFactory.create(guarantor__organization=organization, patient_portion=Decimal("0.01"),
                            aging_category="over_90").guarantor  # fmt: skip
-    claims = AccountFactory(guarantor__organization=organization, guarantor__open_claims=99).guarantor
-    zero = AccountFactory(guarantor__organization=organization, patient_portion=Decimal("0.00")).guarantor
+    claims = AccountFactory.create(guarantor__organization=organization, guarantor__open_claims=99).guarantor
+    zero = AccountFactory.create(
+        guarantor__organization=organization, patient_portion=Decimal("0.00")
+    ).guarantor
     names = listed(organization)
     assert names == {cheap.external_id, claims.external_id}
     assert failing(organization, zero) == {"R3"}
 
 
 def test_other_organizations_guarantors_never_appear(org, world):
-    other = OrganizationFactory(slug="other-practice")
-    stranger = AccountFactory(guarantor__organization=other).guarantor
+    other = OrganizationFactory.create(slug="other-practice")
+    stranger = AccountFactory.create(guarantor__organization=other).guarantor
     assert stranger.external_id not in listed(org)
     assert listed(other) == {stranger.external_id}
     with pytest.raises(Patient.DoesNotExist):
@@ -332,7 +334,7 @@ def run(*args: str) -> tuple[int, str]:
 
 @pytest.fixture
 def imported(feed_bytes):
-    organization = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    organization = OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
     balance = {"0_30": "0", "31_60": "87.5", "61_90": "0", "over_90": "0", "insurance_estimate": "0"}
     summary = feed_import(
         raw=feed_bytes(
@@ -365,7 +367,7 @@ def test_bulk_list_json_is_the_exact_contract(imported):
 
 
 def test_bulk_list_defaults_to_the_organizations_today(imported):
-    SnoozeFactory(guarantor=Patient.objects.get(external_id="P5"), until=date(2026, 11, 25))
+    SnoozeFactory.create(guarantor=Patient.objects.get(external_id="P5"), until=date(2026, 11, 25))
     # 03:00 UTC on the 25th is still the 24th in Denver: P5 is snoozed there.
     with time_machine.travel(datetime(2026, 11, 25, 3, 0, tzinfo=UTC), tick=False):
         code, out = run("bulk_list", "--org", "smile-dental", "--json")

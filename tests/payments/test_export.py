@@ -24,7 +24,7 @@ FEED_TIME = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 def make_payment(
     organization: Organization, at: datetime, *, amount: str = "25.00", status: str = PaymentStatus.SUCCEEDED
 ) -> Payment:
-    guarantor = GuarantorFactory(organization=organization)
+    guarantor = GuarantorFactory.create(organization=organization)
     bill, _ = Bill.objects.get_or_create(
         organization=organization, bill_id=f"R-{guarantor.external_id}",
         defaults={"guarantor": guarantor, "source": "request", "state": "active", "amount_due": Decimal("500.00"),
@@ -49,7 +49,7 @@ def export(*args: str) -> list[dict[str, str]]:
 
 @pytest.fixture
 def denver() -> Organization:
-    return OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    return OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
 
 
 def test_it_exports_succeeded_payments_since_the_date_in_the_organizations_zone(denver: Organization) -> None:
@@ -75,7 +75,7 @@ def test_it_exports_succeeded_payments_since_the_date_in_the_organizations_zone(
 
 
 def test_other_organizations_payments_are_absent(denver: Organization) -> None:
-    other = OrganizationFactory(slug="other-practice", timezone="America/Denver")
+    other = OrganizationFactory.create(slug="other-practice", timezone="America/Denver")
     ours = make_payment(denver, datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
     make_payment(other, datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
 

@@ -47,14 +47,14 @@ def clock() -> Iterator[time_machine.Coordinates]:
 
 @pytest.fixture
 def organization() -> Organization:
-    return OrganizationFactory(slug="smile-dental", name="Smile Dental", phone=PHONE)
+    return OrganizationFactory.create(slug="smile-dental", name="Smile Dental", phone=PHONE)
 
 
 def make_bill(organization: Organization, *, amount: str = "150.00", first_name: str = "Marisol") -> Bill:
-    guarantor = GuarantorFactory(
+    guarantor = GuarantorFactory.create(
         organization=organization, first_name=first_name, last_name="Quintanilla", date_of_birth=DOB
     )
-    AccountFactory(
+    AccountFactory.create(
         guarantor=guarantor, bucket_0_30=Decimal("40.00"), bucket_31_60=Decimal("110.00"),
         total=Decimal("150.00"), patient_portion=Decimal("150.00"), aging_category="31_60",
     )  # fmt: skip
@@ -533,7 +533,7 @@ def test_an_import_generated_before_a_payment_does_not_undo_it(feed_bytes):
     from practices.models import Patient
     from tests.factories import feed_patient
 
-    org = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    org = OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
     feed_import(raw=feed_bytes(generated_at="2026-11-24T06:00:00Z",
                                patients=[feed_patient("P1", balance={"0_30": "100.00"})]))  # fmt: skip
     guarantor = Patient.objects.get(external_id="P1")
@@ -594,7 +594,7 @@ def test_staff_reissue_a_blocked_link_and_the_guarantor_gets_a_new_one(
     clock: time_machine.Coordinates,
 ) -> None:  # fmt: skip
     PaymentLink.objects.filter(pk=link.pk).update(lockouts=3, blocked_at=timezone.now())
-    staff = MembershipFactory(organization=organization, role=Role.FRONT_DESK).user
+    staff = MembershipFactory.create(organization=organization, role=Role.FRONT_DESK).user
     client.force_login(staff)
     guarantor_page = reverse(
         "payments_dashboard:guarantor", args=[organization.slug, bill.guarantor.external_id]

@@ -35,7 +35,7 @@ def payment_keys(out: str) -> dict:
 
 @pytest.fixture
 def org():
-    return OrganizationFactory(slug="smile-dental")
+    return OrganizationFactory.create(slug="smile-dental")
 
 
 def test_the_defaults_read_without_a_settings_row(org):
@@ -156,7 +156,7 @@ def form_data(org, **overrides):
 
 
 def test_a_billing_manager_edits_the_settings_with_lists_validated(client, org):
-    membership = MembershipFactory(organization=org, role=Role.BILLING_MANAGER)
+    membership = MembershipFactory.create(organization=org, role=Role.BILLING_MANAGER)
     client.force_login(membership.user)
     response = client.post(reverse("admin:payments_paymentsettings_add"), form_data(org))
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -190,7 +190,7 @@ def test_a_billing_manager_edits_the_settings_with_lists_validated(client, org):
     ],
 )
 def test_the_admin_form_rejects_bad_values(client, org, overrides):
-    membership = MembershipFactory(organization=org, role=Role.BILLING_MANAGER)
+    membership = MembershipFactory.create(organization=org, role=Role.BILLING_MANAGER)
     client.force_login(membership.user)
     response = client.post(reverse("admin:payments_paymentsettings_add"), form_data(org, **overrides))
     assert response.status_code == 200
@@ -200,21 +200,21 @@ def test_the_admin_form_rejects_bad_values(client, org, overrides):
 
 def test_front_desk_cannot_see_payment_settings(client, org):
     PaymentSettings.objects.create(organization=org)
-    membership = MembershipFactory(organization=org, role=Role.FRONT_DESK)
+    membership = MembershipFactory.create(organization=org, role=Role.FRONT_DESK)
     client.force_login(membership.user)
     assert client.get(reverse("admin:payments_paymentsettings_changelist")).status_code == 403
 
 
 def test_a_billing_manager_sees_only_their_organizations_settings(client, org):
-    other = PaymentSettings.objects.create(organization=OrganizationFactory(slug="other"))
+    other = PaymentSettings.objects.create(organization=OrganizationFactory.create(slug="other"))
     mine = PaymentSettings.objects.create(organization=org)
-    membership = MembershipFactory(organization=org, role=Role.BILLING_MANAGER)
+    membership = MembershipFactory.create(organization=org, role=Role.BILLING_MANAGER)
     client.force_login(membership.user)
     assert client.get(reverse("admin:payments_paymentsettings_change", args=[mine.pk])).status_code == 200
     assert client.get(reverse("admin:payments_paymentsettings_change", args=[other.pk])).status_code == 404
     # Nor can they add settings for an organization where they are front desk only.
-    front_desk_org = OrganizationFactory(slug="front-desk-only")
-    MembershipFactory(user=membership.user, organization=front_desk_org, role=Role.FRONT_DESK)
+    front_desk_org = OrganizationFactory.create(slug="front-desk-only")
+    MembershipFactory.create(user=membership.user, organization=front_desk_org, role=Role.FRONT_DESK)
     response = client.post(reverse("admin:payments_paymentsettings_add"), form_data(front_desk_org))
     assert response.status_code == 200
     assert "organization" in response.context["adminform"].form.errors

@@ -32,13 +32,13 @@ NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 
 @pytest.fixture
 def org():
-    return OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    return OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
 
 
 @pytest.fixture
 def guarantors(org):
     return [
-        AccountFactory(guarantor__organization=org, guarantor__external_id=pid).guarantor
+        AccountFactory.create(guarantor__organization=org, guarantor__external_id=pid).guarantor
         for pid in ("P1", "P2", "P3")
     ]
 
@@ -60,7 +60,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_snoozed_guarantors_leave_the_list_until_the_re_enrol_date_and_then_reappear(org, guarantors):
-    user = UserFactory()
+    user = UserFactory.create()
     snoozes = snooze_create(organization=org, guarantor_ids=["P1", "P3"], until=date(2026, 12, 1),
                             reason="Insurance still processing", user=user, today=TODAY)  # fmt: skip
     assert [s.guarantor.external_id for s in snoozes] == ["P1", "P3"]
@@ -95,10 +95,12 @@ def test_a_reason_is_required(org, guarantors):
 
 
 def test_unknown_ids_are_named_and_nothing_is_created(org, guarantors):
-    dependent = GuarantorFactory(
+    dependent = GuarantorFactory.create(
         organization=org, external_id="P9", guarantor=guarantors[0], is_guarantor=False
     )
-    stranger = GuarantorFactory(organization=OrganizationFactory(slug="other"), external_id="P7")
+    stranger = GuarantorFactory.create(
+        organization=OrganizationFactory.create(slug="other"), external_id="P7"
+    )
     with pytest.raises(SnoozeError) as excinfo:
         snooze_create(organization=org, guarantor_ids=["P1", "P8", dependent.external_id, stranger.external_id],
                       until=date(2026, 12, 1), reason="x", today=TODAY)  # fmt: skip
@@ -110,7 +112,7 @@ def test_unknown_ids_are_named_and_nothing_is_created(org, guarantors):
 def test_a_new_snooze_replaces_the_running_one(org, guarantors):
     first = snooze_create(organization=org, guarantor_ids=["P1"], until=date(2027, 1, 15), reason="Hardship",
                           today=TODAY)[0]  # fmt: skip
-    expired = SnoozeFactory(guarantor=guarantors[0], until=date(2026, 11, 1))
+    expired = SnoozeFactory.create(guarantor=guarantors[0], until=date(2026, 11, 1))
     second = snooze_create(organization=org, guarantor_ids=["P1"], until=date(2026, 12, 1), reason="Paying soon",
                            today=TODAY)[0]  # fmt: skip
     first.refresh_from_db()
@@ -143,7 +145,7 @@ def test_lifting_unknown_guarantors_changes_nothing(org, guarantors):
 
 
 def test_snoozes_and_lifts_are_audited_with_user_and_time(org, guarantors):
-    user = UserFactory(username="maria")
+    user = UserFactory.create(username="maria")
     with time_machine.travel(NOW, tick=False):
         snooze = snooze_create(organization=org, guarantor_ids=["P2"], until=date(2026, 12, 1),
                                reason="Disputed balance", user=user, today=TODAY)[0]  # fmt: skip
@@ -229,8 +231,8 @@ def test_snooze_and_unsnooze_exit_2_for_an_unknown_organization(org, guarantors)
 def test_front_desk_sees_snoozes_read_only(client, org, guarantors):
     snooze = snooze_create(organization=org, guarantor_ids=["P1"], until=date(2026, 12, 1), reason="x",
                            today=TODAY)[0]  # fmt: skip
-    other = SnoozeFactory(guarantor__organization=OrganizationFactory(slug="other"))
-    membership = MembershipFactory(organization=org, role=Role.FRONT_DESK)
+    other = SnoozeFactory.create(guarantor__organization=OrganizationFactory.create(slug="other"))
+    membership = MembershipFactory.create(organization=org, role=Role.FRONT_DESK)
     client.force_login(membership.user)
     listing = client.get(reverse("admin:payments_snooze_changelist"))
     assert listing.status_code == 200

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_an_org_admin_issues_a_token_that_is_shown_once_and_works(client, feed_bytes):
-    org = OrganizationFactory(slug="smile-dental")
-    membership = MembershipFactory(organization=org, role=Role.ORG_ADMIN)
+    org = OrganizationFactory.create(slug="smile-dental")
+    membership = MembershipFactory.create(organization=org, role=Role.ORG_ADMIN)
     client.force_login(membership.user)
     response = client.post(
         reverse("admin:practices_apitoken_add"), {"organization": org.pk, "name": "PMS"}, follow=True
@@ -32,15 +32,15 @@ def test_an_org_admin_issues_a_token_that_is_shown_once_and_works(client, feed_b
 
 
 def test_a_front_desk_user_cannot_see_api_tokens(client):
-    membership = MembershipFactory(role=Role.FRONT_DESK)
+    membership = MembershipFactory.create(role=Role.FRONT_DESK)
     client.force_login(membership.user)
     assert client.get(reverse("admin:practices_apitoken_changelist")).status_code == 403
 
 
 def test_the_feed_import_admin_shows_counts_and_errors(client, feed_bytes):
-    org = OrganizationFactory(slug="smile-dental")
+    org = OrganizationFactory.create(slug="smile-dental")
     feed_import(raw=feed_bytes(patients=[feed_patient("P1"), feed_patient("P2", last_name="")]))
-    membership = MembershipFactory(organization=org, role=Role.BILLING_MANAGER)
+    membership = MembershipFactory.create(organization=org, role=Role.BILLING_MANAGER)
     client.force_login(membership.user)
     listing = client.get(reverse("admin:practices_feedimport_changelist")).content.decode()
     assert "Applied with rejections" in listing
@@ -57,9 +57,9 @@ def test_the_feed_import_admin_shows_counts_and_errors(client, feed_bytes):
 )  # fmt: skip
 def test_a_billing_manager_at_one_practice_and_front_desk_at_another_sees_only_the_first(client, changelist):
     """T1/T2 (issue 11): the organization list lowered the role to front desk and showed B, whose page is 403."""
-    manager = MembershipFactory(role=Role.BILLING_MANAGER)
-    other = OrganizationFactory(slug="other-practice")
-    MembershipFactory(user=manager.user, organization=other, role=Role.FRONT_DESK)
+    manager = MembershipFactory.create(role=Role.BILLING_MANAGER)
+    other = OrganizationFactory.create(slug="other-practice")
+    MembershipFactory.create(user=manager.user, organization=other, role=Role.FRONT_DESK)
     for organization in (manager.organization, other):
         payment_settings_get(organization=organization).save()
         dunning_settings_get(organization=organization).save()

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def org():
-    return OrganizationFactory(slug="smile-dental")
+    return OrganizationFactory.create(slug="smile-dental")
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_a_revoked_token_answers_401(client, org, feed_bytes):
 
 
 def test_a_token_cannot_import_for_another_organization(client, token, feed_bytes):
-    OrganizationFactory(slug="other-practice")
+    OrganizationFactory.create(slug="other-practice")
     response = post(client, feed_bytes(organization="other-practice", patients=[feed_patient("P1")]), token)
     assert response.status_code == 403
     assert not Patient.objects.exists()

@@ -36,7 +36,7 @@ def keep_connection():
 
 @pytest.fixture
 def token(db, keep_connection):
-    return api_token_issue(organization=OrganizationFactory(slug="smile-dental"), name="fuzz")[1]
+    return api_token_issue(organization=OrganizationFactory.create(slug="smile-dental"), name="fuzz")[1]
 
 
 @schema.parametrize()

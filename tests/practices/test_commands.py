@@ -43,7 +43,7 @@ def test_create_org_prints_json_and_creates_the_organization():
 
 
 def test_create_org_exits_2_when_the_slug_exists():
-    OrganizationFactory(slug="smile-dental")
+    OrganizationFactory.create(slug="smile-dental")
     code, _ = run("create_org", "--slug", "smile-dental", "--name", "X", "--timezone", "America/Denver")
     assert code == 2
 
@@ -59,7 +59,7 @@ def test_create_org_exits_2_on_an_unknown_zone():
 
 @pytest.fixture
 def org():
-    return OrganizationFactory(slug="smile-dental")
+    return OrganizationFactory.create(slug="smile-dental")
 
 
 def test_import_feed_exits_0_when_nothing_is_rejected(org, write_feed):
@@ -125,7 +125,7 @@ def test_import_feed_exits_2_on_an_unknown_organization(write_feed):
 
 
 def test_import_feed_exits_2_when_org_and_feed_disagree(org, write_feed):
-    OrganizationFactory(slug="other")
+    OrganizationFactory.create(slug="other")
     assert run("import_feed", str(write_feed(patients=[feed_patient("P1")])), "--org", "other")[0] == 2
     assert not Patient.objects.exists()
 

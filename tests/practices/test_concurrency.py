@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_same_feed_sent_twice_at_once_is_applied_once(feed_bytes):
-    OrganizationFactory(slug="smile-dental")
+    OrganizationFactory.create(slug="smile-dental")
     raw = feed_bytes(patients=[feed_patient(f"P{i}") for i in range(300)])
     results = in_threads(lambda: feed_import(raw=raw), lambda: feed_import(raw=raw))
     assert not any(isinstance(r, Exception) for r in results), results
@@ -25,7 +25,7 @@ def test_the_same_feed_sent_twice_at_once_is_applied_once(feed_bytes):
 
 
 def test_an_older_feed_racing_a_newer_one_never_wins(feed_bytes):
-    OrganizationFactory(slug="smile-dental")
+    OrganizationFactory.create(slug="smile-dental")
     new = feed_bytes(
         generated_at="2026-11-25T06:00:00Z",
         patients=[feed_patient(f"P{i}", first_name="New") for i in range(200)],

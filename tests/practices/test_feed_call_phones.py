@@ -50,7 +50,7 @@ def test_without_them_a_record_reads_as_before():
 
 @pytest.mark.django_db
 def test_an_import_stores_home_and_work_phones(feed_bytes):
-    OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
     feed_import(raw=feed_bytes(patients=[feed_patient("P1", home_phone="(801) 555-0111", work_phone="")]))
     patient = Patient.objects.get()
     assert (patient.home_phone, patient.work_phone) == ("+18015550111", "")
@@ -61,13 +61,13 @@ def test_a_home_or_work_phone_is_never_texted():
     """With no mobile on file, the engine's text is undeliverable (U1), never sent to the home or work line."""
     preset = Preset.objects.create(slug="one-text", name="One text", cycle_days=30, paper_cycle_days=30)
     PresetStep.objects.create(preset=preset, bill_age_days=0, kind="statement", channel="sms")
-    org = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    org = OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
     DunningSettings.objects.create(organization=org, preset=preset)
-    patient = GuarantorFactory(
+    patient = GuarantorFactory.create(
         organization=org, mobile_phone="", home_phone="+18015550111", work_phone="+18015550122"
     )
-    AccountFactory(guarantor=patient)
-    BillFactory(organization=org, guarantor=patient, effective_created_date=date(2026, 6, 1))
+    AccountFactory.create(guarantor=patient)
+    BillFactory.create(organization=org, guarantor=patient, effective_created_date=date(2026, 6, 1))
     run_dunning(organization=org, on=date(2026, 6, 1), now=datetime(2026, 6, 1, 18, tzinfo=UTC))
     message = Message.objects.get()
     assert (message.state, message.reason, message.destination) == (

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def org():
-    return OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    return OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
 
 
 def snapshot() -> list:
@@ -150,7 +150,7 @@ def test_the_pms_address_status_wins(org, feed_bytes):
     ("zone", "expected"), [("America/Denver", date(2026, 11, 23)), ("Asia/Tokyo", date(2026, 11, 24))]
 )
 def test_the_import_date_is_generated_at_in_the_organizations_zone(feed_bytes, zone, expected):
-    OrganizationFactory(slug="smile-dental", timezone=zone)
+    OrganizationFactory.create(slug="smile-dental", timezone=zone)
     feed_import(raw=feed_bytes(generated_at="2026-11-24T05:00:00Z", patients=[feed_patient("P1")]))
     assert FeedImport.objects.get().import_date == expected
 
@@ -164,7 +164,7 @@ def test_nothing_in_an_import_depends_on_the_wall_clock(feed_bytes):
         ("a", datetime(2026, 11, 24, 7, tzinfo=UTC)),
         ("b", datetime(2031, 2, 1, 23, tzinfo=UTC)),
     ):
-        OrganizationFactory(slug=slug)
+        OrganizationFactory.create(slug=slug)
         with time_machine.travel(wall_clock, tick=False):
             feed_import(raw=raw, organization_slug=slug)
         bill = Bill.objects.get(organization__slug=slug)
@@ -435,7 +435,7 @@ def test_a_request_campaign_follows_the_guarantors_patient_portion(org, feed_byt
 
 def test_an_import_that_fails_in_the_database_is_kept_as_failed_with_its_error(feed_bytes, monkeypatch):
     """I3: a failed import (a lost lock race, an outage) is recorded, nothing half-applied, and exits 1."""
-    OrganizationFactory(slug="smile-dental")
+    OrganizationFactory.create(slug="smile-dental")
 
     def boom(*args, **kwargs):
         raise OperationalError("deadlock detected")
@@ -458,7 +458,7 @@ def test_a_generated_at_that_is_no_real_moment_or_far_ahead_is_unusable_and_bloc
     feed_bytes, generated_at
 ):
     """Issue 11: impossible dates answered 500; a feed of the year 9845 made every later feed stale (I0)."""
-    OrganizationFactory(slug="smile-dental")
+    OrganizationFactory.create(slug="smile-dental")
     with time_machine.travel(datetime(2026, 11, 24, 7, tzinfo=UTC), tick=False):
         summary = feed_import(raw=feed_bytes(generated_at=generated_at, patients=[feed_patient("P1")]))
         assert (summary.status, summary.exit_code) == (FeedStatus.UNUSABLE, 2)
@@ -467,7 +467,7 @@ def test_a_generated_at_that_is_no_real_moment_or_far_ahead_is_unusable_and_bloc
 
 
 def test_a_feed_from_a_pms_clock_a_few_hours_fast_is_still_taken(feed_bytes):
-    OrganizationFactory(slug="smile-dental")
+    OrganizationFactory.create(slug="smile-dental")
     with time_machine.travel(datetime(2026, 11, 24, 7, tzinfo=UTC), tick=False):
         summary = feed_import(
             raw=feed_bytes(generated_at="2026-11-25T06:00:00Z", patients=[feed_patient("P1")])
@@ -478,7 +478,7 @@ def test_a_feed_from_a_pms_clock_a_few_hours_fast_is_still_taken(feed_bytes):
 def test_when_a_guarantor_becomes_a_dependent_its_dependents_follow_it_and_its_account_goes(feed_bytes):
     """Issue 11: families merged in the PMS. Feed 1: G1 pays for D1. Feed 2 (D1 not in it): G1 is now a dependent
     of G2. D1 must not keep pointing at a patient that is no longer a guarantor, and G1 keeps no account."""
-    OrganizationFactory(slug="smile-dental")
+    OrganizationFactory.create(slug="smile-dental")
     feed_import(raw=feed_bytes(patients=[feed_patient("G1"), feed_patient("D1", guarantor_id="G1")]))
     summary = feed_import(raw=feed_bytes(generated_at="2026-11-25T06:00:00Z",
                                          patients=[feed_patient("G2"), feed_patient("G1", guarantor_id="G2")]))  # fmt: skip

@@ -19,13 +19,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def two_orgs():
-    a = OrganizationFactory(slug="org-a")
-    b = OrganizationFactory(slug="org-b")
+    a = OrganizationFactory.create(slug="org-a")
+    b = OrganizationFactory.create(slug="org-b")
     return a, b
 
 
 def login(client, org, role):
-    membership = MembershipFactory(organization=org, role=role)
+    membership = MembershipFactory.create(organization=org, role=role)
     client.force_login(membership.user)
     return membership.user
 
@@ -34,8 +34,8 @@ def login(client, org, role):
 def test_another_organizations_patient_is_a_404_in_the_admin(client, two_orgs, role):
     a, b = two_orgs
     login(client, a, role)
-    mine = GuarantorFactory(organization=a)
-    theirs = GuarantorFactory(organization=b)
+    mine = GuarantorFactory.create(organization=a)
+    theirs = GuarantorFactory.create(organization=b)
     assert client.get(reverse("admin:practices_patient_change", args=[mine.pk])).status_code == 200
     assert client.get(reverse("admin:practices_patient_change", args=[theirs.pk])).status_code == 404
     assert client.get(reverse("admin:practices_patient_history", args=[theirs.pk])).status_code == 404
@@ -44,8 +44,8 @@ def test_another_organizations_patient_is_a_404_in_the_admin(client, two_orgs, r
 def test_the_patient_list_shows_only_the_users_organizations(client, two_orgs):
     a, b = two_orgs
     login(client, a, Role.FRONT_DESK)
-    GuarantorFactory(organization=a, last_name="Mine")
-    GuarantorFactory(organization=b, last_name="Theirs")
+    GuarantorFactory.create(organization=a, last_name="Mine")
+    GuarantorFactory.create(organization=b, last_name="Theirs")
     content = client.get(reverse("admin:practices_patient_changelist")).content.decode()
     assert "Mine" in content
     assert "Theirs" not in content
@@ -54,8 +54,8 @@ def test_the_patient_list_shows_only_the_users_organizations(client, two_orgs):
 def test_other_organizations_accounts_bills_and_memberships_are_404(client, two_orgs):
     a, b = two_orgs
     login(client, a, Role.ORG_ADMIN)
-    account = AccountFactory(guarantor=GuarantorFactory(organization=b))
-    membership = MembershipFactory(organization=b)
+    account = AccountFactory.create(guarantor=GuarantorFactory.create(organization=b))
+    membership = MembershipFactory.create(organization=b)
     assert client.get(reverse("admin:practices_account_change", args=[account.pk])).status_code == 404
     assert client.get(reverse("admin:practices_membership_change", args=[membership.pk])).status_code == 404
     assert client.get(reverse("admin:practices_organization_change", args=[b.pk])).status_code == 404
@@ -64,15 +64,15 @@ def test_other_organizations_accounts_bills_and_memberships_are_404(client, two_
 
 def test_a_superuser_sees_every_organization(client, two_orgs):
     _a, b = two_orgs
-    client.force_login(UserFactory(is_superuser=True))
-    theirs = GuarantorFactory(organization=b)
+    client.force_login(UserFactory.create(is_superuser=True))
+    theirs = GuarantorFactory.create(organization=b)
     assert client.get(reverse("admin:practices_patient_change", args=[theirs.pk])).status_code == 200
 
 
 def test_mirrored_patients_are_read_only(client, two_orgs):
     a, _ = two_orgs
     login(client, a, Role.ORG_ADMIN)
-    patient = GuarantorFactory(organization=a, first_name="Ana")
+    patient = GuarantorFactory.create(organization=a, first_name="Ana")
     response = client.post(
         reverse("admin:practices_patient_change", args=[patient.pk]), {"first_name": "Eve"}
     )
@@ -93,7 +93,7 @@ def test_front_desk_cannot_manage_memberships_but_an_org_admin_can(client, two_o
 def test_an_org_admin_cannot_add_a_member_to_another_organization(client, two_orgs):
     a, b = two_orgs
     login(client, a, Role.ORG_ADMIN)
-    newcomer = UserFactory(username="newcomer")
+    newcomer = UserFactory.create(username="newcomer")
     response = client.post(
         reverse("admin:practices_membership_add"),
         {"username": "newcomer", "organization": b.pk, "role": "front_desk"},
@@ -132,10 +132,10 @@ def test_a_billing_manager_cannot_edit_the_organization(client, two_orgs):
 def test_admin_lists_and_choices_follow_the_admins_own_role_in_each_organization(client, two_orgs):
     a, b = two_orgs
     user = login(client, a, Role.ORG_ADMIN)
-    MembershipFactory(user=user, organization=b, role=Role.FRONT_DESK)
+    MembershipFactory.create(user=user, organization=b, role=Role.FRONT_DESK)
     client.force_login(user)
-    mine = MembershipFactory(organization=a)
-    MembershipFactory(organization=b)
+    mine = MembershipFactory.create(organization=a)
+    MembershipFactory.create(organization=b)
     listed = client.get(reverse("admin:practices_membership_changelist")).context["cl"].result_list
     assert {m.organization_id for m in listed} == {a.pk}
     assert mine in listed
@@ -146,7 +146,7 @@ def test_admin_lists_and_choices_follow_the_admins_own_role_in_each_organization
 def test_an_admin_delete_is_audited(client, two_orgs):
     a, _ = two_orgs
     user = login(client, a, Role.ORG_ADMIN)
-    member = MembershipFactory(organization=a)
+    member = MembershipFactory.create(organization=a)
     response = client.post(reverse("admin:practices_membership_delete", args=[member.pk]), {"post": "yes"})
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="admin.delete")

@@ -30,7 +30,7 @@ def test_derive_timezone(explicit, zip_code, phone, expected):
 
 @pytest.mark.django_db
 def test_a_patient_without_clues_gets_the_organizations_zone(feed_bytes):
-    org = OrganizationFactory(slug="smile-dental", timezone="America/Denver")
+    org = OrganizationFactory.create(slug="smile-dental", timezone="America/Denver")
     feed_import(raw=feed_bytes(patients=[feed_patient("P1", address={}, mobile_phone="")]))
     patient = Patient.objects.get()
     assert (patient.timezone, patient.timezone_source) == ("", "organization")
@@ -42,7 +42,7 @@ def test_a_patient_without_clues_gets_the_organizations_zone(feed_bytes):
 
 @pytest.mark.django_db
 def test_an_unknown_feed_timezone_is_ignored_with_a_warning(feed_bytes):
-    OrganizationFactory(slug="smile-dental")
+    OrganizationFactory.create(slug="smile-dental")
     summary = feed_import(raw=feed_bytes(patients=[feed_patient("P1", timezone="Mars/Olympus")]))
     assert summary.warnings == [
         {"pointer": "/patients/0/timezone", "message": "unknown time zone 'Mars/Olympus' ignored"}
