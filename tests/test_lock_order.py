@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -71,8 +72,8 @@ def test_an_import_and_a_dunning_run_never_deadlock_and_both_apply(feed_bytes):
         update = _feed(feed_bytes, slug, when="2026-11-24T12:00:00Z", amount="80.00")
 
         results = in_threads(
-            lambda update=update: feed_import(raw=update),
-            lambda org=org: run_dunning(organization=org, on=date(2026, 11, 24)),
+            partial(feed_import, raw=update),
+            partial(run_dunning, organization=org, on=date(2026, 11, 24)),
         )
 
         _no_errors(results)
@@ -130,8 +131,8 @@ def test_a_bulk_send_and_an_import_never_deadlock_and_no_guarantor_gets_two_camp
         update = _feed(feed_bytes, slug, when="2026-11-24T12:00:00Z", amount="90.00")
 
         results = in_threads(
-            lambda org=org: bulk_send(organization=org, at=datetime(2026, 11, 24, 18, tzinfo=UTC)),
-            lambda update=update: feed_import(raw=update),
+            partial(bulk_send, organization=org, at=datetime(2026, 11, 24, 18, tzinfo=UTC)),
+            partial(feed_import, raw=update),
         )
 
         _no_errors(results)
@@ -154,7 +155,7 @@ def test_a_dunning_run_and_opt_out_webhooks_never_deadlock_and_no_text_goes_to_a
                 opt_out_set(organization=org, channel=Channel.SMS, address=number, active=True,
                             source=OptOutSource.SMS_KEYWORD, keyword="STOP")  # fmt: skip
 
-        results = in_threads(lambda org=org: run_dunning(organization=org, on=date(2026, 11, 24)), stops)
+        results = in_threads(partial(run_dunning, organization=org, on=date(2026, 11, 24)), stops)
 
         _no_errors(results)
         assert OptOut.objects.filter(organization=org, active=True).count() == len(numbers)

@@ -104,6 +104,7 @@ def test_promise_to_pay_moves_the_bill_to_promised_until_the_day_after(page: Pag
     promised_row = page.get_by_role("row").filter(has=page.get_by_role("link", name="Marisol Quintanilla"))
     expect(promised_row).to_contain_text(promised.strftime("%b %-d, %Y"))
     snooze = Snooze.objects.get(guarantor=bill.guarantor)
+    assert snooze.created_by is not None
     assert (snooze.until, snooze.created_by.username) == (promised + timedelta(days=1), "frontdesk")
 
 

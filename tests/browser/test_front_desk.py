@@ -102,7 +102,7 @@ def test_select_all_deselect_one_snooze_one_and_send(page: Page, log_in, org: Or
         until,
         "Insurance still processing",
     )
-    assert snooze.created_by.username == "frontdesk"
+    assert snooze.created_by is not None and snooze.created_by.username == "frontdesk"
 
 
 def test_quick_add_a_number_with_consent_and_resend(page: Page, log_in, org: Organization) -> None:
@@ -123,6 +123,7 @@ def test_quick_add_a_number_with_consent_and_resend(page: Page, log_in, org: Org
     resend = Message.objects.get(resend_of=original)
     assert (resend.kind, resend.channel, resend.destination) == (Kind.RESEND, Channel.SMS, "+18015550123")
     assert resend.state in OPEN_STATES
-    assert resend.consent_by.username == "frontdesk" and resend.consent_at is not None
+    assert resend.consent_by is not None and resend.consent_by.username == "frontdesk"
+    assert resend.consent_at is not None
     original.patient.refresh_from_db()
     assert original.patient.mobile_phone == ""  # used for this campaign only

@@ -73,7 +73,7 @@ def noon(day: date) -> datetime:
 
 
 @pytest.fixture(autouse=True)
-def clock() -> Iterator[time_machine.Coordinates]:
+def clock() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(noon(TODAY), tick=False) as traveller:
         yield traveller
 

@@ -70,6 +70,7 @@ def test_a_billing_managers_change_is_audited_with_old_and_new_values(client, or
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:3000]
     row.refresh_from_db()
+    assert row.preset is not None
     assert (row.preset.slug, row.min_electronic, row.skip_paper_when_electronic, row.reset_fields) == (
         "accelerated-14",
         Decimal("5.00"),
@@ -93,6 +94,7 @@ def test_the_chosen_presets_schedule_is_shown_with_template_links(client, org, m
     row = DunningSettings.objects.create(organization=org, preset=preset("standard-30"))
     page = client.get(reverse("admin:dunning_dunningsettings_change", args=[row.pk])).content.decode()
     chosen = PresetStep.objects.get(preset__slug="standard-30", bill_age_days=90, channel="paper").template
+    assert chosen is not None
     default_email = Template.objects.get(organization__isnull=True, kind="statement", channel="email")
     chosen_url = reverse("admin:notifications_template_preview", args=[chosen.pk])
     assert f'<a href="{chosen_url}">{chosen.pk}</a>' in page
@@ -151,6 +153,7 @@ def test_a_billing_manager_adds_the_settings_with_the_standard_preset_offered(cl
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     row = DunningSettings.objects.get(organization=org)
+    assert row.preset is not None
     assert (row.preset.slug, row.bill_aging) == ("standard-30", "dunning_status")
     assert AuditEvent.objects.get(action="admin.add").organization == org
 
@@ -303,6 +306,7 @@ def test_a_boolean_is_set_back_to_false(org):
 def test_the_row_is_created_on_the_first_write_with_the_default_preset(org):
     run("org_settings", "--org", "smile-dental", "--set", "min_print=10")
     row = DunningSettings.objects.get(organization=org)
+    assert row.preset is not None
     assert (row.preset.slug, row.min_print, row.min_electronic) == (
         "standard-30",
         Decimal("10.00"),

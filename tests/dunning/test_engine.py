@@ -93,6 +93,7 @@ def test_the_decision_is_unique_in_the_database(org):
     b = bill(org, guarantor(org))
     run(org, D0)
     decision = DunningDecision.objects.filter(bill=b).first()
+    assert decision is not None
     with pytest.raises(IntegrityError), transaction.atomic():
         DunningDecision.objects.create(organization=org, bill=b, generation=decision.generation, step_key=decision.step_key,
                                        channel=decision.channel, run_date=D0, bill_age_days=0, step_age_days=0,

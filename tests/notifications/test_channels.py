@@ -10,6 +10,7 @@ from notifications.channels import ChannelError, channel_for
 from notifications.models import Channel, Kind, Message, Reason
 from notifications.providers import twilio
 from tests.factories import GuarantorFactory, OrganizationFactory
+from tests.fakes.anymail import sent_message_id, sent_params
 from tests.fakes.twilio_server import FAKE_ACCOUNT_SID, FAKE_AUTH_TOKEN, FakeTwilio
 
 pytestmark = pytest.mark.django_db
@@ -100,8 +101,8 @@ def test_email_goes_through_anymail_with_our_id_in_the_metadata(anymail_backend)
     [sent] = mail.outbox
     assert sent.to == ["ana@example.com"]
     assert sent.from_email == "billing@smile.example"
-    assert sent.anymail_test_params["metadata"] == {"message_id": str(message.pk)}
-    assert provider_id == str(sent.anymail_status.message_id)
+    assert sent_params(sent)["metadata"] == {"message_id": str(message.pk)}
+    assert provider_id == sent_message_id(sent)
 
 
 def test_an_esp_error_is_transient(anymail_backend, monkeypatch):

@@ -60,6 +60,13 @@ def org():
     )  # fmt: skip
 
 
+def rendered_batch(org, **kwargs) -> LetterBatch:
+    """``letter_batch_render`` where letters are pending: the batch it made."""
+    batch = letter_batch_render(organization=org, **kwargs)
+    assert batch is not None
+    return batch
+
+
 def paper(
     patient, *, zip_code="84101", name=None, state=State.PENDING, channel=Channel.PAPER, **kw
 ) -> Message:
@@ -126,7 +133,7 @@ def test_a_batch_takes_every_pending_paper_message_of_its_organization_and_nothi
     mailed = paper(GuarantorFactory.create(organization=org), state=State.SENT)
     other = paper(GuarantorFactory.create(organization=OrganizationFactory.create(slug="other")))
 
-    batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
+    batch = rendered_batch(org, batch_date=BATCH_DAY)
 
     assert batch is not None
     assert (batch.organization, batch.batch_date, batch.state) == (org, BATCH_DAY, BatchState.RENDERED)
@@ -153,7 +160,7 @@ def test_a_batch_takes_every_pending_paper_message_of_its_organization_and_nothi
 def test_the_manifest_has_one_row_per_letter_and_no_date_of_birth(org):
     patient = GuarantorFactory.create(organization=org, external_id="G001", date_of_birth=date(1980, 4, 12))
     message = paper(patient)
-    batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
+    batch = rendered_batch(org, batch_date=BATCH_DAY)
     with batch.manifest.open("rb") as handle:
         raw = handle.read().decode("utf-8")
     assert tuple(raw.splitlines()[0].split(",")) == MANIFEST_HEADER
@@ -167,7 +174,7 @@ def test_the_manifest_has_one_row_per_letter_and_no_date_of_birth(org):
 
 def test_the_letter_shows_the_amount_aging_and_payment_link_from_the_message(org):
     message = paper(GuarantorFactory.create(organization=org))
-    text = pdf_pages(letter_batch_render(organization=org, batch_date=BATCH_DAY))[0]
+    text = pdf_pages(rendered_batch(org, batch_date=BATCH_DAY))[0]
     assert "$120.50" in text
     assert "$100.00" in text  # the over-90 bucket
     assert paylinks.pay_url(message.context) in text  # derived from the reference, never stored
@@ -186,7 +193,7 @@ def test_without_context_or_postal_address_the_patient_and_account_fill_in(org, 
                    total=Decimal("77.25"), patient_portion=Decimal("77.25"))  # fmt: skip
     paper(patient, context={}, postal_address={}, bill=None)
 
-    batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
+    batch = rendered_batch(org, batch_date=BATCH_DAY)
 
     text = pdf_pages(batch)[0]
     assert "CARL COBB" in text
@@ -202,7 +209,7 @@ def test_a_letter_with_no_address_at_all_is_undeliverable_and_not_printed(org):
     printable = paper(GuarantorFactory.create(organization=org))
     nowhere = paper(GuarantorFactory.create(organization=org), postal_address={})
 
-    batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
+    batch = rendered_batch(org, batch_date=BATCH_DAY)
 
     assert batch.letter_count == 1
     assert len(pdf_pages(batch)) == 1
@@ -226,7 +233,7 @@ def test_letters_of_ended_campaigns_and_do_not_contact_patients_are_cancelled_no
     blocked = paper(GuarantorFactory.create(organization=org, do_not_contact=True))
     kept = paper(GuarantorFactory.create(organization=org))
 
-    batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
+    batch = rendered_batch(org, batch_date=BATCH_DAY)
 
     assert batch.letter_count == 1
     for message, reason in ((ended, Reason.BILL_NOT_ACTIVE), (blocked, Reason.DO_NOT_CONTACT)):
@@ -251,7 +258,7 @@ def test_a_completed_bills_letter_is_printed_and_a_reset_bills_old_letter_is_not
     reset = bill("B2", generation=2)
     stale = paper(reset.guarantor, bill=reset, generation=1)
 
-    batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
+    batch = rendered_batch(org, batch_date=BATCH_DAY)
 
     assert list(batch.messages.values_list("pk", flat=True)) == [final.pk]
     stale.refresh_from_db()
@@ -262,7 +269,7 @@ def test_a_letter_too_long_for_its_page_fails_alone_and_the_others_are_printed(o
     too_long = paper(GuarantorFactory.create(organization=org), body="\n\n".join(["A paragraph."] * 200))
     fine = paper(GuarantorFactory.create(organization=org))
 
-    batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
+    batch = rendered_batch(org, batch_date=BATCH_DAY)
 
     assert batch.letter_count == 1
     assert [r["message_id"] for r in manifest_rows(batch)] == [str(fine.pk)]
@@ -280,7 +287,7 @@ def test_a_second_run_with_nothing_pending_returns_none(org):
 def test_the_batch_date_defaults_to_the_organizations_today(org):
     paper(GuarantorFactory.create(organization=org))
     with time_machine.travel(datetime(2026, 11, 25, 3, 0, tzinfo=UTC), tick=False):  # 20:00 in Denver
-        batch = letter_batch_render(organization=org)
+        batch = rendered_batch(org)
     assert batch.batch_date == date(2026, 11, 24)
 
 
@@ -323,7 +330,7 @@ def test_a_crash_while_rendering_leaves_an_unmailable_batch_that_a_later_run_fin
     assert not batch.pdf
 
     LetterBatch.objects.filter(pk=batch.pk).update(created_at=batch.created_at - timedelta(hours=1))
-    finished = letter_batch_render(organization=org, batch_date=BATCH_DAY)
+    finished = rendered_batch(org, batch_date=BATCH_DAY)
 
     assert finished.pk == batch.pk
     assert finished.letter_count == 2
@@ -372,7 +379,7 @@ def test_one_organizations_failure_does_not_stop_the_nightly_job(org, monkeypatc
 def test_marking_a_batch_mailed_sends_its_letters_and_is_audited_once(org):
     for _ in range(2):
         paper(GuarantorFactory.create(organization=org))
-    batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
+    batch = rendered_batch(org, batch_date=BATCH_DAY)
     ops = UserFactory.create(is_superuser=True)
     at = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 
@@ -436,7 +443,7 @@ def test_render_letters_exits_2_on_an_unknown_org_or_a_bad_date(org, args):
 def rendered(org) -> LetterBatch:
     paper(GuarantorFactory.create(organization=org))
     paper(GuarantorFactory.create(organization=org))
-    return letter_batch_render(organization=org, batch_date=BATCH_DAY)
+    return rendered_batch(org, batch_date=BATCH_DAY)
 
 
 def test_a_superuser_downloads_the_pdf_and_the_manifest(client, rendered):
@@ -561,7 +568,7 @@ def test_a_letter_shows_its_bills_own_amount_and_statement_date_not_the_guaranto
                              statement_date=bill.statement_date)  # fmt: skip
     paper(patient, bill=bill, generation=1, context=context)
 
-    batch = letter_batch_render(organization=org, batch_date=BATCH_DAY)
+    batch = rendered_batch(org, batch_date=BATCH_DAY)
 
     text = pdf_pages(batch)[0]
     assert "Amount due\n $40.00" in text  # the guarantor's $25.00 is only the balance by age

@@ -7,11 +7,12 @@ import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import segno
-from pypdf import PdfReader
-from pypdf.generic import DictionaryObject
+from pypdf import PageObject, PdfReader
+from pypdf.generic import DictionaryObject, PdfObject
 from reportlab.pdfbase import pdfmetrics
 
 from notifications.letters import (
@@ -37,7 +38,7 @@ PRACTICE = Practice(
 RECIPIENT = PostalAddress("Łukasz Nguyễn", "12 Ørsted Straße", "Apt 4", "Springfield", "IL", "62704-1234")
 
 
-def make_letter(**overrides: object) -> Letter:
+def make_letter(**overrides: Any) -> Letter:
     letter = Letter(
         reference="ACCT-000123",
         practice=PRACTICE,
@@ -65,7 +66,14 @@ def read(pdf: bytes) -> PdfReader:
     return PdfReader(io.BytesIO(pdf))
 
 
-def text_runs(page: object) -> list[tuple[str, float, float, str, float]]:
+def pdf_dict(value: object) -> DictionaryObject:
+    """A PDF dictionary, through an indirect reference if need be (pypdf types every PDF value as PdfObject)."""
+    found = value.get_object() if isinstance(value, PdfObject) else value
+    assert isinstance(found, DictionaryObject)
+    return found
+
+
+def text_runs(page: PageObject) -> list[tuple[str, float, float, str, float]]:
     """(text, x, y, font, size) for every text-showing operation on a page, in PDF points."""
     runs: list[tuple[str, float, float, str, float]] = []
 
@@ -80,7 +88,7 @@ def text_runs(page: object) -> list[tuple[str, float, float, str, float]]:
         name = str(font["/BaseFont"]).lstrip("/").split("+")[-1] if font else ""
         runs.append((text.strip(), x, y, name, size))
 
-    page.extract_text(visitor_text=visit)  # type: ignore[attr-defined]
+    page.extract_text(visitor_text=visit)
     return runs
 
 
@@ -120,8 +128,8 @@ def test_the_greeting_prints_the_real_unicode_name_in_the_embedded_dejavu_font()
     assert "Dear Łukasz Nguyễn," in page.extract_text()
     embedded = {
         str(font["/BaseFont"]).split("+")[-1]
-        for font in (ref.get_object() for ref in page["/Resources"]["/Font"].values())
-        if "/FontDescriptor" in font and "/FontFile2" in font["/FontDescriptor"]
+        for font in (pdf_dict(ref) for ref in pdf_dict(pdf_dict(page["/Resources"])["/Font"]).values())
+        if "/FontDescriptor" in font and "/FontFile2" in pdf_dict(font["/FontDescriptor"])
     }
     assert {"DejaVuSans", "DejaVuSans-Bold"} <= embedded
 
@@ -151,7 +159,9 @@ def test_each_page_draws_the_qr_code_of_its_own_pay_url() -> None:
     reader = read(render([make_letter(pay_url=url) for url in urls]))
 
     for page, url in zip(reader.pages, urls, strict=True):
-        content = page.get_contents().get_data().decode("latin-1")  # type: ignore[union-attr]
+        contents = page.get_contents()
+        assert contents is not None
+        content = contents.get_data().decode("latin-1")
         drawn = [tuple(map(int, m)) for m in re.findall(r"^(\d+) (\d+) (\d+) 1 re$", content, flags=re.M)]
         runs = qr_runs(url)
         top = max(col + length for row, col, length in runs if row == 0) - 1
@@ -170,9 +180,11 @@ def test_it_draws_the_practice_logo_when_there_is_one(tmp_path: Path) -> None:
     with_logo = read(render([make_letter(practice=practice)])).pages[0]
     without = read(render([make_letter()])).pages[0]
 
-    def images(page: object) -> list[object]:
-        xobjects = page["/Resources"].get("/XObject", {})  # type: ignore[index]
-        return [x for x in xobjects.values() if x.get_object()["/Subtype"] == "/Image"]
+    def images(page: PageObject) -> list[DictionaryObject]:
+        xobjects = pdf_dict(page["/Resources"]).get("/XObject")
+        if xobjects is None:
+            return []
+        return [x for x in map(pdf_dict, pdf_dict(xobjects).values()) if x["/Subtype"] == "/Image"]
 
     assert len(images(with_logo)) == 1
     assert images(without) == []

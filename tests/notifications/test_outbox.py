@@ -320,7 +320,7 @@ def test_a_transient_error_is_retried_later_through_the_database(patient, monkey
     message = _pending(patient)
     assert message_send(message_id=message.pk, now=DAYTIME) == State.SCHEDULED
     message.refresh_from_db()
-    assert message.scheduled_for > DAYTIME
+    assert message.scheduled_for is not None and message.scheduled_for > DAYTIME
     assert message.attempts == 1
 
 

@@ -21,6 +21,7 @@ from notifications.outbox import message_create
 from notifications.providers.twilio import reset_client
 from practices.models import Bill, BillState
 from tests.factories import GuarantorFactory, OrganizationFactory
+from tests.fakes.anymail import sent_params
 from tests.fakes.twilio_server import FAKE_FROM_NUMBER, FakeTwilio
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +86,7 @@ def test_it_sends_what_is_due_through_the_providers_and_reports_each_outcome(pro
     assert [(m["To"], m["sid"] is not None) for m in providers.messages if m.get("sid")] == [
         ("+18015550100", True)
     ]
-    assert [(m.to, m.anymail_test_params["metadata"]) for m in mail.outbox] == [
+    assert [(m.to, sent_params(m)["metadata"]) for m in mail.outbox] == [
         (["ana@example.com"], {"message_id": str(email.pk)})
     ]
     states = dict(Message.objects.values_list("pk", "state"))

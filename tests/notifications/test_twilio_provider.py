@@ -314,7 +314,9 @@ def test_the_default_base_url_is_twilios_own(real_twilio_url: str) -> None:
 
     assert sent.sid == "SM" + "1" * 32
     assert len(responses.calls) == 1
-    assert parse_qs(responses.calls[0].request.body)["To"] == [PATIENT]
+    body = responses.calls[0].request.body
+    assert isinstance(body, str)
+    assert parse_qs(body)["To"] == [PATIENT]
 
 
 @responses.activate

@@ -115,7 +115,9 @@ def test_a_bulk_send_starts_one_request_campaign_per_eligible_guarantor(org):
         # provider carries a token that hashes to the stored link.
         assert TOKEN.search(message.body) is None
         assert PAY_URL in message.body
-        token = TOKEN.search(with_pay_url(message.body, message.context)).group(1)
+        found = TOKEN.search(with_pay_url(message.body, message.context))
+        assert found is not None
+        token = found.group(1)
         assert hash_token(token) == link.token_hash
         assert "$120.50" in message.body
         assert paylinks.pay_url(message.context) == f"http://testserver/p/{token}/"

@@ -38,7 +38,7 @@ ROW = re.compile(r'name="selected" value="([^"]+)"')
 
 
 @pytest.fixture(autouse=True)
-def clock() -> Iterator[time_machine.Coordinates]:
+def clock() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(AT, tick=False) as traveller:
         yield traveller
 
@@ -630,8 +630,9 @@ def test_any_pms_id_links_from_the_list_to_its_guarantor_page_and_back(staff, or
 
     listing = staff.get(url("bulk", org))
     assert listing.status_code == 200
-    link = re.search(r'href="([^"]*/guarantors/[^"]*)"', listing.content.decode()).group(1)
-    page = staff.get(link.replace("&amp;", "&"))
+    link = re.search(r'href="([^"]*/guarantors/[^"]*)"', listing.content.decode())
+    assert link is not None
+    page = staff.get(link.group(1).replace("&amp;", "&"))
 
     assert page.status_code == 200
     assert "Marisol Quintanilla" in page.content.decode()

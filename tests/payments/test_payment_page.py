@@ -40,7 +40,7 @@ DECLINED_CARD = "4000 0000 0000 0002"
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
+def clock() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller
 
@@ -71,7 +71,7 @@ def make_link(bill: Bill) -> tuple[PaymentLink, str]:
 
 
 @pytest.fixture
-def bill(clock: time_machine.Coordinates, organization: Organization) -> Bill:
+def bill(clock: time_machine.Traveller, organization: Organization) -> Bill:
     return make_bill(organization)
 
 
@@ -145,7 +145,7 @@ def test_an_unknown_token_shows_the_neutral_page(client: Client, token: str) -> 
 
 
 def test_an_expired_link_shows_the_practice_phone_and_nothing_about_the_patient(
-    client: Client, token: str, clock: time_machine.Coordinates
+    client: Client, token: str, clock: time_machine.Traveller
 ) -> None:
     clock.shift(timedelta(days=30, seconds=1))
 
@@ -238,7 +238,7 @@ def test_a_wrong_date_shows_the_generic_error_whichever_part_is_wrong(
 
 
 def test_five_failures_lock_the_link_for_15_minutes_even_for_the_right_answer(
-    client: Client, token: str, clock: time_machine.Coordinates
+    client: Client, token: str, clock: time_machine.Traveller
 ) -> None:
     for _ in range(4):
         assert "We could not verify" in verify(client, token, "05/1980").content.decode()
@@ -258,7 +258,7 @@ def test_five_failures_lock_the_link_for_15_minutes_even_for_the_right_answer(
 
 
 def test_after_a_lock_runs_out_counting_starts_again(
-    client: Client, token: str, link: PaymentLink, clock: time_machine.Coordinates
+    client: Client, token: str, link: PaymentLink, clock: time_machine.Traveller
 ) -> None:
     for _ in range(5):
         verify(client, token, "05/1980")
@@ -294,7 +294,7 @@ def test_the_counter_lives_in_the_database_not_in_a_stale_copy(link: PaymentLink
     assert dob_verify(link=copies[5], month_year="04/1980") == DobOutcome.LOCKED
 
 
-def test_verification_lasts_30_minutes(verified: Client, token: str, clock: time_machine.Coordinates) -> None:
+def test_verification_lasts_30_minutes(verified: Client, token: str, clock: time_machine.Traveller) -> None:
     clock.shift(timedelta(minutes=29))
     assert "Marisol" in verified.get(page(token)).content.decode()
 
@@ -565,14 +565,14 @@ def test_an_import_generated_before_a_payment_does_not_undo_it(feed_bytes):
 # P2 escalation (issue 11): the third lockout blocks the link until staff re-issue it.
 
 
-def _lock_out(client: Client, token: str, clock: time_machine.Coordinates) -> None:
+def _lock_out(client: Client, token: str, clock: time_machine.Traveller) -> None:
     for _ in range(5):
         verify(client, token, "05/1980")
     clock.shift(timedelta(minutes=16))
 
 
 def test_the_third_lockout_blocks_the_link_for_good_and_tells_staff(
-    client: Client, token: str, link: PaymentLink, clock: time_machine.Coordinates
+    client: Client, token: str, link: PaymentLink, clock: time_machine.Traveller
 ) -> None:
     for _ in range(2):
         _lock_out(client, token, clock)
@@ -591,7 +591,7 @@ def test_the_third_lockout_blocks_the_link_for_good_and_tells_staff(
 
 def test_staff_reissue_a_blocked_link_and_the_guarantor_gets_a_new_one(
     client: Client, token: str, link: PaymentLink, bill: Bill, organization: Organization,
-    clock: time_machine.Coordinates,
+    clock: time_machine.Traveller,
 ) -> None:  # fmt: skip
     PaymentLink.objects.filter(pk=link.pk).update(lockouts=3, blocked_at=timezone.now())
     staff = MembershipFactory.create(organization=organization, role=Role.FRONT_DESK).user

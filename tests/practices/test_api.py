@@ -156,7 +156,9 @@ def test_a_document_that_cannot_be_read_answers_400_not_500(client, token, body)
 
 
 def test_an_unknown_field_with_a_nul_in_its_name_is_a_warning_not_a_failure(client, token, feed_bytes):
-    response = post(client, feed_bytes(patients=[feed_patient("P1", **{"x\u0000y": 1})]), token)
+    patient = feed_patient("P1")
+    patient["x\u0000y"] = 1
+    response = post(client, feed_bytes(patients=[patient]), token)
     assert response.status_code == 200, response.content
     assert response.json()["warnings"][0]["pointer"] == "/patients/0/x\ufffdy"
 

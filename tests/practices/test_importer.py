@@ -484,6 +484,7 @@ def test_when_a_guarantor_becomes_a_dependent_its_dependents_follow_it_and_its_a
                                          patients=[feed_patient("G2"), feed_patient("G1", guarantor_id="G2")]))  # fmt: skip
 
     d1 = Patient.objects.get(external_id="D1")
+    assert d1.guarantor is not None
     assert (d1.guarantor.external_id, d1.guarantor_external_id) == ("G2", "G2")
     assert set(Account.objects.values_list("guarantor__external_id", flat=True)) == {"G2"}
     assert {"pointer": "/patients/1/guarantor_id",
