@@ -25,9 +25,11 @@ run: $(VENV)/.runtime-installed
 test: $(VENV)/.dev-installed
 	$(BIN)/pytest
 
+## lint: ruff (lint + format) and mypy (what it checks is in pyproject.toml, [tool.mypy] files)
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix .

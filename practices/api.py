@@ -95,6 +95,7 @@ _FEED_BODY = {
     ),
 )
 def post_feed(request: HttpRequest) -> Status[Any]:
+    # django-ninja sets request.auth after the token check; it types the request as Django's HttpRequest.
     token: ApiToken = request.auth  # type: ignore[attr-defined]
     summary = feed_import(raw=request.body, source=FeedSource.API, organization=token.organization)
     if summary.forbidden:

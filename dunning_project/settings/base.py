@@ -123,7 +123,7 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Tasks are never scheduled with eta/countdown (SPEC N1), so the visibility timeout only bounds how long
     # a task from a crashed worker waits before another worker runs it.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
 else:
     CELERY_BROKER_URL = "filesystem://"
     for _folder in (CELERY_BROKER_DIR, VAR_DIR / "celery" / "control"):
