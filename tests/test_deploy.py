@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_check_deploy_with_production_settings_reports_no_issue():
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DATABASE_URL", "REDIS_URL"}}
+    # DJANGO_ALLOW_ASYNC_UNSAFE: set for the browser tests in this process, never in a deployment.
+    unset = {"DEBUG", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(DJANGO_SETTINGS_MODULE="dunning_project.settings.production", SECRET_KEY=secrets.token_urlsafe(50), DEBUG="false",
                ALLOWED_HOSTS="billing.example.org")  # fmt: skip
     result = subprocess.run(
