@@ -13,6 +13,8 @@ from notifications.models import Channel
 
 STEP_KINDS = ["statement", "reminder", "due", "past_due", "final"]
 RESET_FIELDS = ["amount_due", "statement_date", "due_date", "guarantor_id"]
+# SPEC §16: paper letters are priced at an organization setting, $0.75 a letter unless set.
+DEFAULT_PAPER_COST = Decimal("0.75")
 
 
 class StepKind(models.TextChoices):
@@ -129,9 +131,19 @@ class DunningSettings(models.Model):
         help_text="S12. Skip letters when the patient can be reached by text or email, and for invalid addresses.",
     )
     run_at = models.TimeField(default=time(7, 0), help_text="Local time of the daily dunning run.")
+    paper_cost = models.DecimalField(
+        max_digits=8, decimal_places=2, default=DEFAULT_PAPER_COST,
+        help_text="What one mailed letter costs the practice (print, envelope, postage); the impact preview "
+        "and the results price paper letters with it.",
+    )  # fmt: skip
 
     class Meta:
         verbose_name_plural = "dunning settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(paper_cost__gte=0), name="dunning_settings_paper_cost_not_negative"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Dunning settings of {self.organization_id}"
@@ -285,3 +297,61 @@ class AfterFinalOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bill_id} g{self.generation}: {self.get_outcome_display()}"
+
+
+class PreviewKind(models.TextChoices):
+    DUNNING = "dunning", "Dunning settings"
+    PAYMENT = "payment", "Payment settings"
+
+
+class PreviewStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a worker"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class SettingsPreview(models.Model):
+    """A settings impact preview (SPEC §17 W1): what a proposed change of payment or dunning settings would do
+    over the next days against the organization's live data, beside the current settings.
+
+    Made before the change is saved and computed by a background task (``dunning.impact_preview``), which
+    writes only this row (status, progress, result). When the change is saved with it, ``audit_event`` is the
+    audit event of that save, so the audit shows what was known when it was saved."""
+
+    organization = models.ForeignKey("practices.Organization", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=PreviewKind.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    start_date = models.DateField(help_text="The first day of the forecast (the organization's today).")
+    days = models.PositiveSmallIntegerField(default=30)
+    current = models.JSONField(help_text="The settings in force when the preview was asked for.")
+    proposed = models.JSONField(help_text="The unsaved settings of the form.")
+    status = models.CharField(max_length=8, choices=PreviewStatus.choices, default=PreviewStatus.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    stage = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    audit_event = models.OneToOneField(
+        "practices.AuditEvent", on_delete=models.SET_NULL, null=True, blank=True, related_name="impact_preview",
+        help_text="The audit event of the save this preview was kept with.",
+    )  # fmt: skip
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__lte=100), name="settings_preview_progress_percent"),
+            models.CheckConstraint(
+                condition=Q(kind__in=PreviewKind.values), name="settings_preview_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=PreviewStatus.values), name="settings_preview_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Impact preview {self.pk} ({self.get_kind_display()}, {self.get_status_display()})"

@@ -120,3 +120,13 @@ register(
 )
 for _name, _help in PAPER_KEYS.items():
     register(SettingKey(name=_name, read=_reader(_name), parse=parse_bool, write=_writer(_name), help=_help))
+register(
+    SettingKey(
+        name="paper_cost",
+        read=_money_reader("paper_cost"),
+        parse=parse_money,
+        write=_writer("paper_cost"),
+        help="what one mailed letter costs (amount >= 0, 2 decimals; default 0.75): the impact preview and "
+        "the results price paper with it",
+    )
+)
