@@ -155,7 +155,7 @@ class OrganizationScopedAdmin(admin.ModelAdmin[_ModelT]):
         super().save_model(request, obj, form, change)
         if self.audited:
             organization_id = self._organization_of(obj)
-            AuditEvent.objects.create(
+            event = AuditEvent.objects.create(
                 organization_id=organization_id,
                 actor=staff_user(request),
                 actor_label=request.user.get_username(),
@@ -164,6 +164,11 @@ class OrganizationScopedAdmin(admin.ModelAdmin[_ModelT]):
                 object_id=str(obj.pk),
                 changes=changes,
             )
+            self.audit_written(request, obj, form, event)
+
+    def audit_written(self, request: HttpRequest, obj: _ModelT, form: Any, event: AuditEvent) -> None:
+        """Called in the save's transaction with its audit event, for what belongs with it (e.g. the
+        settings impact preview the change was saved with, W1)."""
 
     def delete_model(self, request: HttpRequest, obj: _ModelT) -> None:
         self._audit_delete(request, [obj])
