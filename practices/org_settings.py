@@ -1,8 +1,8 @@
 """The `org_settings` keys (SPEC §10). Each app registers the keys it owns; the command only calls here.
 
-A key knows how to read its value as JSON, parse a command-line string, and write it. Updates validate
-every key first and then apply all of them in one transaction with an audit event (T5), so a bad value
-changes nothing.
+A key knows how to read its value as JSON, show it as the command-line string its parser takes, parse that
+string, and write it. Updates validate every key first and then apply all of them in one transaction with
+an audit event (T5), so a bad value changes nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +22,18 @@ class SettingError(ValueError):
     pass
 
 
+def setting_text(value: Any) -> str:
+    """A value read as JSON, written the way ``--set`` takes it: ``true``/``false``, ``none`` for null, a
+    comma list without spaces (empty for an empty list), anything else as its text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
 @dataclass(frozen=True)
 class SettingKey:
     name: str
@@ -29,6 +41,8 @@ class SettingKey:
     parse: Callable[[str], Any]
     write: Callable[[Organization, Any], None]
     help: str = ""
+    # The inverse of ``parse`` for a value ``read`` returned; the human output of the command prints it.
+    show: Callable[[Any], str] = setting_text
 
 
 REGISTRY: dict[str, SettingKey] = {}
@@ -40,6 +54,11 @@ def register(key: SettingKey) -> None:
 
 def org_settings_read(*, organization: Organization) -> dict[str, Any]:
     return {name: key.read(organization) for name, key in REGISTRY.items()}
+
+
+def org_settings_lines(values: dict[str, Any]) -> list[str]:
+    """``KEY=VALUE`` per setting, each exactly as ``--set`` takes it (so a line can be passed back as is)."""
+    return [f"{name}={REGISTRY[name].show(value)}" for name, value in values.items()]
 
 
 def org_settings_update(
