@@ -16,6 +16,7 @@ from django.utils import timezone
 from notifications.models import Channel, Message, OptOutSource, ProviderEvent
 from notifications.optouts import opt_out_set
 from notifications.providers import twilio
+from notifications.templating import format_phone
 from practices.models import Organization, Patient
 
 # N2: the whole message, any case, inner spaces collapsed ("opt  out" is OPT OUT).
@@ -144,5 +145,6 @@ def _reply(intent: str, organization: Organization | None) -> str:
     if intent == START:
         return f"{name}You are subscribed to our texts again. Reply HELP for help, STOP to opt out."
     if organization is not None:
-        return f"{organization.name}: billing questions? Call {organization.phone or 'the office'}. Reply STOP to opt out."
+        phone = format_phone(organization.phone)
+        return f"{organization.name}: billing questions? Call {phone}. Reply STOP to opt out."
     return "Billing messages. Reply STOP to opt out."

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from notifications.models import Channel, Template
 from notifications.paylinks import PAY_URL
+from practices.phones import phone_display
 
 if TYPE_CHECKING:
     from practices.models import Organization
@@ -26,7 +27,8 @@ PLACEHOLDERS: dict[str, str] = {
     "patient.first_name": "The guarantor's first name.",
     "patient.last_name": "The guarantor's last name (email and paper only).",
     "practice.name": "The practice's name.",
-    "practice.phone": "The practice's phone number for billing questions.",
+    "practice.phone": "The practice's phone number for billing questions, e.g. (801) 555-0199; 'the office' "
+    "when the practice has no phone on file.",
     "amount_due": "The amount due, e.g. $120.00.",
     "pay_url": "The secure payment link (P1); it carries no patient data.",
     "due_date": "The bill's due date, e.g. Dec 10, 2026; 'upon receipt' when the bill has none.",
@@ -69,6 +71,9 @@ _GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
 GSM_7, UCS_2 = "GSM-7", "UCS-2"
 
 _CENT = Decimal("0.01")
+# What {{ practice.phone }} says when the practice has no phone on file: "please call us at the office."
+# reads as a sentence, where an empty value printed "please call us at ." (issue 12).
+NO_PHONE = "the office"
 
 
 class TemplateError(ValueError):
@@ -206,6 +211,11 @@ def format_due_date(day: date | None) -> str:
     return format_date(day, missing="upon receipt")
 
 
+def format_phone(phone: str) -> str:
+    """The practice's phone as a placeholder value: US national format, or ``NO_PHONE`` when there is none."""
+    return phone_display(phone) or NO_PHONE
+
+
 def message_values(
     *,
     first_name: str,
@@ -226,7 +236,7 @@ def message_values(
         "patient.first_name": first_name,
         "patient.last_name": last_name,
         "practice.name": organization.name,
-        "practice.phone": organization.phone,
+        "practice.phone": format_phone(organization.phone),
         "amount_due": format_amount(amount_due),
         "pay_url": PAY_URL,
         "due_date": format_due_date(due_date),
@@ -243,7 +253,8 @@ def sample_values(organization: Organization | None = None) -> dict[str, str]:
         "patient.first_name": "Ana",
         "patient.last_name": "Diaz",
         "practice.name": (organization.name if organization else "") or "Smile Dental",
-        "practice.phone": (organization.phone if organization else "") or "(801) 555-0100",
+        # A practice without a phone previews what its patients will read.
+        "practice.phone": format_phone(organization.phone) if organization else "(801) 555-0100",
         "amount_due": format_amount(Decimal("120.00")),
         # A real link is the public base URL, /p/ and a 22-character token (128 bits, base64url).
         "pay_url": "https://pay.example.com/p/k3Jx9QmT2vLw8RzA5nYc0g",

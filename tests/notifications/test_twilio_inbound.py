@@ -41,7 +41,8 @@ STOP_REPLY = one_message(
 START_REPLY = one_message(
     "Smile Dental: You are subscribed to our texts again. Reply HELP for help, STOP to opt out."
 )
-HELP_REPLY = one_message("Smile Dental: billing questions? Call +18015550199. Reply STOP to opt out.")
+# The practice's number as a person dials it, not as it is stored (issue 12).
+HELP_REPLY = one_message("Smile Dental: billing questions? Call (801) 555-0199. Reply STOP to opt out.")
 
 
 @pytest.fixture
