@@ -48,6 +48,7 @@ def _letters(count: int) -> list:
                 greeting_name="Ana", kind="statement", body=body, amount_due=amount,
                 aging={"0_30": amount - 20, "31_60": Decimal("20.00"), "61_90": Decimal(0), "over_90": Decimal(0)},
                 due_date=date(2026, 12, 14) + timedelta(days=i % 3), pay_url=url, statement_date=date(2026, 11, 24),
+                mailed_on=date(2026, 11, 24),
             )
         )  # fmt: skip
     return letters

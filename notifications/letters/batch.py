@@ -36,6 +36,7 @@ from notifications.models import BatchState, Channel, LetterBatch, Message, Reas
 from notifications.paylinks import pay_url, with_pay_url
 from practices.csv_export import csv_text
 from practices.models import BILL_ENDED_STATES, Account, Organization, Patient
+from practices.phones import phone_display
 from practices.services import audit_record
 from practices.timezones import organization_today
 
@@ -262,7 +263,7 @@ def _drop(message: Message, *, to: str, reason: str, moment: datetime, **fields:
 def _practice(organization: Organization) -> Practice:
     return Practice(
         name=organization.name,
-        phone=organization.phone,
+        phone=phone_display(organization.phone),
         return_address=PostalAddress(
             name=organization.name,
             line1=organization.return_address_line1,
@@ -344,6 +345,7 @@ def _letter(message: Message, practice: Practice, recipient: PostalAddress, batc
         due_date=due_date,
         pay_url=pay_url(context) or settings.PUBLIC_BASE_URL,
         statement_date=statement_date or batch_date,
+        mailed_on=batch_date,
     )
 
 

@@ -83,10 +83,12 @@ ADDRESS_FONT = "Helvetica"
 RECIPIENT_FONT_SIZE = 9.0
 RECIPIENT_LEADING = 10.0
 RECIPIENT_MAX_LINES = 4  # name, line 1, line 2, city/state/ZIP
-RETURN_FONT_SIZE = 7.5
-RETURN_LEADING = 8.5
+# 8 pt is the smallest the mail house and USPS readers are asked to handle (issue 12): the return address
+# is set at 8 pt and never shrinks below it; a line too long at 8 pt is cut.
+RETURN_FONT_SIZE = 8.0
+RETURN_LEADING = 9.0
 RETURN_MAX_LINES = 4  # practice name, line 1, line 2, city/state/ZIP
-ADDRESS_MIN_FONT_SIZE = 6.5  # long lines shrink to this before they are cut
+ADDRESS_MIN_FONT_SIZE = 6.5  # long recipient lines shrink to this before they are cut
 
 # Tri-fold for a #10 envelope: the top panel faces the windows.
 FOLD_LINES = (PAGE_HEIGHT / 3, 2 * PAGE_HEIGHT / 3)

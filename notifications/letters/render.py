@@ -7,6 +7,7 @@ used directly rather than platypus. Geometry lives in ``layout.py``.
 from __future__ import annotations
 
 import io
+import math
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,6 +40,8 @@ AGING_BUCKETS: tuple[tuple[str, str], ...] = (
     ("over_90", "Over 90 days"),
 )
 _CENT = Decimal("0.01")
+# Widths are sums of floats: a line measured at exactly its box's width must count as fitting.
+_FIT_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,13 @@ class Letter:
     due_date: date | None
     pay_url: str
     statement_date: date
+    # The day the letter is printed for the post (the batch date): a due date before it has passed and is
+    # never offered as "Pay by" (issue 12).
+    mailed_on: date
+
+    @property
+    def due_date_passed(self) -> bool:
+        return self.due_date is not None and self.due_date < self.mailed_on
 
     def __post_init__(self) -> None:
         unknown = set(self.aging) - {key for key, _ in AGING_BUCKETS}
@@ -223,6 +233,7 @@ def _draw_letter(canvas: Canvas, letter: Letter) -> None:
         address_lines(letter.practice.return_address),
         layout.RETURN_FONT_SIZE,
         layout.RETURN_LEADING,
+        layout.RETURN_FONT_SIZE,
     )
     _draw_address(
         canvas,
@@ -230,6 +241,7 @@ def _draw_letter(canvas: Canvas, letter: Letter) -> None:
         address_lines(letter.recipient),
         layout.RECIPIENT_FONT_SIZE,
         layout.RECIPIENT_LEADING,
+        layout.ADDRESS_MIN_FONT_SIZE,
     )
     _draw_letterhead(canvas, letter.practice)
     _draw_summary(canvas, letter)
@@ -239,31 +251,44 @@ def _draw_letter(canvas: Canvas, letter: Letter) -> None:
 
 
 def _fitted_size(text: str, font: str, size: float, min_size: float, width: float) -> float:
+    """The largest size, in steps of 1/100 pt and at least ``min_size``, at which ``text`` fits ``width``.
+
+    Rounded down, never to the nearest: ``size * width / text_width`` can come out a hair too large in
+    floating point, and the clip that follows then cut the last character of a name that fits
+    ("MONTGOMERY-WORTHINGTON III" printed as "…II", issue 12).
+    """
     text_width = pdfmetrics.stringWidth(text, font, size)
     if text_width <= width:
         return size
-    return max(min_size, size * width / text_width)
+    return max(min_size, math.floor(size * width / text_width * 100) / 100)
 
 
 def _clip(text: str, font: str, size: float, width: float) -> str:
-    while text and pdfmetrics.stringWidth(text, font, size) > width:
+    """``text`` cut at the end until it fits ``width`` (only what is too long even at the smallest size)."""
+    while text and pdfmetrics.stringWidth(text, font, size) > width + _FIT_TOLERANCE:
         text = text[:-1]
     return text
 
 
-def _draw_fitted(canvas: Canvas, x: float, y: float, text: str, font: str, size: float, width: float) -> None:
-    """Draw one line no wider than ``width``: shrink it (to 70 %) and then cut it rather than overflow."""
-    fitted = _fitted_size(text, font, size, size * 0.7, width)
+def _draw_fitted(
+    canvas: Canvas, x: float, y: float, text: str, font: str, size: float, width: float,
+    min_size: float | None = None,
+) -> None:  # fmt: skip
+    """Draw one line no wider than ``width``: shrink it (to ``min_size``, by default 70 %) and then cut it
+    rather than overflow."""
+    fitted = _fitted_size(text, font, size, size * 0.7 if min_size is None else min_size, width)
     canvas.setFont(font, fitted)
     canvas.drawString(x, y, _clip(text, font, fitted, width))
 
 
-def _draw_address(canvas: Canvas, block: Box, lines: list[str], size: float, leading: float) -> None:
+def _draw_address(
+    canvas: Canvas, block: Box, lines: list[str], size: float, leading: float, min_size: float
+) -> None:
     font = layout.ADDRESS_FONT
     ascent = pdfmetrics.getAscent(font, size)
     y = block.y_top - ascent
     for line in lines:
-        fitted = _fitted_size(line, font, size, layout.ADDRESS_MIN_FONT_SIZE, block.width)
+        fitted = _fitted_size(line, font, size, min_size, block.width)
         canvas.setFont(font, fitted)
         canvas.drawString(block.left, y, _clip(line, font, fitted, block.width))
         y -= leading
@@ -295,11 +320,8 @@ def _draw_letterhead(canvas: Canvas, practice: Practice) -> None:
 
 def _draw_summary(canvas: Canvas, letter: Letter) -> None:
     box = layout.SUMMARY
-    rows = (
-        ("Statement date", long_date(letter.statement_date)),
-        ("Account", letter.reference),
-        ("Pay by", long_date(letter.due_date) if letter.due_date else "Upon receipt"),
-    )
+    rows = [("Statement date", long_date(letter.statement_date)), ("Account", letter.reference)]
+    rows.extend(_pay_by_rows(letter))
     y = box.y_top - 9
     for label, value in rows:
         canvas.setFont(FONT, 8.5)
@@ -328,6 +350,17 @@ def _draw_summary(canvas: Canvas, letter: Letter) -> None:
         canvas.drawRightString(x, rule_y - 25, money(letter.aging.get(key, Decimal(0))))
     canvas.setFont(FONT, 7)
     canvas.drawString(box.left + pad, box.y_bottom + 7, "Balance by age of the charges")
+
+
+def _pay_by_rows(letter: Letter) -> list[tuple[str, str]]:
+    """The summary's "Pay by": the due date while it is ahead; once it has passed by the day the letter is
+    mailed (a past-due or final notice, a late batch) the letter says when payment was due and asks for it
+    upon receipt, never "Pay by" a day that is over (issue 12, docs/decisions.md)."""
+    if letter.due_date is None:
+        return [("Pay by", "Upon receipt")]
+    if letter.due_date_passed:
+        return [("Payment was due", long_date(letter.due_date)), ("Pay by", "Upon receipt")]
+    return [("Pay by", long_date(letter.due_date))]
 
 
 def _draw_fitted_right(
@@ -428,7 +461,7 @@ def _draw_stub(canvas: Canvas, letter: Letter) -> None:
     canvas.drawString(x, y, "Make checks payable to and mail to:")
     y -= 17
     for line in address_lines(letter.practice.return_address):
-        _draw_fitted(canvas, x, y, line, layout.ADDRESS_FONT, 10, box.right - x)
+        _draw_fitted(canvas, x, y, line, layout.ADDRESS_FONT, 10, box.right - x, layout.RETURN_FONT_SIZE)
         y -= 12
 
 

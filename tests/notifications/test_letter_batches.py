@@ -27,10 +27,10 @@ from notifications.letters.batch import (
     letter_batch_render,
     letter_batches_render_all,
 )
-from notifications.models import BatchState, Channel, LetterBatch, Message, Reason, State
+from notifications.models import BatchState, Channel, LetterBatch, Message, Reason, State, Template
 from notifications.tasks import render_letter_batches
-from notifications.templating import message_values
-from practices.models import AuditEvent, Bill, BillSource, BillState, Role
+from notifications.templating import message_values, render_message
+from practices.models import AuditEvent, Bill, BillSource, BillState, Organization, Role
 from tests.concurrency import in_threads
 from tests.factories import (
     FEED_TIME,
@@ -575,3 +575,45 @@ def test_a_letter_shows_its_bills_own_amount_and_statement_date_not_the_guaranto
     assert "November 1, 2026" in text
     assert "November 24, 2026" not in text
     assert manifest_rows(batch)[0]["amount_due"] == "40.00"
+
+
+# --- issue 12 ----------------------------------------------------------------------------------------------
+
+
+def test_the_letter_prints_the_practice_phone_as_a_person_dials_it(org):
+    Organization.objects.filter(pk=org.pk).update(phone="+18015550199")
+    org.refresh_from_db()
+    template = Template.objects.get(organization=None, kind="statement", channel="paper")
+    patient = GuarantorFactory.create(organization=org)
+    message = paper(patient)
+    _subject, body = render_message(template=template, values=message.context)
+    Message.objects.filter(pk=message.pk).update(body=body)
+
+    text = " ".join(pdf_pages(rendered_batch(org, batch_date=BATCH_DAY))[0].split())
+
+    assert text.count("(801) 555-0199") == 2  # the letterhead and "please call us at …"
+    assert "+1801" not in text
+
+
+def test_a_letter_of_a_practice_without_a_phone_never_says_call_us_at_nothing(org):
+    Organization.objects.filter(pk=org.pk).update(phone="")
+    org.refresh_from_db()
+    template = Template.objects.get(organization=None, kind="past_due", channel="paper")
+    message = paper(GuarantorFactory.create(organization=org), kind="past_due")
+    _subject, body = render_message(template=template, values=message.context)
+    Message.objects.filter(pk=message.pk).update(body=body)
+
+    text = " ".join(pdf_pages(rendered_batch(org, batch_date=BATCH_DAY))[0].split())
+
+    assert "please call us at the office." in text
+    assert "at ." not in text
+
+
+def test_a_letter_mailed_after_its_bills_due_date_asks_for_payment_upon_receipt(org):
+    """The bill was due December 10; the batch of December 12 must not say "Pay by December 10"."""
+    paper(GuarantorFactory.create(organization=org), kind="past_due")
+
+    text = pdf_pages(rendered_batch(org, batch_date=date(2026, 12, 12)))[0]
+
+    assert "Payment was due December 10, 2026" in " ".join(text.split())
+    assert "Pay by Upon receipt" in " ".join(text.split())

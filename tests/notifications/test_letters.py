@@ -57,6 +57,7 @@ def make_letter(**overrides: Any) -> Letter:
         due_date=date(2025, 4, 1),
         pay_url="https://pay.example.com/p/Ab3dE9xK",
         statement_date=date(2025, 3, 3),
+        mailed_on=date(2025, 3, 3),
     )
     return dataclasses.replace(letter, **overrides)
 
@@ -368,3 +369,78 @@ def test_the_calibration_page_outlines_the_windows_and_folds() -> None:
     assert "3.500 × 0.875 in" in text
     assert "fold 3.667 in from top" in text
     assert "fold 7.333 in from top" in text
+
+
+# --- issue 12: what the office and the post office read ----------------------------------------------------
+
+
+def summary_rows(page: PageObject) -> dict[str, str]:
+    """The summary's rows beside the windows, label → value, read back from the PDF."""
+    runs = [run for run in text_runs(page) if within(layout.SUMMARY, run[1], run[2])]
+    labels = {round(y, 1): text for text, x, y, _font, _size in runs if x < layout.SUMMARY.left + 1}
+    values = {round(y, 1): text for text, x, y, _font, _size in runs if x > layout.SUMMARY.left + 1}
+    return {label: values.get(y, "") for y, label in labels.items()}
+
+
+def test_a_due_date_ahead_of_the_mailing_is_the_pay_by_date() -> None:
+    letter = make_letter(kind="due", due_date=date(2026, 12, 10), mailed_on=date(2026, 11, 24))
+
+    rows = summary_rows(read(render([letter])).pages[0])
+
+    assert rows["Pay by"] == "December 10, 2026"
+    assert "Payment was due" not in rows
+
+
+@pytest.mark.parametrize("kind", ["past_due", "final", "statement"])
+def test_a_due_date_that_has_passed_is_never_offered_as_the_pay_by_date(kind: str) -> None:
+    """A past-due notice printed "Pay by November 10, 2026" on November 24: it says when payment was due and
+    asks for it upon receipt (docs/decisions.md, issue 12); so does any letter mailed after its due date."""
+    letter = make_letter(kind=kind, due_date=date(2026, 11, 10), mailed_on=date(2026, 11, 24))
+
+    rows = summary_rows(read(render([letter])).pages[0])
+
+    assert rows["Payment was due"] == "November 10, 2026"
+    assert rows["Pay by"] == "Upon receipt"
+
+
+def test_the_return_address_is_set_at_8_pt_or_more_even_when_long() -> None:
+    """Ops (issue 12): the return address was 7.5 pt and shrank to 6.5 pt; the mail house asks for 8 pt."""
+    long_name = PostalAddress(
+        "Green Valley Dental Associates of Northern Springfield", "100 Main St", "Suite 200", "Springfield",
+        "IL", "62704",
+    )  # fmt: skip
+    practice = dataclasses.replace(PRACTICE, return_address=long_name)
+
+    runs = text_runs(read(render([make_letter(practice=practice)])).pages[0])
+
+    window = [run for run in runs if within(layout.RETURN_WINDOW, run[1], run[2])]
+    stub_x = layout.STUB.left + 4.25 * INCH
+    stub = [run for run in runs if run[2] < layout.STUB.y_top and run[1] >= stub_x - 0.01]
+    assert len(window) == 4
+    assert len(stub) == 5  # "Make checks payable to and mail to:" and the four address lines
+    assert min(size for *_rest, size in window + stub) >= 8
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # Each of these lost its last character: shrink-to-fit computed a size a hair too large in floating
+        # point, and the clip that follows cut "III" to "II".
+        "ALEXANDRA JAMES MONTGOMERY-WORTHINGTON III",
+        "MAXIMILIAN PHILIP MONTGOMERY-WORTHINGTON III",
+        "FREDERICK BEAUREGARD MONTGOMERY-WORTHINGTON III",
+        "ALEXANDRA FITZGERALD MONTGOMERY-WORTHINGTON III",
+    ],
+)
+def test_a_long_name_that_is_shrunk_to_fit_prints_whole(name: str) -> None:
+    letter = make_letter(recipient=dataclasses.replace(RECIPIENT, name=name))
+
+    runs = text_runs(read(render([letter])).pages[0])
+
+    (printed,) = [
+        run for run in runs if within(layout.RECIPIENT_WINDOW, run[1], run[2]) and "MONTGOMERY" in run[0]
+    ]
+    text, x, _y, font, size = printed
+    assert text == name
+    assert size < layout.RECIPIENT_FONT_SIZE  # it was shrunk, not printed at full size
+    assert x + pdfmetrics.stringWidth(text, font, size) <= layout.RECIPIENT_BLOCK.right + 0.01
