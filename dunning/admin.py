@@ -32,7 +32,6 @@ from dunning.models import (
     StepKind,
 )
 from dunning.presets import SYSTEM_DEFAULT, preset_schedule, preset_validate
-from dunning.selectors import DEFAULT_PRESET_SLUG
 from dunning.services import ResendError, decision_resend
 from notifications.models import Channel, Template
 from practices.models import Role
@@ -294,6 +293,9 @@ class DunningSettingsForm(forms.ModelForm):
         if self.instance.preset_id is not None:
             # The instance rather than its id, so the audit records the old preset by name (T5).
             self.initial["preset"] = self.instance.preset
+        # Django fills the form of a new object from the model's defaults only for the fields it makes; the
+        # checkbox list declared above would show no field ticked although amount_due is the default.
+        self.initial.setdefault("reset_fields", list(self.instance.reset_fields))
 
     def _clean_threshold(self, name: str) -> Decimal:
         value = self.cleaned_data[name]
@@ -314,9 +316,11 @@ class DunningSettingsForm(forms.ModelForm):
 
 @admin.register(DunningSettings)
 class DunningSettingsAdmin(OrganizationScopedAdmin[DunningSettings]):
+    """One row per organization, created with it (``organization_settings_create``, and migration 0006 for
+    the organizations before): billing managers change it, and nobody adds one here."""
+
     form = DunningSettingsForm
     view_role = Role.BILLING_MANAGER
-    add_role = Role.BILLING_MANAGER
     change_role = Role.BILLING_MANAGER
     organization_path = "organization"
     autocomplete_fields = ["preset"]
@@ -341,17 +345,10 @@ class DunningSettingsAdmin(OrganizationScopedAdmin[DunningSettings]):
         ("Paper", {"fields": ["drop_to_paper_on_opt_out", "skip_paper_when_electronic"]}),
     ]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        fields = ["schedule", "cycle_days", "paper_cycle_days"]
-        return ["organization", *fields] if obj is not None else fields
+    readonly_fields = ["organization", "schedule", "cycle_days", "paper_cycle_days"]
 
-    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        # Django's initial data holds the query string's values (str); a form takes any value as initial.
-        initial: dict[str, Any] = {**super().get_changeform_initial_data(request)}
-        default = Preset.objects.filter(slug=DEFAULT_PRESET_SLUG).first()
-        if default is not None:
-            initial.setdefault("preset", default.pk)
-        return initial
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     @admin.display(description="schedule of the saved preset")
     def schedule(self, obj: DunningSettings | None = None) -> str:

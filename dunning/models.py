@@ -146,7 +146,7 @@ class DunningSettings(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Dunning settings of {self.organization_id}"
+        return f"Dunning settings of {self.organization.name}"
 
 
 class Action(models.TextChoices):

@@ -7,13 +7,22 @@ from typing import Any
 
 from django.utils import timezone
 
-from dunning.models import DunningDecision, DunningRun
+from dunning.models import DunningDecision, DunningRun, DunningSettings
 from dunning.selectors import dunning_settings_get
 from notifications.models import Message
 from notifications.resend import ResendError, message_resend_step
 from practices.models import Organization
 
-__all__ = ["ResendError", "decision_resend", "organizations_due_for_run"]
+__all__ = ["ResendError", "decision_resend", "dunning_settings_create", "organizations_due_for_run"]
+
+
+def dunning_settings_create(*, organization: Organization) -> DunningSettings:
+    """The organization's settings row, created with the defaults (the standard preset) when it has none;
+    called when an organization is created (``organization_settings_create``)."""
+    row = dunning_settings_get(organization=organization)
+    if row.pk is None:
+        row.save()
+    return row
 
 
 def organizations_due_for_run(*, now: datetime | None = None) -> list[tuple[int, date]]:

@@ -7,8 +7,10 @@ from typing import Any, TypeVar
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from practices.models import (
@@ -22,7 +24,7 @@ from practices.models import (
     Patient,
     Role,
 )
-from practices.services import api_token_issue, api_token_revoke
+from practices.services import api_token_issue, api_token_revoke, organization_settings_create
 from practices.tenancy import OrganizationScopedAdmin
 
 _ModelT = TypeVar("_ModelT", bound=Model)
@@ -35,20 +37,52 @@ class ReadOnlyMirrorAdmin(OrganizationScopedAdmin[_ModelT]):
         return False
 
 
+# The settings rows of other apps, by their reverse one-to-one names; linked by URL name so that practices
+# imports nothing from them (like the bill's trail below).
+_SETTINGS_LINKS = [
+    ("dunning_settings", "admin:dunning_dunningsettings_change", "Dunning settings"),
+    ("payment_settings", "admin:payments_paymentsettings_change", "Payment settings"),
+]
+
+
 @admin.register(Organization)
 class OrganizationAdmin(OrganizationScopedAdmin[Organization]):
     organization_path = "self"
     view_role = Role.BILLING_MANAGER
     change_role = Role.ORG_ADMIN
-    list_display = ["name", "slug", "timezone", "last_feed_generated_at"]
+    list_display = ["name", "slug", "timezone", "last_feed_generated_at", "settings"]
     search_fields = ["name", "slug"]
-    readonly_fields = ["last_feed_generated_at", "created_at"]
+    readonly_fields = ["settings", "last_feed_generated_at", "created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
+        return super().get_queryset(request).select_related(*(name for name, _, _ in _SETTINGS_LINKS))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None and not request.user.is_superuser:
             fields.append("slug")
         return fields
+
+    def save_model(self, request: HttpRequest, obj: Organization, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            organization_settings_create(organization=obj)
+
+    @admin.display(description="settings")
+    def settings(self, obj: Organization | None = None) -> str:
+        """Links to the organization's dunning and payment settings (each row is made with the organization)."""
+        if obj is None or obj.pk is None:
+            return "Created with the organization."
+        links = []
+        for name, url_name, label in _SETTINGS_LINKS:
+            try:
+                row = getattr(obj, name)
+            except ObjectDoesNotExist:
+                continue
+            links.append((reverse(url_name, args=[row.pk]), label))
+        if not links:
+            return "—"
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
 
 class MembershipForm(forms.ModelForm):

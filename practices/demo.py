@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from practices.importer import ImportSummary, feed_import
 from practices.models import FeedSource, Membership, Organization, Role
+from practices.services import organization_settings_create
 
 DEMO_SLUG = "demo-dental"
 DEMO_PASSWORD = "demo-pass-2026"
@@ -146,6 +147,7 @@ def _organization_and_users() -> tuple[Organization, list[tuple[str, str]]]:
             "return_address_city": "Salt Lake City", "return_address_state": "UT", "return_address_zip": "84101",
         },
     )  # fmt: skip
+    organization_settings_create(organization=organization)
     user_model = get_user_model()
     logins: list[tuple[str, str]] = []
     for username, role in DEMO_USERS:

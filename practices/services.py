@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -36,6 +37,23 @@ def audit_record(
     )
 
 
+# The apps that keep one settings row per organization (dunning, payments) register the service that creates
+# it with its defaults, called as create(organization=…); practices imports nothing from them.
+_settings_creators: list[Callable[..., object]] = []
+
+
+def register_organization_settings(create: Callable[..., object]) -> None:
+    if create not in _settings_creators:
+        _settings_creators.append(create)
+
+
+def organization_settings_create(*, organization: Organization) -> None:
+    """Create the organization's settings rows that do not exist yet, with their defaults, so that a billing
+    manager finds them in the admin (nobody adds them). Idempotent."""
+    for create in _settings_creators:
+        create(organization=organization)
+
+
 @transaction.atomic
 def organization_create(*, slug: str, name: str, timezone_name: str, actor_label: str = "") -> Organization:
     """Onboard an organization with default settings; raises OrganizationExists or ValidationError."""
@@ -45,6 +63,7 @@ def organization_create(*, slug: str, name: str, timezone_name: str, actor_label
     organization = Organization(slug=slug, name=name, timezone=timezone_name)
     organization.full_clean()
     organization.save()
+    organization_settings_create(organization=organization)
     audit_record(
         organization=organization,
         actor_label=actor_label or "system",

@@ -131,7 +131,8 @@ def test_the_preset_is_chosen_from_a_searchable_drop_down(client, org, manager):
     )
     assert response.status_code == 200
     assert [result["text"] for result in response.json()["results"]] == ["Accelerated 14-day"]
-    page = client.get(reverse("admin:dunning_dunningsettings_add")).content.decode()
+    row = DunningSettings.objects.create(organization=org, preset=preset("standard-30"))
+    page = client.get(reverse("admin:dunning_dunningsettings_change", args=[row.pk])).content.decode()
     assert "admin-autocomplete" in page
 
 
@@ -145,17 +146,19 @@ def test_front_desk_cannot_reach_the_preset_search(client, org):
     assert response.status_code == 403
 
 
-def test_a_billing_manager_adds_the_settings_with_the_standard_preset_offered(client, org, manager):
-    page = client.get(reverse("admin:dunning_dunningsettings_add"))
-    assert page.context["adminform"].form.initial["preset"] == preset("standard-30").pk
-    response = client.post(
-        reverse("admin:dunning_dunningsettings_add"), form_data(org, bill_aging="dunning_status")
-    )
-    assert response.status_code == 302, response.content.decode()[:3000]
-    row = DunningSettings.objects.get(organization=org)
-    assert row.preset is not None
-    assert (row.preset.slug, row.bill_aging) == ("standard-30", "dunning_status")
-    assert AuditEvent.objects.get(action="admin.add").organization == org
+def test_nobody_adds_settings_in_the_admin(client, admin_client, org, manager):
+    # The row is made with the organization (issue 12); Add is not offered, to a billing manager or to ops.
+    DunningSettings.objects.create(organization=org, preset=preset("standard-30"))
+    add = reverse("admin:dunning_dunningsettings_add")
+    for user_client in (client, admin_client):
+        listing = user_client.get(reverse("admin:dunning_dunningsettings_changelist"))
+        assert listing.status_code == 200
+        assert listing.context["has_add_permission"] is False
+        assert add not in listing.content.decode()
+        assert user_client.get(add).status_code == 403
+        assert user_client.post(add, form_data(org)).status_code == 403
+    assert DunningSettings.objects.count() == 1
+    assert not AuditEvent.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -188,13 +191,13 @@ def test_another_organizations_settings_answer_404(client, org, manager):
     assert list(listing.context["cl"].result_list) == [mine]
 
 
-def test_settings_cannot_be_added_for_an_organization_where_one_is_front_desk(client, org, manager):
+def test_settings_of_an_organization_where_one_is_front_desk_are_not_shown(client, org, manager):
     front_desk_org = OrganizationFactory.create(slug="front-desk-only")
     MembershipFactory.create(user=manager, organization=front_desk_org, role=Role.FRONT_DESK)
-    response = client.post(reverse("admin:dunning_dunningsettings_add"), form_data(front_desk_org))
-    assert response.status_code == 200
-    assert "organization" in response.context["adminform"].form.errors
-    assert not DunningSettings.objects.exists()
+    theirs = DunningSettings.objects.create(organization=front_desk_org)
+    url = reverse("admin:dunning_dunningsettings_change", args=[theirs.pk])
+    assert client.get(url).status_code == 404
+    assert client.post(url, form_data(front_desk_org)).status_code == 404
 
 
 def test_front_desk_cannot_see_dunning_settings_or_runs(client, org):

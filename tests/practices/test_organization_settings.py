@@ -1,0 +1,108 @@
+"""An organization's settings rows are there from the start (issue 12, Billing manager): created with the
+organization (create_org, the admin, seed_demo) and, for the organizations before, by a data migration; the
+admin links the organization to them and back, and titles them by the organization's name.
+
+The billing manager saw "0 dunning settings" for the practice until someone pressed Add."""
+
+from __future__ import annotations
+
+import importlib
+from io import StringIO
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+from django.urls import reverse
+
+from dunning.admin import DunningSettingsForm
+from dunning.models import DunningSettings, Preset
+from practices.models import Organization, Role
+from practices.services import organization_create
+from tests.factories import MembershipFactory, OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_org_creates_the_settings_rows_with_the_defaults():
+    call_command("create_org", "--slug", "smile-dental", "--name", "Smile Dental", "--timezone",
+                 "America/Denver", stdout=StringIO())  # fmt: skip
+    org = Organization.objects.get(slug="smile-dental")
+    dunning = DunningSettings.objects.get(organization=org)
+    assert dunning.preset is not None
+    assert (dunning.preset.slug, dunning.reset_fields, dunning.reset_on_fields) == (
+        "standard-30",
+        ["amount_due"],
+        False,
+    )
+
+
+def test_an_organization_added_in_the_admin_gets_its_settings_rows(admin_client):
+    response = admin_client.post(
+        reverse("admin:practices_organization_add"),
+        {"slug": "smile-dental", "name": "Smile Dental", "timezone": "America/Denver"},
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    org = Organization.objects.get(slug="smile-dental")
+    assert DunningSettings.objects.get(organization=org).preset == Preset.objects.get(slug="standard-30")
+
+
+def test_the_migration_gives_every_existing_organization_its_rows():
+    bare = OrganizationFactory.create(slug="before-issue-12")
+    chosen = OrganizationFactory.create(slug="chose-settings")
+    DunningSettings.objects.create(organization=chosen, preset=Preset.objects.get(slug="accelerated-14"),
+                                   min_print="4.00")  # fmt: skip
+    migration = importlib.import_module("dunning.migrations.0006_settings_for_every_organization")
+    migration.create_missing_rows(apps, None)
+    row = DunningSettings.objects.get(organization=bare)
+    assert row.preset is not None
+    assert (row.preset.slug, row.reset_fields) == ("standard-30", ["amount_due"])
+    kept = DunningSettings.objects.get(organization=chosen)
+    assert kept.preset is not None
+    assert (kept.preset.slug, str(kept.min_print)) == ("accelerated-14", "4.00")
+    migration.create_missing_rows(apps, None)
+    assert DunningSettings.objects.count() == 2
+
+
+@pytest.fixture
+def manager(client):
+    org = organization_create(slug="smile-dental", name="Smile Dental", timezone_name="America/Denver")
+    organization_create(slug="other", name="Other Dental", timezone_name="America/Denver")
+    membership = MembershipFactory.create(organization=org, role=Role.BILLING_MANAGER)
+    client.force_login(membership.user)
+    return membership
+
+
+def test_the_organization_links_to_its_settings_and_they_link_back(client, manager):
+    org = manager.organization
+    dunning = DunningSettings.objects.get(organization=org)
+    page = client.get(reverse("admin:practices_organization_change", args=[org.pk])).content.decode()
+    dunning_url = reverse("admin:dunning_dunningsettings_change", args=[dunning.pk])
+    assert f'<a href="{dunning_url}">Dunning settings</a>' in page
+    listing = client.get(reverse("admin:practices_organization_changelist")).content.decode()
+    assert f'<a href="{dunning_url}">Dunning settings</a>' in listing
+    back = client.get(dunning_url)
+    assert back.status_code == 200
+    org_url = reverse("admin:practices_organization_change", args=[org.pk])
+    assert f'<a href="{org_url}">Smile Dental</a>' in back.content.decode()
+
+
+def test_the_settings_are_titled_by_the_organizations_name(client, manager):
+    dunning = DunningSettings.objects.get(organization=manager.organization)
+    assert str(dunning) == "Dunning settings of Smile Dental"
+    page = client.get(reverse("admin:dunning_dunningsettings_change", args=[dunning.pk])).content.decode()
+    assert "<h2>Dunning settings of Smile Dental</h2>" in page
+    assert (
+        "Dunning settings of 1" not in page and f"Dunning settings of {dunning.organization_id}<" not in page
+    )
+
+
+def test_the_billing_manager_lists_the_practices_settings_without_adding_them(client, manager):
+    listing = client.get(reverse("admin:dunning_dunningsettings_changelist"))
+    assert [row.organization.name for row in listing.context["cl"].result_list] == ["Smile Dental"]
+
+
+def test_a_new_settings_form_ticks_the_default_reset_field():
+    # Django's form for a new object takes the model defaults only for the fields it makes itself.
+    form = DunningSettingsForm()
+    assert form["reset_fields"].value() == ["amount_due"]
+    assert 'value="amount_due" id="id_reset_fields_0" checked' in str(form["reset_fields"])
