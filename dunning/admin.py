@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from dunning.models import (
     RESET_FIELDS,
@@ -251,8 +253,8 @@ _LABELS = {
     "run_at": "Daily run time",
 }
 _HELP = {
-    "preset": "The schedule of statements, reminders and letters; its steps are listed below once saved. "
-    "Empty: bills are not dunned.",
+    "preset": "The schedule of statements, reminders and letters; its steps are shown below as soon as it is "
+    "chosen and apply once saved. Empty: bills are not dunned.",
     "min_electronic": "Texts and emails go out only when the bill's amount due is more than this. "
     "0.00 sends for any amount due.",
     "min_print": "Letters go out only when the bill's amount due is more than this. 0.00 sends for any "
@@ -347,22 +349,86 @@ class DunningSettingsAdmin(OrganizationScopedAdmin[DunningSettings]):
 
     readonly_fields = ["organization", "schedule", "cycle_days", "paper_cycle_days"]
 
+    class Media:
+        # S1: the schedule is redrawn (htmx) as soon as a preset is chosen, before anything is saved.
+        js = ["django_htmx/htmx-2.min.js", "js/preset-schedule.js"]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="schedule of the saved preset")
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        schedule = path(
+            "<path:object_id>/schedule/",
+            self.admin_site.admin_view(self.schedule_view),
+            name="{}_{}_schedule".format(*info),
+        )
+        return [schedule, *super().get_urls()]
+
+    def schedule_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The schedule of the preset chosen in the form (``?preset=<id>``, empty for none), beside the
+        saved one; the change form swaps it in with htmx. Nothing is saved."""
+        obj = self.get_object(request, unquote(object_id))
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        raw = request.GET.get("preset", "")
+        preset = Preset.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+        if raw and preset is None:
+            return HttpResponseBadRequest("No such preset.")
+        return HttpResponse(_schedule_fragment(preset, saved=obj.preset))
+
+    @admin.display(description="schedule")
     def schedule(self, obj: DunningSettings | None = None) -> str:
         if obj is None or obj.pk is None:
-            return "Save to see the chosen preset's schedule."
-        return schedule_table(obj.preset)
+            return schedule_table(None)
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_schedule", args=[obj.pk])
+        return format_html(
+            '<div id="preset-schedule" aria-live="polite" hx-get="{}" hx-include="#id_preset" '
+            'hx-trigger="preset-chosen from:#id_preset">{}</div>',
+            url,
+            schedule_table(obj.preset),
+        )
 
     @admin.display(description="dunning cycle days")
     def cycle_days(self, obj: DunningSettings | None = None) -> str:
-        return "—" if obj is None or obj.preset is None else str(obj.preset.cycle_days)
+        return _cycle_days(obj.preset if obj is not None else None)
 
     @admin.display(description="paper cycle days")
     def paper_cycle_days(self, obj: DunningSettings | None = None) -> str:
-        return "—" if obj is None or obj.preset is None else str(obj.preset.paper_cycle_days)
+        return _paper_cycle_days(obj.preset if obj is not None else None)
+
+
+# The read-only cycle days (S2, S3) follow the chosen preset too: the fragment replaces them out of band.
+def _cycle_days(preset: Preset | None, *, oob: bool = False) -> str:
+    value = "—" if preset is None else str(preset.cycle_days)
+    return format_html('<span id="preset-cycle-days"{}>{}</span>', _OOB if oob else "", value)
+
+
+def _paper_cycle_days(preset: Preset | None, *, oob: bool = False) -> str:
+    value = "—" if preset is None else str(preset.paper_cycle_days)
+    return format_html('<span id="preset-paper-cycle-days"{}>{}</span>', _OOB if oob else "", value)
+
+
+_OOB = mark_safe(' hx-swap-oob="true"')
+
+
+def _schedule_fragment(preset: Preset | None, *, saved: Preset | None) -> str:
+    note = (
+        format_html(
+            '<p class="help">Not saved yet: {} applies once you save; until then the saved {} does.</p>',
+            f"the schedule of “{preset}”" if preset is not None else "no preset (no dunning)",
+            f"preset “{saved}”" if saved is not None else "choice (no preset)",
+        )
+        if preset != saved
+        else ""
+    )
+    return format_html(
+        "{}{}{}{}",
+        note,
+        schedule_table(preset),
+        _cycle_days(preset, oob=True),
+        _paper_cycle_days(preset, oob=True),
+    )
 
 
 @admin.register(DunningRun)

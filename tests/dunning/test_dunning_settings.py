@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils.html import strip_tags
 
 from dunning.models import DunningSettings, Preset, PresetStep
 from dunning.selectors import dunning_settings_get
@@ -106,6 +107,47 @@ def test_the_chosen_presets_schedule_is_shown_with_template_links(client, org, m
     assert client.get(chosen_url).status_code == 200
 
 
+def test_the_change_form_asks_for_the_schedule_when_a_preset_is_chosen(client, org, manager):
+    row = DunningSettings.objects.create(organization=org, preset=preset("standard-30"))
+    page = client.get(reverse("admin:dunning_dunningsettings_change", args=[row.pk])).content.decode()
+    url = reverse("admin:dunning_dunningsettings_schedule", args=[row.pk])
+    assert (
+        f'<div id="preset-schedule" aria-live="polite" hx-get="{url}" hx-include="#id_preset" '
+        'hx-trigger="preset-chosen from:#id_preset">'
+    ) in page
+    # htmx and the script that passes select2's choice on, as static files (no inline script: CSP).
+    assert 'src="/static/django_htmx/htmx-2.min.js"' in page
+    assert 'src="/static/js/preset-schedule.js"' in page
+
+
+def test_the_schedule_of_a_chosen_preset_is_drawn_without_saving_it(client, org, manager):
+    row = DunningSettings.objects.create(organization=org, preset=preset("standard-30"))
+    url = reverse("admin:dunning_dunningsettings_schedule", args=[row.pk])
+    response = client.get(url, {"preset": preset("accelerated-14").pk}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    fragment = response.content.decode()
+    assert "Not saved yet: the schedule of “Accelerated 14-day” applies once you save" in fragment
+    assert "<tr><td>1</td><td>5</td><td>Reminder</td><td>SMS</td>" in fragment
+    assert '<span id="preset-cycle-days" hx-swap-oob="true">14</span>' in fragment
+    assert '<span id="preset-paper-cycle-days" hx-swap-oob="true">28</span>' in fragment
+    row.refresh_from_db()
+    assert row.preset == preset("standard-30")
+    assert not AuditEvent.objects.exists()
+    # The saved preset again: no note; no preset: the schedule says so.
+    same = client.get(url, {"preset": preset("standard-30").pk}).content.decode()
+    assert "Not saved yet" not in same and "<tr><td>4</td><td>90</td><td>Final notice</td>" in same
+    none = client.get(url, {"preset": ""}).content.decode()
+    assert "No preset: this organization&#x27;s bills are not dunned." in none
+    assert '<span id="preset-cycle-days" hx-swap-oob="true">—</span>' in none
+    assert client.get(url, {"preset": "999999"}).status_code == 400
+
+
+def test_the_schedule_of_another_organization_answers_404(client, org, manager):
+    other = DunningSettings.objects.create(organization=OrganizationFactory.create(slug="other"))
+    url = reverse("admin:dunning_dunningsettings_schedule", args=[other.pk])
+    assert client.get(url, {"preset": preset("standard-30").pk}).status_code == 404
+
+
 def test_the_cycle_days_are_read_only_and_come_from_the_preset(client, org, manager):
     row = DunningSettings.objects.create(organization=org, preset=preset("accelerated-14"))
     url = reverse("admin:dunning_dunningsettings_change", args=[row.pk])
@@ -119,7 +161,7 @@ def test_the_cycle_days_are_read_only_and_come_from_the_preset(client, org, mana
         for field in line
         if field.is_readonly
     }
-    assert (readonly["cycle_days"], readonly["paper_cycle_days"]) == ("14", "28")
+    assert (strip_tags(readonly["cycle_days"]), strip_tags(readonly["paper_cycle_days"])) == ("14", "28")
     client.post(url, form_data(org, preset=row.preset_id, cycle_days="3", paper_cycle_days="3"))
     assert (preset("accelerated-14").cycle_days, preset("accelerated-14").paper_cycle_days) == (14, 28)
 
