@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import path
 
 from notifications import webhooks
 
@@ -11,5 +11,5 @@ app_name = "webhooks"
 urlpatterns = [
     path("twilio/status/<int:message_id>/", webhooks.twilio_status, name="twilio-status"),
     path("twilio/inbound/", webhooks.twilio_inbound, name="twilio-inbound"),
-    path("anymail/", include("anymail.urls")),
+    path("anymail/<slug:esp>/tracking/", webhooks.email_tracking, name="email-tracking"),
 ]

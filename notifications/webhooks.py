@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
+from anymail.exceptions import AnymailError, AnymailWebhookValidationFailure
 from anymail.signals import AnymailTrackingEvent, tracking
 from django.conf import settings
 from django.dispatch import receiver
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from notifications.delivery import sms_status_apply
+from notifications.email_events import email_event_apply
 from notifications.inbound import inbound_sms_apply
-from notifications.models import Channel, Message, OptOutSource, Reason, State
-from notifications.optouts import opt_out_set
-from notifications.outbox import message_transition
+from notifications.models import Channel, Message
 from notifications.providers import twilio
 
 logger = logging.getLogger(__name__)
@@ -73,37 +76,65 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     return HttpResponse(twiml, content_type="application/xml")
 
 
+# N3, T3: the configured ESP's tracking webhook, and no other: anymail.urls would mount every ESP's views
+# (inbound ones too), and an ESP that is not configured answers 500 from its view's start-up checks.
+TRACKING_VIEWS = {
+    "amazon_ses": "anymail.webhooks.amazon_ses.AmazonSESTrackingWebhookView",
+    "brevo": "anymail.webhooks.brevo.BrevoTrackingWebhookView",
+    "mailersend": "anymail.webhooks.mailersend.MailerSendTrackingWebhookView",
+    "mailgun": "anymail.webhooks.mailgun.MailgunTrackingWebhookView",
+    "mailjet": "anymail.webhooks.mailjet.MailjetTrackingWebhookView",
+    "mailtrap": "anymail.webhooks.mailtrap.MailtrapTrackingWebhookView",
+    "mandrill": "anymail.webhooks.mandrill.MandrillCombinedWebhookView",
+    "postal": "anymail.webhooks.postal.PostalTrackingWebhookView",
+    "postmark": "anymail.webhooks.postmark.PostmarkTrackingWebhookView",
+    "resend": "anymail.webhooks.resend.ResendTrackingWebhookView",
+    "sendgrid": "anymail.webhooks.sendgrid.SendGridTrackingWebhookView",
+    "sparkpost": "anymail.webhooks.sparkpost.SparkPostTrackingWebhookView",
+    "unisender_go": "anymail.webhooks.unisender_go.UnisenderGoTrackingWebhookView",
+}
+# What a body anymail cannot read raises (bad JSON, missing fields, an SNS body that is not one).
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError, AnymailError)
+
+
+@cache
+def _tracking_view(esp: str) -> Callable[..., HttpResponse]:
+    """anymail's view for ``esp``, with a body it cannot parse answered 400 (not 500, which the ESP
+    would retry for days). Basic auth and signatures are checked first, as anymail does."""
+    base: type[Any] = import_string(TRACKING_VIEWS[esp])
+
+    class Tracking(base):
+        def run_validators(self, request: HttpRequest) -> None:
+            try:
+                super().run_validators(request)
+            except AnymailWebhookValidationFailure:
+                raise
+            except _MALFORMED as exc:
+                raise AnymailWebhookValidationFailure(f"malformed {self.esp_name} webhook: {exc}") from exc
+
+        def parse_events(self, request: HttpRequest) -> list[Any]:
+            try:
+                return list(super().parse_events(request))
+            except _MALFORMED as exc:
+                raise AnymailWebhookValidationFailure(f"malformed {self.esp_name} webhook: {exc}") from exc
+
+    Tracking.__name__ = base.__name__
+    view: Callable[..., HttpResponse] = Tracking.as_view()
+    return view
+
+
+@csrf_exempt
+def email_tracking(request: HttpRequest, esp: str) -> HttpResponse:
+    """``/webhooks/anymail/<esp>/tracking/``: only the configured ESP's, and only with its secret set."""
+    if not settings.EMAIL_ENABLED or esp != settings.ANYMAIL_ESP or esp not in TRACKING_VIEWS:
+        raise Http404("no such webhook")
+    if not settings.ANYMAIL.get("WEBHOOK_SECRET"):
+        # T3: never open. Production refuses to start without it; elsewhere the webhook refuses to work.
+        return HttpResponseForbidden("ANYMAIL_WEBHOOK_SECRET is not set")
+    return _tracking_view(esp)(request)
+
+
 @receiver(tracking)
 def on_email_tracking(sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any) -> None:
-    """N3: bounces and rejections make the message undelivered; a complaint is an email opt-out.
-    anymail authenticates the webhook with ANYMAIL_WEBHOOK_SECRET before this runs."""
-    message_id = (event.metadata or {}).get("message_id", "")
-    message = None
-    if str(message_id).isdigit():
-        message = (
-            Message.objects.select_related("organization")
-            .filter(pk=int(message_id), channel=Channel.EMAIL)
-            .first()
-        )
-    if message is None and event.message_id:
-        message = (
-            Message.objects.select_related("organization")
-            .filter(provider_id=event.message_id, channel=Channel.EMAIL)
-            .first()
-        )
-    if message is None:
-        return
-    if event.event_type == "delivered":
-        message_transition(message_id=message.pk, to=State.DELIVERED, delivered_at=event.timestamp)
-    elif event.event_type in ("bounced", "rejected"):
-        reason = Reason.BOUNCED if event.event_type == "bounced" else Reason.REJECTED
-        message_transition(message_id=message.pk, to=State.UNDELIVERED, reason=reason,
-                           error_message=(event.description or event.reject_reason or "")[:500])  # fmt: skip
-    elif event.event_type in ("complained", "unsubscribed"):
-        source = (
-            OptOutSource.EMAIL_COMPLAINT
-            if event.event_type == "complained"
-            else OptOutSource.EMAIL_UNSUBSCRIBE
-        )
-        opt_out_set(organization=message.organization, channel=Channel.EMAIL, address=message.destination,
-                    active=True, source=source)  # fmt: skip
+    """N3: anymail authenticated the webhook and parsed the event; ``email_events`` applies it."""
+    email_event_apply(esp_name=esp_name, event=event)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from dunning_project.email_config import email_config
 from dunning_project.env import env_bool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,11 @@ def test_env_bool_refuses_anything_else(monkeypatch, raw):
 
 def _settings(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {
-        k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ANYMAIL_ESP", "ANYMAIL_WEBHOOK_SECRET"}
+        and not k.startswith(("POSTMARK_", "AWS_"))
     }
     code = "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
     return subprocess.run(
@@ -77,3 +82,74 @@ def test_production_refuses_to_start_with_unsafe_settings(env, message):
 def test_production_starts_with_a_real_secret_key():
     result = _settings("dunning_project.settings.production", {"SECRET_KEY": "k" * 50, "DEBUG": "false"})
     assert result.returncode == 0, result.stderr
+
+
+# --- email (N3, T3) ----------------------------------------------------------------------------------------
+
+
+def test_with_nothing_set_email_is_off_and_the_channel_logs():
+    config = email_config({})
+    assert (config.esp, config.enabled) == ("postmark", False)
+
+
+@pytest.mark.parametrize(
+    ("env", "backend", "expected"),
+    [
+        ({"POSTMARK_SERVER_TOKEN": "t"}, "postmark", {"POSTMARK_SERVER_TOKEN": "t"}),
+        ({"ANYMAIL_ESP": "sendgrid", "SENDGRID_API_KEY": "SG.k"}, "sendgrid", {"SENDGRID_API_KEY": "SG.k"}),
+        (
+            {"ANYMAIL_ESP": "mailgun", "MAILGUN_API_KEY": "k", "MAILGUN_WEBHOOK_SIGNING_KEY": "s",
+             "MAILGUN_API_URL": "https://api.eu.mailgun.net/v3"},
+            "mailgun",
+            {"MAILGUN_API_KEY": "k", "MAILGUN_WEBHOOK_SIGNING_KEY": "s", "MAILGUN_API_URL": "https://api.eu.mailgun.net/v3"},
+        ),
+        ({"ANYMAIL_ESP": "brevo", "BREVO_API_KEY": "x"}, "brevo", {"BREVO_API_KEY": "x"}),
+        (
+            {"ANYMAIL_ESP": "amazon_ses", "AWS_REGION": "us-west-2", "AWS_ACCESS_KEY_ID": "A", "AWS_SECRET_ACCESS_KEY": "S"},
+            "amazon_ses",
+            {"AMAZON_SES_CLIENT_PARAMS": {"region_name": "us-west-2"}},
+        ),
+        (
+            {"ANYMAIL_ESP": "mailjet", "MAILJET_API_KEY": "p", "MAILJET_SECRET_KEY": "s"},
+            "mailjet",
+            {"MAILJET_API_KEY": "p", "MAILJET_SECRET_KEY": "s"},
+        ),
+    ],
+)  # fmt: skip
+def test_each_esp_is_configured_by_its_own_variables(env, backend, expected):
+    config = email_config({**env, "ANYMAIL_WEBHOOK_SECRET": "hook:secret"})
+    assert config.enabled and config.backend == f"anymail.backends.{backend}.EmailBackend"
+    assert config.anymail == {**expected, "WEBHOOK_SECRET": "hook:secret"}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ANYMAIL_ESP": "brevo"}, "ANYMAIL_ESP=brevo needs BREVO_API_KEY"),
+        ({"ANYMAIL_ESP": "postmark"}, "ANYMAIL_ESP=postmark needs POSTMARK_SERVER_TOKEN"),
+        ({"ANYMAIL_ESP": "mailgun", "MAILGUN_API_KEY": "k"}, "needs MAILGUN_WEBHOOK_SIGNING_KEY"),
+        ({"ANYMAIL_ESP": "mailjet", "MAILJET_API_KEY": "p"}, "needs MAILJET_SECRET_KEY"),
+        ({"ANYMAIL_ESP": "amazon_ses", "AWS_REGION": "us-east-1"}, "needs AWS credentials"),
+        ({"ANYMAIL_ESP": "amazon_ses", "AWS_ACCESS_KEY_ID": "A", "AWS_SECRET_ACCESS_KEY": "S"}, "AWS_REGION"),
+        ({"ANYMAIL_ESP": "sendgird"}, "ANYMAIL_ESP='sendgird' is not an ESP"),
+        ({"POSTMARK_SERVER_TOKEN": "t", "ANYMAIL_WEBHOOK_SECRET": "nocolon"}, "must be user:password"),
+    ],
+)
+def test_a_chosen_esp_without_its_credentials_is_a_clear_start_up_error(env, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        email_config(env)
+
+
+def test_a_missing_esp_credential_stops_the_process_at_start_up():
+    result = _settings("dunning_project.settings.local", {"ANYMAIL_ESP": "brevo"})
+    assert result.returncode != 0
+    assert "ANYMAIL_ESP=brevo needs BREVO_API_KEY" in result.stderr
+
+
+def test_production_refuses_an_esp_without_the_webhook_secret():
+    env = {"SECRET_KEY": "k" * 50, "ANYMAIL_ESP": "postmark", "POSTMARK_SERVER_TOKEN": "t"}
+    result = _settings("dunning_project.settings.production", env)
+    assert result.returncode != 0
+    assert "ANYMAIL_WEBHOOK_SECRET (user:password) must be set" in result.stderr
+    ok = _settings("dunning_project.settings.production", {**env, "ANYMAIL_WEBHOOK_SECRET": "hook:s3cret"})
+    assert ok.returncode == 0, ok.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 
+from dunning_project.email_config import email_config
 from dunning_project.env import env_bool, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -177,15 +178,15 @@ TWILIO_ENABLED = bool(TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)
 # empty TwiML. false: Twilio's replies are off for our senders and we send exactly one reply ourselves.
 TWILIO_ADVANCED_OPT_OUT = env_bool("TWILIO_ADVANCED_OPT_OUT", default=True)
 
-ANYMAIL_ESP = env_str("ANYMAIL_ESP", default="postmark")
-POSTMARK_SERVER_TOKEN = env_str("POSTMARK_SERVER_TOKEN")
+# N3: the ESP and its own variables (dunning_project/email_config.py); a chosen ESP without its credentials
+# stops start-up here. With nothing set, email is off and the channel logs each message (§10).
+_EMAIL = email_config()
+ANYMAIL_ESP = _EMAIL.esp
+EMAIL_ENABLED = _EMAIL.enabled
+EMAIL_BACKEND = _EMAIL.backend
+ANYMAIL = _EMAIL.anymail
+ANYMAIL_WEBHOOK_SECRET = str(ANYMAIL.get("WEBHOOK_SECRET", ""))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="billing@localhost")
-ANYMAIL_WEBHOOK_SECRET = env_str("ANYMAIL_WEBHOOK_SECRET")
-ANYMAIL = {"POSTMARK_SERVER_TOKEN": POSTMARK_SERVER_TOKEN}
-if ANYMAIL_WEBHOOK_SECRET:
-    ANYMAIL["WEBHOOK_SECRET"] = ANYMAIL_WEBHOOK_SECRET
-EMAIL_ENABLED = bool(POSTMARK_SERVER_TOKEN) if ANYMAIL_ESP == "postmark" else True
-EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
 
 # --- Payments (SPEC §9): the gateway behind the patient payment page; the sandbox is the embedded default.
 PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", default="payments.gateway.SandboxGateway")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DEBUG, SECRET_KEY
+from .base import ANYMAIL_ESP, ANYMAIL_WEBHOOK_SECRET, DEBUG, EMAIL_ENABLED, SECRET_KEY
 
 _INSECURE_KEYS = {"", "insecure-local-development-key-do-not-use-in-production", "test-only-secret-key"}
 
@@ -13,6 +13,13 @@ if DEBUG:
     raise ImproperlyConfigured("DEBUG must be false in production settings")
 if SECRET_KEY in _INSECURE_KEYS or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("SECRET_KEY must be set to a random value of at least 32 characters")
+# T3: no webhook is ever open. An ESP without the basic-auth secret of its tracking webhook would accept
+# anyone's bounce or complaint; the product refuses to start instead of logging a warning.
+if EMAIL_ENABLED and not ANYMAIL_WEBHOOK_SECRET:
+    raise ImproperlyConfigured(
+        f"ANYMAIL_WEBHOOK_SECRET (user:password) must be set when an ESP is configured (ANYMAIL_ESP={ANYMAIL_ESP}):"
+        " it authenticates the tracking webhook"
+    )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True

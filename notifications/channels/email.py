@@ -5,6 +5,7 @@ import logging
 from anymail.exceptions import AnymailError, AnymailRecipientsRefused
 from anymail.message import AnymailMessage
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from notifications.channels.base import Channel, ChannelError
 from notifications.models import Message, Reason
@@ -19,7 +20,7 @@ class EmailChannel(Channel):
 
     def send(self, message: Message) -> str:
         if not settings.EMAIL_ENABLED:
-            logger.info("email (not sent: no ESP token) message=%s", message.pk)
+            logger.info("email (not sent: no ESP configured) message=%s", message.pk)
             return f"log-{message.pk}"
         email = AnymailMessage(
             subject=message.subject,
@@ -36,6 +37,11 @@ class EmailChannel(Channel):
         except AnymailError as exc:
             # Network errors and 5xx from the ESP: try again later.
             raise ChannelError(str(exc), permanent=False) from exc
+        except ImproperlyConfigured as exc:
+            # Start-up refuses an ESP without its credentials (dunning_project/email_config.py); should a
+            # setting still be missing, the message is held for another try, never left in `sending`.
+            logger.error("email is not configured: %s", exc)
+            raise ChannelError(f"email is not configured: {exc}", permanent=False) from exc
         status = getattr(email, "anymail_status", None)
         provider_id = getattr(status, "message_id", None)
         return str(provider_id) if provider_id is not None else f"email-{message.pk}"

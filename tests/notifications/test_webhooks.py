@@ -1,9 +1,6 @@
-"""Webhooks (N2, N3, T3): Twilio status callbacks and inbound keywords, anymail tracking."""
+"""Webhooks (N2, T3): Twilio status callbacks and inbound keywords. Email tracking: test_email_tracking.py."""
 
 from __future__ import annotations
-
-import base64
-import json
 
 import pytest
 
@@ -22,7 +19,6 @@ def twilio_settings(settings):
     settings.TWILIO_ACCOUNT_SID = "AC" + "0" * 32
     settings.TWILIO_AUTH_TOKEN = TOKEN
     settings.PUBLIC_BASE_URL = "https://billing.example.org"
-    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:secret"}
 
 
 @pytest.fixture
@@ -199,7 +195,7 @@ def test_help_answers_with_the_practice_name_and_phone(client, patient, settings
     assert response.status_code == 200
     body = response.content.decode()
     assert "Smile Dental" in body
-    assert "+18015550199" in body
+    assert "(801) 555-0199" in body  # national format (issue 12)
     assert not OptOut.objects.exists()
 
 
@@ -207,50 +203,3 @@ def test_an_unsigned_inbound_message_is_403(client, patient):
     response = client.post("/webhooks/twilio/inbound/", {"From": patient.mobile_phone, "Body": "STOP"})
     assert response.status_code == 403
     assert not OptOut.objects.exists()
-
-
-# --- anymail tracking (Postmark) ---------------------------------------------------------------------
-
-
-def postmark(client, payload, auth="hook:secret"):
-    headers = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
-    return client.post(
-        "/webhooks/anymail/postmark/tracking/",
-        json.dumps(payload),
-        content_type="application/json",
-        **headers,
-    )
-
-
-def email(patient) -> Message:
-    return Message.objects.create(organization=patient.organization, patient=patient, channel=Channel.EMAIL,
-                                  kind=Kind.REQUEST, body="x", subject="s", destination=patient.email,
-                                  state=State.SENT, provider_id="pm-1")  # fmt: skip
-
-
-def bounce(message, type_="HardBounce"):
-    return {"RecordType": "Bounce", "ID": 1, "Type": type_, "TypeCode": 1, "MessageID": message.provider_id,
-            "Email": message.destination, "Metadata": {"message_id": str(message.pk)}, "BouncedAt": "2026-11-24T10:00:00Z",
-            "Description": "The server was unable to deliver your message"}  # fmt: skip
-
-
-def test_a_bounce_makes_the_email_undelivered(client, patient):
-    message = email(patient)
-    assert postmark(client, bounce(message)).status_code == 200
-    message.refresh_from_db()
-    assert (message.state, message.reason) == (State.UNDELIVERED, Reason.BOUNCED)
-
-
-def test_a_complaint_is_an_email_opt_out(client, patient):
-    message = email(patient)
-    payload = {"RecordType": "SpamComplaint", "ID": 2, "Type": "SpamComplaint", "MessageID": message.provider_id,
-               "Email": message.destination, "Metadata": {"message_id": str(message.pk)}, "BouncedAt": "2026-11-24T10:00:00Z"}  # fmt: skip
-    assert postmark(client, payload).status_code == 200
-    assert OptOut.objects.get(channel="email", address="ana@example.com").source == "email_complaint"
-
-
-def test_tracking_without_the_webhook_secret_is_refused(client, patient):
-    message = email(patient)
-    assert postmark(client, bounce(message), auth="hook:wrong").status_code in (400, 403)
-    assert postmark(client, bounce(message), auth=None).status_code in (400, 403)
-    assert Message.objects.get(pk=message.pk).state == State.SENT
