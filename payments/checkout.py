@@ -16,7 +16,17 @@ from django.utils import timezone
 
 from payments.gateway import Gateway, get_gateway
 from payments.models import Payment, PaymentLink, PaymentStatus
-from practices.models import BILL_OWING_STATES, CENTS, Bill, BillSource, BillState, Organization
+from practices.models import (
+    BILL_OWING_STATES,
+    BUCKETS,
+    CENTS,
+    Account,
+    AgingCategory,
+    Bill,
+    BillSource,
+    BillState,
+    Organization,
+)
 from practices.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -196,6 +206,37 @@ def payment_take(
         )  # fmt: skip
     payment.bill = bill
     return PaymentOutcome(payment=payment, message=result.message)
+
+
+@dataclass(frozen=True)
+class AgingNow:
+    """A family's balance by age as the patient should see it today (``account_aging_now``)."""
+
+    buckets: dict[str, Decimal]  # keyed by practices.models.BUCKETS
+    category: str  # AgingCategory value: the oldest bucket still owing, '' when nothing is
+
+
+def account_aging_now(*, account: Account) -> AgingNow:
+    """The account's aging buckets less the payments we took since the PMS's figures (``account.as_of``).
+
+    The PMS has not posted those payments yet, so its buckets still hold them: after a partial payment the
+    patient saw the old balance by age beside the reduced amount due (issue 12). A payment is applied to the
+    oldest charges first, as practice-management systems apply a guarantor's payment by default; what is left
+    after every owing bucket is a credit in the newest one. The same payments as
+    ``payments_reapply_after_import`` (succeeded, created after the feed's ``generated_at``).
+    """
+    buckets = {key: getattr(account, f"bucket_{key}") for key in BUCKETS}
+    unposted = Payment.objects.filter(
+        bill__guarantor_id=account.guarantor_id, status=PaymentStatus.SUCCEEDED, created_at__gt=account.as_of
+    ).aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
+    left = unposted
+    for key in reversed(BUCKETS):
+        taken = min(max(buckets[key], Decimal("0.00")), left)
+        buckets[key] -= taken
+        left -= taken
+    buckets[BUCKETS[0]] -= left
+    oldest = next((key for key in reversed(BUCKETS) if buckets[key] > 0), "")
+    return AgingNow(buckets=buckets, category=AgingCategory(oldest).value)
 
 
 def payments_export_rows(*, organization: Organization, since: date) -> list[dict[str, str]]:

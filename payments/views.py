@@ -6,6 +6,7 @@ carries ``Cache-Control: no-store`` and ``Referrer-Policy: same-origin``; card f
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from functools import wraps
 from typing import Any
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -25,6 +27,7 @@ from payments.checkout import (
     Card,
     DobOutcome,
     PaymentRefused,
+    account_aging_now,
     dob_locked,
     dob_verify,
     month_year_parse,
@@ -35,16 +38,16 @@ from payments.models import PaymentLink, PaymentStatus
 from practices.models import Account, AgingCategory, Organization
 
 SESSION_KEY = "pay_verified"
+FLASH_KEY = "pay_flash"
 VERIFIED_FOR = timedelta(minutes=30)
 MISMATCH_MESSAGE = "We could not verify those details."
-LOCKED_MESSAGE = "Too many attempts. Try again in 15 minutes."
 BLOCKED_MESSAGE = "For your security this link no longer works after too many attempts."
 EXPIRY = re.compile(r"^\s*(0[1-9]|1[0-2])\s*/\s*(\d{2})\s*$")
 BUCKET_LABELS = [
-    ("bucket_0_30", "0–30 days"),
-    ("bucket_31_60", "31–60 days"),
-    ("bucket_61_90", "61–90 days"),
-    ("bucket_over_90", "Over 90 days"),
+    ("0_30", "0–30 days"),
+    ("31_60", "31–60 days"),
+    ("61_90", "61–90 days"),
+    ("over_90", "Over 90 days"),
 ]
 
 
@@ -140,27 +143,39 @@ def pay_link(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _verify(request: HttpRequest, link: PaymentLink, token: str, now: datetime) -> HttpResponse:
-    step = request.POST.get("step") if request.method == "POST" else None
-    form = DobForm(request.POST if step == "verify" else None)
-    error = ""
-    if form.is_bound and form.is_valid():
+    if request.method == "POST":
+        # Post/Redirect/Get: every answer to a POST is a redirect, so Back never offers to post again.
+        if request.POST.get("step") != "verify":
+            _flash_set(request, link, reverify=True)  # a payment posted after the verification ran out
+            return redirect("pay:link", token=token)
+        form = DobForm(request.POST)
+        if not form.is_valid():
+            _flash_set(request, link, dob_errors=list(form.errors.get("dob", [])))
+            return redirect("pay:link", token=token)
         outcome = dob_verify(link=link, month_year=form.cleaned_data["dob"], now=now)
         if outcome == DobOutcome.VERIFIED:
             _mark_verified(request, link, now)
-            return redirect("pay:link", token=token)
-        error = {DobOutcome.LOCKED: LOCKED_MESSAGE, DobOutcome.BLOCKED: BLOCKED_MESSAGE}.get(
-            outcome, MISMATCH_MESSAGE
-        )
-    elif not form.is_bound and link.blocked_at is not None:
+        elif outcome == DobOutcome.MISMATCH:
+            _flash_set(request, link, error=MISMATCH_MESSAGE)
+        # LOCKED and BLOCKED need no message of their own: the page reads them from the link.
+        return redirect("pay:link", token=token)
+    flash = _flash_pop(request, link)
+    blocked = link.blocked_at is not None
+    locked = not blocked and dob_locked(link=link, now=now)
+    if blocked:
         error = BLOCKED_MESSAGE
-    elif not form.is_bound and dob_locked(link=link, now=now):
-        error = LOCKED_MESSAGE
+    elif locked and link.locked_until is not None:
+        error = _locked_message(link.locked_until, now)
+    else:
+        error = str(flash.get("error", ""))
     context = {
         "organization": link.organization,
-        "form": form,
+        "form": DobForm(),
+        "dob_errors": [] if blocked or locked else flash.get("dob_errors", []),
         "error": error,
-        "reverify": step == "pay",
-        "link_blocked": link.blocked_at is not None,
+        "reverify": bool(flash.get("reverify")),
+        "link_blocked": blocked,
+        "locked": locked,
     }
     return render(request, "payments/verify.html", context)
 
@@ -168,9 +183,13 @@ def _verify(request: HttpRequest, link: PaymentLink, token: str, now: datetime) 
 @sensitive_variables("form", "card")
 def _pay(request: HttpRequest, link: PaymentLink, token: str, now: datetime) -> HttpResponse:
     bill = link.bill
-    declined = ""
-    if request.method == "POST" and request.POST.get("step") == "pay":
+    if request.method == "POST":
+        # Post/Redirect/Get: a payment answers with the receipt, anything else with this page and what to fix
+        # (never the card details, which are typed again), so Back never offers to post again.
+        if request.POST.get("step") != "pay":
+            return redirect("pay:link", token=token)  # e.g. the date of birth sent twice
         form = PayForm(request.POST)
+        declined = ""
         if form.is_valid():
             exp_month, exp_year = form.cleaned_data["expiry"]
             card = Card(
@@ -186,28 +205,53 @@ def _pay(request: HttpRequest, link: PaymentLink, token: str, now: datetime) -> 
                 if payment.status == PaymentStatus.SUCCEEDED:
                     return redirect("pay:receipt", token=token, payment_id=payment.pk)
                 declined = f"{outcome.message} No payment was taken."
-                bill = payment.bill
-    else:
-        form = PayForm(initial={"amount": bill.amount_due})
+        amount = str(request.POST.get("amount", ""))[:20]
+        refused = {field: list(messages) for field, messages in form.errors.items()}
+        _flash_set(request, link, errors=refused, declined=declined, amount=amount)
+        return redirect("pay:link", token=token)
+    flash = _flash_pop(request, link)
+    errors: dict[str, list[str]] = flash.get("errors", {})
     account = Account.objects.filter(guarantor_id=bill.guarantor_id).first()
     aging: list[tuple[str, str]] = []
     aging_category = ""
     if account is not None:
-        aging = [(label, _money(getattr(account, field))) for field, label in BUCKET_LABELS]
-        aging_category = AgingCategory(account.aging_category).label if account.aging_category else ""
-    amount_value = form["amount"].value() if form.is_bound else f"{bill.amount_due:.2f}"
+        now_owed = account_aging_now(account=account)
+        aging = [(label, _money(now_owed.buckets[key])) for key, label in BUCKET_LABELS]
+        aging_category = AgingCategory(now_owed.category).label if now_owed.category else ""
     context = {
         "organization": link.organization,
         "first_name": bill.guarantor.first_name,
         "amount_due": _money(bill.amount_due),
         "aging": aging,
         "aging_category": aging_category,
-        "form": form,
-        "amount_value": amount_value,
-        "expiry_value": form["expiry"].value() if form.is_bound else "",
-        "declined": declined,
+        "form": PayForm(),
+        "errors": errors,
+        "non_field_errors": errors.get(NON_FIELD_ERRORS, []),
+        "amount_value": flash.get("amount", f"{bill.amount_due:.2f}"),
+        "declined": flash.get("declined", ""),
     }
     return render(request, "payments/pay.html", context)
+
+
+def _flash_set(request: HttpRequest, link: PaymentLink, **state: Any) -> None:
+    """What the page after this POST's redirect must say (an error, the amount typed), kept in the session
+    for that one page, per link. Never card details."""
+    flashes = dict(request.session.get(FLASH_KEY, {}))
+    flashes[str(link.pk)] = state
+    request.session[FLASH_KEY] = flashes
+
+
+def _flash_pop(request: HttpRequest, link: PaymentLink) -> dict[str, Any]:
+    flashes = dict(request.session.get(FLASH_KEY, {}))
+    state: dict[str, Any] = flashes.pop(str(link.pk), {})
+    if state:
+        request.session[FLASH_KEY] = flashes
+    return state
+
+
+def _locked_message(locked_until: datetime, now: datetime) -> str:
+    minutes = max(1, math.ceil((locked_until - now).total_seconds() / 60))
+    return f"Too many attempts. Try again in {minutes} minute{'' if minutes == 1 else 's'}."
 
 
 @_private

@@ -94,14 +94,27 @@ def page(token: str) -> str:
     return reverse("pay:link", kwargs={"token": token})
 
 
-def verify(client: Client, token: str, dob: str = "04/1980") -> Any:
-    return client.post(page(token), {"step": "verify", "dob": dob})
+def verify(client: Client, token: str, dob: str = "04/1980", *, follow: bool = False) -> Any:
+    return redirected(client.post(page(token), {"step": "verify", "dob": dob}, follow=follow), token, follow)
 
 
-def pay(client: Client, token: str, amount: str, card: str = APPROVED_CARD, **extra: str) -> Any:
+def pay(
+    client: Client, token: str, amount: str, card: str = APPROVED_CARD, *, follow: bool = False, **extra: str
+) -> Any:
     data = {"step": "pay", "amount": amount, "card_number": card, "expiry": "12/30", "cvc": "123"}
     data.update(extra)
-    return client.post(page(token), data)
+    return redirected(client.post(page(token), data, follow=follow), token, follow)
+
+
+def redirected(response: Any, token: str, followed: bool) -> Any:
+    """Post/Redirect/Get (issue 12): every POST is answered with a redirect, so Back never posts again; a
+    followed one lands on the link's page (an error) or its receipt."""
+    if followed:
+        assert [code for _url, code in response.redirect_chain] == [302], response.redirect_chain
+        assert response.redirect_chain[0][0].startswith(page(token))
+    else:
+        assert response.status_code == 302, response.status_code
+    return response
 
 
 @pytest.fixture
@@ -212,7 +225,7 @@ def test_mm_yyyy_is_accepted_and_then_the_balance_and_its_aging_show(client: Cli
 def test_mm_dd_yy_is_rejected_with_a_format_error_naming_mm_yyyy(
     client: Client, token: str, link: PaymentLink
 ) -> None:
-    response = verify(client, token, "04/12/80")
+    response = verify(client, token, "04/12/80", follow=True)
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -227,7 +240,7 @@ def test_mm_dd_yy_is_rejected_with_a_format_error_naming_mm_yyyy(
 def test_a_wrong_date_shows_the_generic_error_whichever_part_is_wrong(
     client: Client, token: str, link: PaymentLink, dob: str
 ) -> None:
-    response = verify(client, token, dob)
+    response = verify(client, token, dob, follow=True)
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -241,15 +254,21 @@ def test_five_failures_lock_the_link_for_15_minutes_even_for_the_right_answer(
     client: Client, token: str, clock: time_machine.Traveller
 ) -> None:
     for _ in range(4):
-        assert "We could not verify" in verify(client, token, "05/1980").content.decode()
-    assert "Too many attempts. Try again in 15 minutes." in verify(client, token, "05/1980").content.decode()
+        assert "We could not verify" in verify(client, token, "05/1980", follow=True).content.decode()
+    assert (
+        "Too many attempts. Try again in 15 minutes."
+        in verify(client, token, "05/1980", follow=True).content.decode()
+    )
 
-    locked = verify(client, token, "04/1980")
+    locked = verify(client, token, "04/1980", follow=True)
     assert locked.status_code == 200
     assert "Too many attempts" in locked.content.decode()
     assert "Too many attempts" in client.get(page(token)).content.decode()
     clock.shift(timedelta(minutes=14, seconds=59))
-    assert "Too many attempts" in verify(client, token, "04/1980").content.decode()
+    assert (
+        "Too many attempts. Try again in 1 minute."
+        in verify(client, token, "04/1980", follow=True).content.decode()
+    )
     assert_no_patient_data(client.get(page(token)).content.decode())
 
     clock.shift(timedelta(seconds=2))
@@ -264,7 +283,7 @@ def test_after_a_lock_runs_out_counting_starts_again(
         verify(client, token, "05/1980")
     clock.shift(timedelta(minutes=16))
 
-    assert "We could not verify" in verify(client, token, "05/1980").content.decode()
+    assert "We could not verify" in verify(client, token, "05/1980", follow=True).content.decode()
 
     link.refresh_from_db()
     assert (link.failed_attempts, link.locked_until) == (1, None)
@@ -425,7 +444,7 @@ def test_a_partial_payment_keeps_the_campaign_and_paying_the_rest_ends_it(
 
 
 def test_a_declined_card_is_recorded_and_leaves_the_amount(verified: Client, token: str, bill: Bill) -> None:
-    response = pay(verified, token, "50.00", card=DECLINED_CARD)
+    response = pay(verified, token, "50.00", card=DECLINED_CARD, follow=True)
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -437,7 +456,7 @@ def test_a_declined_card_is_recorded_and_leaves_the_amount(verified: Client, tok
 
 
 def test_an_amount_above_the_amount_due_is_refused(verified: Client, token: str, bill: Bill) -> None:
-    response = pay(verified, token, "150.01")
+    response = pay(verified, token, "150.01", follow=True)
 
     assert response.status_code == 200
     assert "cannot be more than the amount due" in response.content.decode()
@@ -448,14 +467,14 @@ def test_an_amount_above_the_amount_due_is_refused(verified: Client, token: str,
 
 @pytest.mark.parametrize("amount", ["0", "-5", "12.345", "ten"])
 def test_a_zero_negative_or_malformed_amount_is_refused(verified: Client, token: str, amount: str) -> None:
-    response = pay(verified, token, amount)
+    response = pay(verified, token, amount, follow=True)
 
     assert response.status_code == 200
     assert not Payment.objects.exists()
 
 
 def test_card_details_are_never_echoed_back(verified: Client, token: str) -> None:
-    response = pay(verified, token, "50.00", cvc="1")
+    response = pay(verified, token, "50.00", cvc="1", follow=True)
 
     html = response.content.decode()
     assert "security code" in html
@@ -465,7 +484,7 @@ def test_card_details_are_never_echoed_back(verified: Client, token: str) -> Non
 
 
 def test_a_payment_without_a_verified_session_asks_for_the_date_of_birth(client: Client, token: str) -> None:
-    response = pay(client, token, "50.00")
+    response = pay(client, token, "50.00", follow=True)
 
     assert response.status_code == 200
     assert "confirm your date of birth again" in response.content.decode()
@@ -580,7 +599,7 @@ def test_the_third_lockout_blocks_the_link_for_good_and_tells_staff(
     for _ in range(3):
         _lock_out(client, token, clock)
 
-    response = verify(client, token, "04/1980")  # even the right answer
+    response = verify(client, token, "04/1980", follow=True)  # even the right answer
 
     assert "no longer works" in response.content.decode()
     assert PHONE in response.content.decode()
@@ -627,3 +646,120 @@ def test_a_payment_link_token_never_reaches_the_log(token: str) -> None:
     assert RedactPaymentTokens().filter(record)
     assert token not in record.getMessage()
     assert record.getMessage() == "Not Found: /p/•••/"
+
+
+# Issue 12: what the patient sees.
+
+
+def test_after_a_partial_payment_the_balance_by_age_reflects_it(verified: Client, token: str) -> None:
+    """The buckets are the PMS's (40.00 at 0-30 days, 110.00 at 31-60) until it posts our payment; a payment
+    comes off the oldest charges first (docs/decisions.md)."""
+    pay(verified, token, "50.00")
+
+    html = verified.get(page(token)).content.decode()
+
+    assert "$100.00" in html  # the amount due
+    assert '<th scope="row">31–60 days</th><td class="num nowrap">$60.00</td>' in html
+    assert '<th scope="row">0–30 days</th><td class="num nowrap">$40.00</td>' in html
+    assert "$110.00" not in html
+
+    pay(verified, token, "70.00")
+
+    html = verified.get(page(token)).content.decode()
+    assert '<th scope="row">31–60 days</th><td class="num nowrap">$0.00</td>' in html
+    assert '<th scope="row">0–30 days</th><td class="num nowrap">$30.00</td>' in html
+    assert "Oldest balance: 0-30 days" in html
+
+
+@pytest.mark.parametrize(
+    ("buckets", "paid_before", "paid_after", "expected", "category"),
+    [
+        # (0-30, 31-60, 61-90, over 90) from the PMS; payments before and after the PMS's figures.
+        (("40", "110", "0", "0"), "0", "50", ("40", "60", "0", "0"), "31_60"),
+        (("40", "110", "0", "0"), "0", "150", ("0", "0", "0", "0"), ""),
+        (("10", "20", "30", "40"), "0", "75", ("10", "15", "0", "0"), "31_60"),
+        # Already in the PMS's figures: not taken off twice.
+        (("40", "110", "0", "0"), "50", "0", ("40", "110", "0", "0"), "31_60"),
+        # A credit in a bucket is left alone; what is paid past every owing bucket is a credit in the newest.
+        (("-5", "30", "0", "0"), "0", "30", ("-5", "0", "0", "0"), ""),
+        (("20", "0", "0", "0"), "0", "25", ("-5", "0", "0", "0"), ""),
+    ],
+)
+def test_the_balance_by_age_takes_off_the_payments_the_pms_has_not_posted(
+    organization: Organization,
+    buckets: tuple[str, ...],
+    paid_before: str,
+    paid_after: str,
+    expected: tuple[str, ...],
+    category: str,
+) -> None:
+    from payments.checkout import account_aging_now
+
+    guarantor = GuarantorFactory.create(organization=organization)
+    as_of = datetime(2026, 11, 24, 6, tzinfo=UTC)
+    account = AccountFactory.create(
+        guarantor=guarantor, as_of=as_of,
+        **{f"bucket_{key}": Decimal(value) for key, value in zip(("0_30", "31_60", "61_90", "over_90"), buckets)},
+    )  # fmt: skip
+    bill = Bill.objects.create(
+        organization=organization, guarantor=guarantor, bill_id="R-1", source="request", amount_due=Decimal("1"),
+        created_at=as_of, effective_created_date=as_of.date(), last_seen_at=as_of,
+    )  # fmt: skip
+    for amount, at in ((paid_before, as_of - timedelta(hours=1)), (paid_after, as_of + timedelta(hours=1))):
+        if Decimal(amount):
+            payment = Payment.objects.create(organization=organization, bill=bill, amount=Decimal(amount),
+                                             status=PaymentStatus.SUCCEEDED, gateway="sandbox")  # fmt: skip
+            Payment.objects.filter(pk=payment.pk).update(created_at=at)
+    Payment.objects.create(organization=organization, bill=bill, amount=Decimal("5.00"),
+                           status=PaymentStatus.DECLINED, gateway="sandbox")  # fmt: skip
+
+    aging = account_aging_now(account=account)
+
+    assert tuple(aging.buckets[key] for key in ("0_30", "31_60", "61_90", "over_90")) == tuple(
+        Decimal(value) for value in expected
+    )
+    assert aging.category == category
+
+
+def test_the_locked_page_has_no_form_and_gives_the_number_to_call(
+    client: Client, token: str, organization: Organization
+) -> None:
+    Organization.objects.filter(pk=organization.pk).update(phone="+18015550199")
+    for _ in range(5):
+        verify(client, token, "05/1980")
+
+    html = client.get(page(token)).content.decode()
+
+    assert "Too many attempts. Try again in 15 minutes." in html
+    assert "<form" not in html
+    assert 'href="tel:+18015550199">(801) 555-0199</a>' in html
+    assert "+18015550199<" not in html
+    assert_no_patient_data(html)
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+def test_a_practice_without_a_phone_is_never_called_at_nothing(
+    client: Client, token: str, link: PaymentLink, organization: Organization, blocked: bool
+) -> None:
+    Organization.objects.filter(pk=organization.pk).update(phone="")
+    PaymentLink.objects.filter(pk=link.pk).update(
+        locked_until=NOW + timedelta(minutes=15), blocked_at=NOW if blocked else None
+    )
+
+    html = client.get(page(token)).content.decode()
+
+    assert "please contact Smile Dental" in html.replace("Please", "please")
+    assert " at ." not in html
+    assert "tel:" not in html
+    assert "<form" not in html
+
+
+def test_the_pages_print_the_practice_phone_as_a_person_dials_it(
+    client: Client, token: str, organization: Organization, clock: time_machine.Traveller
+) -> None:
+    Organization.objects.filter(pk=organization.pk).update(phone="+18015550199")
+    clock.shift(timedelta(days=30, seconds=1))
+
+    html = client.get(page(token)).content.decode()  # the link has expired
+
+    assert 'Please call us at <a href="tel:+18015550199">(801) 555-0199</a>' in html
