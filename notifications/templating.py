@@ -246,21 +246,31 @@ def message_values(
     }
 
 
+# A real link is the public base URL, /p/ and a 22-character token (128 bits, base64url).
+SAMPLE_PAY_URL = "https://pay.example.com/p/k3Jx9QmT2vLw8RzA5nYc0g"
+
+
 def sample_values(organization: Organization | None = None) -> dict[str, str]:
-    """Typical values for previews and length checks; the organization's name and phone when given."""
-    today = date.today()
-    return {
-        "patient.first_name": "Ana",
-        "patient.last_name": "Diaz",
-        "practice.name": (organization.name if organization else "") or "Smile Dental",
-        # A practice without a phone previews what its patients will read.
-        "practice.phone": format_phone(organization.phone) if organization else "(801) 555-0100",
-        "amount_due": format_amount(Decimal("120.00")),
-        # A real link is the public base URL, /p/ and a 22-character token (128 bits, base64url).
-        "pay_url": "https://pay.example.com/p/k3Jx9QmT2vLw8RzA5nYc0g",
-        "due_date": format_due_date(today + timedelta(days=14)),
-        "statement_date": format_date(today - timedelta(days=6)),
-    }
+    """The values of a preview, built by ``message_values`` like a real message's: a sample patient and bill
+    at ``organization``, which gives its own name and phone (the admin always passes the practice the
+    preview is for). Without one (length checks, an installation with no organization yet) a sample
+    practice."""
+    from practices.models import Organization
+    from practices.timezones import organization_today
+
+    practice = organization or Organization(name="Smile Dental", phone="+18015550100")
+    today = organization_today(practice)
+    values = message_values(
+        first_name="Ana",
+        last_name="Diaz",
+        organization=practice,
+        amount_due=Decimal("120.00"),
+        pay_ref="",
+        due_date=today + timedelta(days=14),
+        statement_date=today - timedelta(days=6),
+    )
+    values["pay_url"] = SAMPLE_PAY_URL
+    return values
 
 
 def sms_segments(text: str) -> tuple[str, int, int]:

@@ -66,11 +66,12 @@ class TemplateAdmin(OrganizationScopedAdmin[Template]):
     list_filter = ["kind", "channel", OwnerFilter]
     list_select_related = ["organization"]
     search_fields = ["name"]
-    readonly_fields = ["placeholders", "preview"]
+    readonly_fields = ["placeholders"]
     fieldsets = [
         (None, {"fields": ["organization", "kind", "channel", "name", "subject", "body", "placeholders"]}),
-        ("Preview with sample values (saved version)", {"fields": ["preview"]}),
     ]
+    # The preview (saved version) follows the fieldsets: admin/notifications/template/change_form.html.
+    change_form_template = "admin/notifications/template/change_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Template]:
         # System defaults (organization NULL) serve every organization; scope_to_user alone would hide them.
@@ -121,24 +122,16 @@ class TemplateAdmin(OrganizationScopedAdmin[Template]):
             OPT_OUT_HINT,
         )
 
-    @admin.display(description="preview")
-    def preview(self, obj: Template | None = None) -> str:
-        if obj is None or obj.pk is None:
-            return "Save the template to preview it."
-        result = template_preview(template=obj, organization=obj.organization)
-        parts = []
-        if result.error:
-            parts.append(format_html('<p class="errornote">{}</p>', result.error))
-        if result.subject:
-            parts.append(format_html("<p><strong>Subject:</strong> {}</p>", result.subject))
-        parts.append(format_html('<pre style="white-space: pre-wrap">{}</pre>', result.body))
-        if obj.channel == Channel.SMS:
-            parts.append(
-                format_html("<p>{}</p>", _sms_summary(result.length, result.encoding, result.segments))
-            )
-        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_preview", args=[obj.pk])
-        parts.append(format_html('<p><a href="{}">Open the preview page</a></p>', url))
-        return format_html_join("", "{}", ((part,) for part in parts))
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        context = {**(extra_context or {}), **self._preview_context(request, obj)}
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
     def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name
@@ -150,22 +143,52 @@ class TemplateAdmin(OrganizationScopedAdmin[Template]):
         return [preview, *super().get_urls()]
 
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The template rendered with sample values; linked from the dunning schedule (S1)."""
+        """The template rendered with a sample patient at the practice's own values; linked from the dunning
+        schedule (S1) with the organization of the settings it was opened from."""
         obj = self.get_object(request, unquote(object_id))
         if not self.has_view_permission(request, obj):
             raise PermissionDenied
-        result = template_preview(template=obj, organization=obj.organization)
         context = {
             **self.admin_site.each_context(request),
+            **self._preview_context(request, obj),
             "opts": self.opts,
             "title": f"Preview: {obj}",
             "original": obj,
+        }
+        return TemplateResponse(request, "admin/notifications/template_preview.html", context)
+
+    def _preview_context(self, request: HttpRequest, obj: Template) -> dict[str, Any]:
+        organization, choices = preview_organization(request, obj)
+        result = template_preview(template=obj, organization=organization)
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_preview", args=[obj.pk])
+        return {
             "preview": result,
+            "preview_organization": organization,
+            "preview_choices": choices,
+            "preview_url": url,
             "sms_summary": _sms_summary(result.length, result.encoding, result.segments)
             if obj.channel == Channel.SMS
             else "",
         }
-        return TemplateResponse(request, "admin/notifications/template_preview.html", context)
+
+
+def preview_organization(
+    request: HttpRequest, template: Template
+) -> tuple[Organization | None, list[Organization]]:
+    """Whose values a preview shows, and the organizations it could show instead.
+
+    An organization's template: its own. A system default: the organization asked for (``?organization=``,
+    among the user's), else the user's first organization by name (a member of one organization always sees
+    their practice). None only when the user has no organization at all (a sample practice then)."""
+    if template.organization is not None:
+        return template.organization, []
+    choices = list(
+        scope_to_user(Organization.objects.order_by("name", "pk"), request.user, path="self",
+                      min_role=Role.BILLING_MANAGER)
+    )  # fmt: skip
+    raw = request.GET.get("organization", "")
+    chosen = next((org for org in choices if raw.isdigit() and org.pk == int(raw)), None)
+    return chosen or (choices[0] if choices else None), choices
 
 
 def _sms_summary(length: int, encoding: str, segments: int) -> str:

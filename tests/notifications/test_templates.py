@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
 from notifications.models import Channel, Kind, Template
 from notifications.templating import (
+    NO_PHONE,
     OPT_OUT_HINT,
     TemplateError,
     format_amount,
     format_due_date,
+    message_values,
     render,
     render_message,
     sample_values,
@@ -258,13 +261,84 @@ def test_the_preview_page_renders_sample_values_for_a_billing_manager(client):
 
 @pytest.mark.django_db
 def test_the_preview_of_a_system_default_email_shows_its_subject(client):
-    user, _org = member()
+    user, _org = member(name="Bright Smiles")
     default = Template.objects.get(organization=None, kind=Kind.STATEMENT, channel=Channel.EMAIL)
     client.force_login(user)
     text = client.get(reverse("admin:notifications_template_preview", args=[default.pk])).content.decode()
     assert "Subject:" in text
-    assert "Your statement from Smile Dental is ready" in text
+    assert "Your statement from Bright Smiles is ready" in text
     assert "$120.00" in text
+
+
+# Issue 12: previews of the system defaults said "Smile Dental" whoever looked.
+
+
+@pytest.mark.django_db
+def test_a_system_default_is_previewed_with_the_users_practice(client):
+    user, org = member(name="Bright Smiles", phone="+13035550199")
+    default = Template.objects.get(organization=None, kind=Kind.PAST_DUE, channel=Channel.EMAIL)
+    assert "{{ practice.phone }}" in default.body and "{{ practice.name }}" in default.body
+    client.force_login(user)
+    page = client.get(reverse("admin:notifications_template_preview", args=[default.pk]))
+    text = page.content.decode()
+    assert "Smile Dental" not in text
+    assert "Bright Smiles" in text and "(303) 555-0199" in text
+    assert "With Bright Smiles’s own name and phone" in text
+    assert page.context["preview_organization"] == org
+    # The change page's preview too, without an inline style (CSP).
+    change = client.get(reverse("admin:notifications_template_change", args=[default.pk])).content.decode()
+    assert "Preview (saved version) for Bright Smiles" in change
+    assert "(303) 555-0199" in change and "Smile Dental" not in change
+    assert 'style="' not in change.split('id="content-main"')[1]
+
+
+@pytest.mark.django_db
+def test_the_preview_values_come_from_message_values():
+    org = OrganizationFactory.create(name="Bright Smiles", phone="+13035550199", timezone="America/Denver")
+    values = sample_values(org)
+    built = message_values(first_name="Ana", last_name="Diaz", organization=org, amount_due=Decimal("120.00"),
+                           pay_ref="", due_date=None, statement_date=None)  # fmt: skip
+    assert {
+        k: values[k] for k in ("practice.name", "practice.phone", "patient.first_name", "amount_due")
+    } == {k: built[k] for k in ("practice.name", "practice.phone", "patient.first_name", "amount_due")}
+    assert values["practice.phone"] == "(303) 555-0199"
+    assert values["pay_url"].startswith("https://") and "{{" not in values["pay_url"]
+    no_phone = sample_values(OrganizationFactory.create(name="Quiet Dental", phone=""))
+    assert no_phone["practice.phone"] == NO_PHONE  # what its patients read, not a sample number
+
+
+@pytest.mark.django_db
+def test_a_user_of_several_practices_chooses_whose_values_the_preview_shows(client):
+    user, first = member(name="Alpine Dental")
+    second = OrganizationFactory.create(name="Bright Smiles")
+    MembershipFactory.create(user=user, organization=second, role=Role.BILLING_MANAGER)
+    front_desk_only = OrganizationFactory.create(name="Canyon Dental")
+    MembershipFactory.create(user=user, organization=front_desk_only, role=Role.FRONT_DESK)
+    foreign = OrganizationFactory.create(name="Elsewhere Dental")
+    default = Template.objects.get(organization=None, kind=Kind.DUE, channel=Channel.SMS)
+    url = reverse("admin:notifications_template_preview", args=[default.pk])
+    client.force_login(user)
+    page = client.get(url)
+    assert page.context["preview_organization"] == first
+    assert page.context["preview_choices"] == [first, second]
+    assert '<select id="preview-organization" name="organization">' in page.content.decode()
+    assert client.get(url, {"organization": second.pk}).context["preview_organization"] == second
+    for refused in (front_desk_only, foreign):
+        response = client.get(url, {"organization": refused.pk})
+        assert response.context["preview_organization"] == first
+        assert refused.name not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_organizations_template_is_previewed_with_its_own_practice(admin_client):
+    OrganizationFactory.create(name="Alpine Dental")
+    org = OrganizationFactory.create(name="Bright Smiles")
+    template = Template.objects.create(
+        organization=org, kind=Kind.DUE, channel=Channel.SMS, name="T", body=SMS_OK
+    )
+    page = admin_client.get(reverse("admin:notifications_template_preview", args=[template.pk]))
+    assert page.context["preview_organization"] == org
+    assert "Bright Smiles: Hi Ana" in page.content.decode()
 
 
 @pytest.mark.django_db
