@@ -467,7 +467,9 @@ def test_the_worklist_page_lists_the_bills_with_contacts_and_outcome_buttons(cli
     client.force_login(front_desk)
     page = client.get(url("worklist", org)).content.decode()
     assert "Marisol Quintanilla" in page
-    assert "+18015550111" in page and "+18015550122" in page  # home and work: a call list
+    # Home and work: a call list, printed as a person dials them and linked in E.164 (issue 12).
+    assert '<a href="tel:+18015550111">(801) 555-0111</a>' in page
+    assert '<a href="tel:+18015550122">(801) 555-0122</a>' in page
     assert 'Promise to pay<span class="visually-hidden"> for Marisol Quintanilla (bill S-1)' in page
     assert 'disabled aria-describedby="write-off-role"' in page  # front desk: no write-off
     assert "Collections export (CSV)" in page
