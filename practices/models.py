@@ -82,6 +82,15 @@ class TimezoneSource(models.TextChoices):
     ORGANIZATION = "organization", "Organization"
 
 
+class SmsConsent(models.TextChoices):
+    """§13.2 ``sms_consent``: consent to texts as the PMS records it; with ``require_sms_consent`` on, only
+    ``yes`` is texted."""
+
+    YES = "yes", "Yes"
+    NO = "no", "No"
+    UNKNOWN = "unknown", "Unknown"
+
+
 class Patient(models.Model):
     """A patient as mirrored from the PMS. A guarantor is a patient whose guarantor is itself."""
 
@@ -104,6 +113,26 @@ class Patient(models.Model):
     )
     work_phone = models.CharField(
         max_length=16, blank=True, default="", db_default="", help_text="E.164; never texted."
+    )
+    # §13.2 feed additions (all optional in the feed; database defaults for the same reason as the phones).
+    sms_consent = models.CharField(
+        max_length=7, choices=SmsConsent.choices, default=SmsConsent.UNKNOWN, db_default=SmsConsent.UNKNOWN
+    )
+    preferred_name = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Greetings use it ({{ patient.first_name }}).",
+    )
+    language = models.CharField(
+        max_length=2, blank=True, default="", db_default="", help_text="ISO 639-1, e.g. es; empty: English."
+    )
+    care_of = models.CharField(
+        max_length=100, blank=True, default="", db_default="", help_text="A name line on letters (c/o)."
+    )
+    deceased = models.BooleanField(
+        default=False, db_default=False, help_text="Nothing is sent; the importer closes every campaign."
     )
     address_line1 = models.CharField(max_length=200, blank=True)
     address_line2 = models.CharField(max_length=200, blank=True)
@@ -218,6 +247,7 @@ class ClosedReason(models.TextChoices):
     NONE = "", "—"
     COLLECTIONS = "collections", "Sent to collections"
     WRITTEN_OFF = "written_off", "Written off"
+    DECEASED = "deceased", "Guarantor deceased (from the PMS)"
 
 
 class DunningStatus(models.TextChoices):
@@ -226,6 +256,15 @@ class DunningStatus(models.TextChoices):
     DUE = "due", "Due"
     PAST_DUE = "past_due", "Past due"
     FINAL = "final", "Final"
+
+
+class SentByPms(models.TextChoices):
+    """§13.2 ``sent_by_pms``: how the PMS itself already sent the statement; the engine skips that channel's
+    age-0 step (reason ``sent_by_pms``)."""
+
+    MAIL = "mail", "Mailed by the PMS"
+    EMAIL = "email", "Emailed by the PMS"
+    NONE = "none", "Not sent by the PMS"
 
 
 class Bill(models.Model):
@@ -254,6 +293,19 @@ class Bill(models.Model):
         max_length=12, choices=ClosedReason.choices, blank=True, default="", db_default="",
         help_text="A2: collections or written off, recorded on the after-final worklist.",
     )  # fmt: skip
+    # §13.2: the dependent a statement is for (a walkout or single-patient statement); NULL when the feed
+    # names none. Indexed below, partially: most bills have none.
+    patient = models.ForeignKey(
+        Patient,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="statements_for",
+        db_index=False,
+    )
+    sent_by_pms = models.CharField(
+        max_length=5, choices=SentByPms.choices, default=SentByPms.NONE, db_default=SentByPms.NONE
+    )
 
     class Meta:
         constraints = [
@@ -285,6 +337,7 @@ class Bill(models.Model):
             models.Index(
                 fields=["organization"], condition=Q(state="completed"), name="bill_completed_by_org"
             ),
+            models.Index(fields=["patient"], condition=Q(patient__isnull=False), name="bill_patient"),
         ]
 
     def __str__(self) -> str:
