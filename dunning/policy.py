@@ -3,14 +3,18 @@ that practices never imports dunning."""
 
 from __future__ import annotations
 
-from dunning.models import PresetStep
+from dunning.models import DunningSettings, PresetStep
 from dunning.selectors import dunning_settings_get
 from practices.importer.policy import BillPolicy
 from practices.models import Organization
 
 
 def bill_policy(organization: Organization) -> BillPolicy:
-    settings = dunning_settings_get(organization=organization)
+    return bill_policy_of(dunning_settings_get(organization=organization))
+
+
+def bill_policy_of(settings: DunningSettings) -> BillPolicy:
+    """The importer's policy under ``settings``, saved or not (the impact preview replays imports with it)."""
     status_ages: dict[str, int] = {}
     if settings.preset_id is not None:
         # D8: new → 0; due / past_due / final → the age of the preset's first step of that kind.

@@ -7,6 +7,7 @@ from datetime import date
 from celery import shared_task
 
 from dunning.engine import run_dunning
+from dunning.impact import impact_preview_run
 from dunning.services import organizations_due_for_run
 from practices.models import Organization
 
@@ -23,3 +24,10 @@ def run_due_organizations() -> int:
     for organization_id, run_date in due:
         run_for_organization.delay(organization_id, run_date.isoformat())
     return len(due)
+
+
+@shared_task(name="dunning.impact_preview", acks_late=True, ignore_result=True)
+def impact_preview(preview_id: int) -> str:
+    """Compute a settings impact preview (W1); a second delivery finds it taken and does nothing."""
+    preview = impact_preview_run(preview_id=preview_id)
+    return "taken" if preview is None else preview.status

@@ -10,6 +10,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from dunning.impact_admin import ImpactPreviewAdminMixin
+from dunning.models import PreviewKind
 from payments.models import ALL_AGING, SNOOZE_REASON_MAX_LENGTH, PaymentRequest, PaymentSettings, Snooze
 from payments.settings_keys import REQUEST_CHANNELS
 from practices.models import AgingCategory, Role
@@ -70,7 +72,9 @@ class PaymentSettingsForm(forms.ModelForm):
 
 
 @admin.register(PaymentSettings)
-class PaymentSettingsAdmin(OrganizationScopedAdmin[PaymentSettings]):
+class PaymentSettingsAdmin(ImpactPreviewAdminMixin, OrganizationScopedAdmin[PaymentSettings]):
+    # The impact preview (W1) lives with the engine it runs, in dunning; this is its one use in payments.
+    impact_kind = PreviewKind.PAYMENT
     form = PaymentSettingsForm
     view_role = Role.BILLING_MANAGER
     add_role = Role.BILLING_MANAGER
@@ -79,7 +83,7 @@ class PaymentSettingsAdmin(OrganizationScopedAdmin[PaymentSettings]):
     list_select_related = ["organization"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["organization"] if obj is not None else []
+        return ["organization", "impact_preview"] if obj is not None else []
 
     @admin.display(description="eligible aging")
     def aging(self, obj: PaymentSettings) -> str:

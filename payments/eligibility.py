@@ -58,8 +58,10 @@ class RuleContext:
     max_open_claims: int | None
 
     @classmethod
-    def build(cls, *, organization: Organization, on: date) -> RuleContext:
-        settings = payment_settings_get(organization=organization)
+    def build(
+        cls, *, organization: Organization, on: date, settings: PaymentSettings | None = None
+    ) -> RuleContext:
+        settings = settings or payment_settings_get(organization=organization)
         return cls(
             organization=organization,
             on=on,
@@ -302,12 +304,15 @@ def _passed(condition: Condition | None) -> Expression:
     return Case(When(condition, then=Value(True)), default=Value(False), output_field=BooleanField())
 
 
-def eligible_guarantors(*, organization: Organization, on: date) -> QuerySet[Patient]:
+def eligible_guarantors(
+    *, organization: Organization, on: date, settings: PaymentSettings | None = None
+) -> QuerySet[Patient]:
     """The bulk payment request list of ``organization`` on ``on`` (R1-R11), as one set-based query (R9).
 
-    The payment settings are read here; evaluating the returned queryset is one query.
+    The payment settings are read here unless given (the impact preview passes unsaved ones, W1); evaluating
+    the returned queryset is one query.
     """
-    ctx = RuleContext.build(organization=organization, on=on)
+    ctx = RuleContext.build(organization=organization, on=on, settings=settings)
     conditions = [c for rule in RULES if (c := rule.condition(ctx)) is not None]
     return Patient.objects.filter(organization=organization).filter(*conditions).order_by("external_id")
 

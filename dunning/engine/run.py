@@ -122,12 +122,7 @@ def run_dunning(
     settings = dunning_settings_get(organization=organization)
     if settings.preset_id is None:
         return RunDecisions([], [])
-    steps = tuple(
-        Step(*row)
-        for row in PresetStep.objects.filter(preset_id=settings.preset_id)
-        .order_by("bill_age_days", "channel")
-        .values_list("pk", "bill_age_days", "kind", "channel", "template_id")
-    )
+    steps = preset_steps(settings.preset_id)
     rules = Rules(
         steps=steps, on=on, drop_to_paper=settings.drop_to_paper_on_opt_out,
         skip_paper=settings.skip_paper_when_electronic, communicate_on_update=settings.communicate_on_update,
@@ -143,6 +138,16 @@ def run_dunning(
         else:
             run.finish()
     return run.decisions()
+
+
+def preset_steps(preset_id: int) -> tuple[Step, ...]:
+    """The preset's steps as the rules take them, by age then channel."""
+    return tuple(
+        Step(*row)
+        for row in PresetStep.objects.filter(preset_id=preset_id)
+        .order_by("bill_age_days", "channel")
+        .values_list("pk", "bill_age_days", "kind", "channel", "template_id")
+    )
 
 
 BILL_COLUMNS = COLUMNS[:10]
