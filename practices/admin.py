@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Model, QuerySet
+from django.db.models import Field, Model, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 
 from practices.models import (
     Account,
@@ -24,6 +28,7 @@ from practices.models import (
     Patient,
     Role,
 )
+from practices.org_settings import REGISTRY, setting_text
 from practices.services import api_token_issue, api_token_revoke, organization_settings_create
 from practices.tenancy import OrganizationScopedAdmin
 
@@ -269,7 +274,79 @@ class ApiTokenAdmin(OrganizationScopedAdmin[ApiToken]):
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyMirrorAdmin[AuditEvent]):
     view_role = Role.BILLING_MANAGER
-    list_display = ["created_at", "organization", "actor_label", "action", "object_type", "object_id"]
+    list_display = [
+        "created_at",
+        "organization",
+        "actor_label",
+        "action",
+        "object_type",
+        "object_id",
+        "change_lines",
+    ]
     list_filter = ["action"]
     list_select_related = ["organization"]
     search_fields = ["actor_label", "action", "object_id"]
+    fields = ["created_at", "organization", "actor", "actor_label", "action", "object_type", "object_id",
+              "change_lines"]  # fmt: skip
+    readonly_fields = ["created_at", "change_lines"]
+
+    @admin.display(description="changes")
+    def change_lines(self, obj: AuditEvent) -> str:
+        """One line per field, "label: old → new" (T5), rather than the stored JSON."""
+        lines = audit_change_lines(obj)
+        if not lines:
+            return "—"
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
+
+
+def audit_change_lines(event: AuditEvent) -> list[str]:
+    """The event's changes as "label: old → new" lines, each field by its label in the admin (its form's
+    label, else the model field's name), each value as its admin or ``org_settings`` shows it."""
+    labels = _setting_labels() if event.action == "settings.change" else _field_labels(event.object_type)
+    lines = []
+    for name, value in (event.changes or {}).items():
+        label = labels.get(name, name)
+        if isinstance(value, list) and len(value) == 2:
+            old, new = (_change_text(event, name, item) for item in value)
+            lines.append(f"{label}: {old} → {new}")
+        else:
+            lines.append(f"{label}: {_change_text(event, name, value)}")
+    return lines
+
+
+def _change_text(event: AuditEvent, name: str, value: Any) -> str:
+    key = REGISTRY.get(name) if event.action == "settings.change" else None
+    # A setting as org_settings prints it (the form --set takes); anything else as it was recorded.
+    text = key.show(value) if key is not None else ("" if value is None else setting_text(value))
+    return text or "—"
+
+
+@lru_cache(maxsize=64)
+def _field_labels(object_type: str) -> dict[str, str]:
+    """The labels a person saw for the fields of ``object_type`` ("app.Model"): its admin form's, else the
+    model's verbose names."""
+    try:
+        model = apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return {}
+    labels = {
+        field.name: capfirst(str(field.verbose_name))
+        for field in model._meta.get_fields()
+        if isinstance(field, Field)
+    }
+    model_admin = admin.site.get_model_admin(model) if admin.site.is_registered(model) else None
+    form_class = getattr(model_admin, "form", None)
+    if form_class is not None and getattr(getattr(form_class, "_meta", None), "model", None) is model:
+        labels.update({name: str(field.label) for name, field in form_class().fields.items() if field.label})
+    return labels
+
+
+@lru_cache(maxsize=1)
+def _setting_labels() -> dict[str, str]:
+    # org_settings keys are named after the fields of the organization and of its settings rows (one-to-one).
+    labels: dict[str, str] = {}
+    for relation in Organization._meta.related_objects:
+        if relation.one_to_one and isinstance(relation.related_model, type):
+            labels.update(_field_labels(relation.related_model._meta.label))
+    labels.update(_field_labels(Organization._meta.label))
+    return labels
