@@ -385,6 +385,8 @@ class FeedSource(models.TextChoices):
     COMMAND = "command", "import_feed command"
     API = "api", "Ingestion API"
     DEMO = "demo", "seed_demo"
+    # §13.2 C1: a feed the Open Dental connector built from the practice's API (`sync_pms`, the daily beat).
+    OPENDENTAL = "opendental", "Open Dental connector"
 
 
 class FeedStatus(models.TextChoices):
