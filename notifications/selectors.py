@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, NullIf
 
-from notifications.models import UNDELIVERABLE_STATES, Message, Reason
+from notifications.models import UNDELIVERABLE_STATES, Channel, Message, Reason, State
 from practices.models import BILL_ENDED_STATES
 from practices.tenancy import scope_to_user
 
@@ -15,6 +16,30 @@ from practices.tenancy import scope_to_user
 # opted out (N2 21610, N3), or the carrier filtered the content (30007: the same text to another number is
 # filtered again; ops review it through the outbox admin's "Carrier filtered" filter).
 NOT_FOR_THE_FRONT_DESK = frozenset({Reason.OPTED_OUT, Reason.CARRIER_FILTERED})
+
+
+# A message in one of these states has reached the patient or is on its way (held by quiet hours included).
+REACHING_STATES = (State.PENDING, State.SCHEDULED, State.SENDING, State.SENT, State.DELIVERED)
+
+# The reason "no destination" in the words of each channel: the list says which one is missing.
+NO_DESTINATION_BY_CHANNEL = {
+    Channel.SMS: "No mobile number on file",
+    Channel.EMAIL: "No email address on file",
+    Channel.PAPER: "No valid mailing address on file",
+}
+
+
+def undeliverable_reason(message: Message) -> str:
+    """Why ``message`` could not be delivered, for its own channel (one reason list serves all three)."""
+    if message.reason == Reason.NO_DESTINATION:
+        return NO_DESTINATION_BY_CHANNEL[Channel(message.channel)]
+    return message.get_reason_display()
+
+
+def _communication() -> Coalesce:
+    """The step a message stands for: its own step key, or for a resend the step key of the message it
+    resends (a resend has none of its own)."""
+    return Coalesce(NullIf(F("step_key"), Value("")), F("resend_of__step_key"))
 
 
 def undeliverable_filter(messages: QuerySet[Message]) -> QuerySet[Message]:
@@ -36,12 +61,26 @@ def undeliverable_messages(*, user: Any, organization_ids: Iterable[int] | None 
     email bounce), newest first. Opt-outs and carrier filtering are not the front desk's to fix and are
     left out (``NOT_FOR_THE_FRONT_DESK``).
 
-    A message that has been resent is left out: the list holds what still needs the front desk. Its resend
-    is a message of its own and comes back on the list if it cannot be delivered either.
+    The list holds what still needs the front desk, so two more kinds are left out. A message that has been
+    resent: its resend is a message of its own and comes back on the list if it cannot be delivered either.
+    And a channel gap when the patient was reached anyway: another message of the same step of the same
+    campaign (a sibling on another channel, or a resend of one) went out or is on its way, so the patient
+    has this request and nothing is left to fix here (the PMS record is another matter). If that message
+    fails in turn, the gap is back on the list with it.
     ``organization_ids`` narrows the list further; it never widens it beyond the user's organizations.
     """
-    messages = undeliverable_filter(Message.objects.all()).exclude(
-        Exists(Message.objects.filter(resend_of=OuterRef("pk")))
+    reaching = (
+        Message.objects.annotate(communication=_communication())
+        .filter(
+            bill=OuterRef("bill"), generation=OuterRef("generation"), communication=OuterRef("communication"),
+            state__in=REACHING_STATES,
+        )
+    )  # fmt: skip
+    messages = (
+        undeliverable_filter(Message.objects.all())
+        .annotate(communication=_communication())
+        .exclude(Exists(Message.objects.filter(resend_of=OuterRef("pk"))))
+        .exclude(Exists(reaching))
     )
     messages = scope_to_user(messages, user)
     if organization_ids is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from notifications.models import Channel, Message, State
 from notifications.resend import AS_IS_REASONS, ResendError, message_resend
-from notifications.selectors import undeliverable_filter, undeliverable_messages
+from notifications.selectors import undeliverable_filter, undeliverable_messages, undeliverable_reason
 from practices.models import Organization, Role
 from practices.tenancy import get_scoped_or_404, scope_to_user, user_has_role
 
@@ -43,6 +43,15 @@ def mask_destination(message: Message) -> str:
     return message.destination
 
 
+class UndeliverableRow(NamedTuple):
+    """A row of the undeliverable list: the message, what staff see of its destination, and its reason in
+    the words of its channel."""
+
+    message: Message
+    destination: str
+    reason: str
+
+
 @login_required
 @require_GET
 def undeliverable_list(request: HtmxHttpRequest) -> HttpResponse:
@@ -52,7 +61,7 @@ def undeliverable_list(request: HtmxHttpRequest) -> HttpResponse:
     selected = next((o for o in organizations if str(o.pk) == request.GET.get("organization")), None)
     rows = undeliverable_messages(user=request.user, organization_ids=[selected.pk] if selected else None)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    shown = [(message, mask_destination(message)) for message in page]
+    shown = [UndeliverableRow(m, mask_destination(m), undeliverable_reason(m)) for m in page]
     context = {"page": page, "shown": shown, "organizations": organizations, "selected": selected}
     template = "_undeliverable_table" if request.htmx else "undeliverable_list"
     response = render(request, f"notifications/{template}.html", context)
@@ -84,6 +93,7 @@ def _render_detail(
     context = {
         "message": message,
         "masked_destination": mask_destination(message),
+        "reason": undeliverable_reason(message),
         "resends": list(message.resends.order_by("-id")),
         "can_resend_as_is": message.reason in AS_IS_REASONS and bool(message.destination),
         "error": error,
