@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -27,22 +26,13 @@ from dunning.after_final import (
 )
 from dunning.forms import CollectionsExportForm, OutcomeForm
 from dunning.models import AfterFinalOutcome, AfterFinalOutcomeKind
-from payments.selectors import dashboard_organizations
+from dunning_project.dashboard import organization_from_url, organization_index
 from practices.models import Bill, BillState, Organization, Role
 from practices.tenancy import user_has_role
 from practices.timezones import organization_today
 
 PAGE_SIZE = 50
 TABS = ("work", "promised")
-
-
-def _organization(request: HttpRequest, slug: str) -> tuple[Organization, list[Organization]]:
-    """The organization named in the URL among the user's own (T1: any other answers 404), and all of them."""
-    organizations = dashboard_organizations(user=request.user)
-    for organization in organizations:
-        if organization.slug == slug:
-            return organization, organizations
-    raise Http404
 
 
 def _worklist_url(organization: Organization, tab: str = "work", page: str = "") -> str:
@@ -63,19 +53,14 @@ def _day(value: date) -> str:
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     """After final: straight to the worklist of the user's organization, or a choice when there are several."""
-    organizations = dashboard_organizations(user=request.user)
-    if not organizations:
-        raise PermissionDenied
-    if len(organizations) == 1:
-        return redirect(_worklist_url(organizations[0]))
-    return render(request, "dunning/after_final/index.html", {"organizations": organizations})
+    return organization_index(request, url_name="dunning_dashboard:worklist", title="After final")
 
 
 @login_required
 @require_GET
 def worklist(request: HttpRequest, org: str) -> HttpResponse:
     """A1: the worklist (oldest final notice first) and the promises to pay still running."""
-    organization, organizations = _organization(request, org)
+    organization, organizations = organization_from_url(request, org)
     today = organization_today(organization)
     tab = request.GET.get("tab", "work")
     if tab not in TABS:
@@ -116,7 +101,7 @@ def _bill_or_404(organization: Organization, bill_id: str) -> Bill:
 @require_POST
 def record_outcome(request: HttpRequest, org: str, bill_id: str) -> HttpResponse:
     """A2: one outcome for one bill. Collections and write-off answer a confirmation page first."""
-    organization, organizations = _organization(request, org)
+    organization, organizations = organization_from_url(request, org)
     bill = _bill_or_404(organization, bill_id)
     back = _worklist_url(organization, request.POST.get("tab", "work"), request.POST.get("page", ""))
     form = OutcomeForm(request.POST)
@@ -184,7 +169,7 @@ def _done(recorded: AfterFinalOutcome) -> str:
 @require_GET
 def collections_export(request: HttpRequest, org: str) -> HttpResponse:
     """A2: the collections export (CSV, the agency's columns), optionally from a placement date on."""
-    organization, _ = _organization(request, org)
+    organization, _ = organization_from_url(request, org)
     form = CollectionsExportForm(request.GET)
     if not form.is_valid():
         messages.error(request, "Enter the date as YYYY-MM-DD, or leave it empty to export everything.")

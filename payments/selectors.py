@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, Min, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
-from notifications.models import OPEN_STATES, Channel, Kind, Message, OptOut
-from payments.eligibility import eligible_guarantors
-from payments.models import PaymentLink, PaymentRequest, Snooze
-from practices.models import BILL_OWING_STATES, Organization, Patient
+from notifications.models import OPEN_STATES, Channel, Kind, Message, OptOut, State
+from notifications.outbox import quiet_window
+from payments.eligibility import eligible_guarantors, payment_settings_get
+from payments.models import ALL_AGING, PaymentLink, PaymentRequest, Snooze
+from practices.models import BILL_OWING_STATES, AgingCategory, Organization, Patient
 from practices.tenancy import scope_to_user
 
 # "Request messages": the age-0 messages of payment requests and the front desk's resends of them (U1).
@@ -100,11 +102,12 @@ def day_bounds(organization: Organization, on: date) -> tuple[datetime, datetime
 
 def request_messages_of_day(*, user: Any, organization: Organization, on: date) -> QuerySet[Message]:
     """B1 "All", below the list: the request messages created on the organization's day ``on``, whatever
-    their state, newest first."""
+    their state, and those handed to the provider that day (yesterday evening's, held by quiet hours until
+    this morning), newest first."""
     start, end = day_bounds(organization, on)
     return (
         request_messages(user=user, organization=organization)
-        .filter(created_at__gte=start, created_at__lt=end)
+        .filter(Q(created_at__gte=start, created_at__lt=end) | Q(sent_at__gte=start, sent_at__lt=end))
         .order_by("-created_at", "-pk")
     )
 
@@ -113,6 +116,80 @@ def state_counts(messages: QuerySet[Message]) -> dict[str, int]:
     """How many of ``messages`` are in each state (one grouped query)."""
     rows = messages.order_by().values("state").annotate(n=Count("pk")).values_list("state", "n")
     return dict(rows)
+
+
+@dataclass(frozen=True)
+class HomeFigures:
+    """The Payments home page's figures of the payments app for one day (the other apps add theirs)."""
+
+    eligible: int
+    eligible_amount: Decimal
+    held: int
+    held_next_release: datetime | None
+    sent_today: int
+    snoozed: int
+
+
+def payments_home_figures(*, user: Any, organization: Organization, on: date) -> HomeFigures:
+    """Today's eligible guarantors and their patient portions (the bulk list, R1-R11), the request messages
+    held by quiet hours (Q1) and the first release among them, the request messages handed to the provider
+    on ``on``, and the running snoozes: three aggregate queries whatever the size."""
+    eligible = scope_to_user(eligible_guarantors(organization=organization, on=on), user).aggregate(
+        n=Count("pk"), amount=Sum("account__patient_portion")
+    )
+    start, end = day_bounds(organization, on)
+    held = Q(state=State.SCHEDULED)
+    sent = Q(sent_at__gte=start, sent_at__lt=end)
+    messages = (
+        request_messages(user=user, organization=organization)
+        .filter(held | sent)
+        .aggregate(
+            held=Count("pk", filter=held), next_release=Min("scheduled_for", filter=held),
+            sent=Count("pk", filter=sent),
+        )
+    )  # fmt: skip
+    return HomeFigures(
+        eligible=eligible["n"],
+        eligible_amount=(eligible["amount"] or Decimal(0)).quantize(Decimal("0.01")),
+        held=messages["held"],
+        held_next_release=messages["next_release"],
+        sent_today=messages["sent"],
+        snoozed=active_snoozes(user=user, organization=organization, on=on).count(),
+    )
+
+
+@dataclass(frozen=True)
+class BulkListSettings:
+    """What decides who is on the bulk payment request list and how the requests go out, read-only (§4)."""
+
+    timezone: str
+    min_payment_amount: Decimal
+    aging: list[tuple[str, bool]]
+    max_open_claims: int | None
+    quiet_start: time
+    quiet_end: time
+    request_channels: list[str]
+    snooze_reasons: list[str]
+    link_lifetime_days: int
+
+
+def bulk_list_settings(*, organization: Organization) -> BulkListSettings:
+    """The organization's settings behind the bulk list (R3, R4, R10) and its sending (Q1, B5, P1), with the
+    defaults where nothing was saved yet; aging categories and channels in their display words."""
+    settings_row = payment_settings_get(organization=organization)
+    quiet_start, quiet_end = quiet_window(organization)
+    eligible_aging = set(settings_row.eligible_aging)
+    return BulkListSettings(
+        timezone=organization.timezone,
+        min_payment_amount=settings_row.min_payment_amount,
+        aging=[(AgingCategory(value).label, value in eligible_aging) for value in ALL_AGING],
+        max_open_claims=settings_row.max_open_claims,
+        quiet_start=quiet_start,
+        quiet_end=quiet_end,
+        request_channels=[Channel(c).label for c in Channel.values if c in settings_row.request_channels],
+        snooze_reasons=list(settings_row.snooze_reasons or []),
+        link_lifetime_days=settings_row.link_lifetime_days,
+    )
 
 
 def active_snoozes(*, user: Any, organization: Organization, on: date) -> QuerySet[Snooze]:

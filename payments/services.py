@@ -109,6 +109,31 @@ def snooze_lift(
         )  # fmt: skip
 
 
+def snooze_undo(
+    *, organization: Organization, snooze_ids: list[int], user: Any = None, actor_label: str = ""
+) -> list[Snooze]:
+    """B3: undo a snooze just made (the banner's Undo): lift these snoozes of the organization that still run,
+    whoever made them, and return them; ids of another organization, lifted or ended snoozes are ignored.
+    Audited as ``snooze.undo`` (T5)."""
+    today = organization_today(organization)
+    now = timezone.now()
+    lifted_by = user if getattr(user, "pk", None) else None
+    with transaction.atomic():
+        running = list(
+            Snooze.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("guarantor")
+            .filter(organization=organization, pk__in=snooze_ids, lifted_at__isnull=True, until__gt=today)
+            .order_by("guarantor__external_id", "pk")
+        )
+        Snooze.objects.filter(pk__in=[s.pk for s in running]).update(lifted_at=now, lifted_by=lifted_by)
+        for snooze in running:
+            audit_record(
+                organization=organization, actor=user, actor_label=actor_label, action="snooze.undo",
+                obj=snooze, changes={"lifted_at": ["", now.isoformat()]},
+            )  # fmt: skip
+    return running
+
+
 def _lift(
     *,
     organization: Organization,

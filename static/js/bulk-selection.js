@@ -32,6 +32,37 @@
     } else {
       status.textContent = picked.size ? `${picked.size} selected.` : "Nothing selected.";
     }
+    const count = all.checked ? Math.max(total() - excluded.size, 0) : picked.size;
+    if (snoozeButton) snoozeButton.textContent = count ? `Snooze ${count} selected` : "Snooze selected";
+  }
+
+  // B3: a row's clock button opens the snooze dialog for that guarantor. The dialog's form is its own (the
+  // fields at the top are not read); the selection made for Send goes with it, so that the page comes back
+  // with it.
+  const snoozeButton = document.getElementById("snooze-button");
+  const dialog = document.getElementById("row-snooze-dialog");
+  const dialogForm = document.getElementById("row-snooze-form");
+  function selectionInputs() {
+    const entries = all.checked
+      ? [["select_all", "1"], ...[...excluded].map((id) => ["excluded", id])]
+      : [...picked].map((id) => ["selected", id]);
+    return entries.map(([name, value]) => Object.assign(document.createElement("input"), {type: "hidden", name, value}));
+  }
+  if (dialog && dialogForm) {
+    form.addEventListener("click", (event) => {
+      const button = event.target instanceof Element && event.target.closest("[data-snooze-row]");
+      if (!button) return;
+      dialogForm.elements.namedItem("snooze_one").value = button.dataset.snoozeRow;
+      dialog.querySelector("[data-snooze-name]").textContent = button.dataset.snoozeName;
+      for (const error of dialog.querySelectorAll(".error, .field-error")) error.remove();
+      dialog.showModal();
+      dialogForm.elements.namedItem("until").focus();
+    });
+    dialogForm.addEventListener("submit", (event) => {
+      if (event.submitter && event.submitter.getAttribute("formmethod") === "dialog") return;
+      dialogForm.querySelector("[data-selection-copy]").replaceChildren(...selectionInputs());
+    });
+    if (dialog.hasAttribute("data-open")) dialog.showModal();
   }
 
   all.addEventListener("change", () => { excluded.clear(); picked.clear(); render(); });

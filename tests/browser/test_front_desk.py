@@ -1,5 +1,6 @@
 """The front desk's morning in a real browser: log in, Select all (across pages), deselect one, snooze one
-with a reason, Send (B1-B3); then the undeliverable list: quick-add a number with consent and resend (U1)."""
+through its row's dialog with a reason, Send (B1-B3); then the undeliverable list: quick-add a number with
+consent and resend (U1). tests/browser/test_morning.py walks the rest of issue 12's morning."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def test_select_all_deselect_one_snooze_one_and_send(page: Page, log_in, org: Or
 
     log_in("frontdesk")
 
+    expect(page.get_by_role("heading", name="Payments", exact=True)).to_be_visible()
+    page.get_by_role("link", name="Bulk payment request", exact=True).click()
     expect(page.get_by_role("heading", name="Bulk payment request")).to_be_visible()
     page.get_by_role("checkbox", name="Select all", exact=True).check()
     expect(page.get_by_role("status").filter(has_text="selected")).to_have_text(
@@ -71,17 +74,22 @@ def test_select_all_deselect_one_snooze_one_and_send(page: Page, log_in, org: Or
     expect(page.get_by_role("checkbox", name="Select Marisol Quintanilla")).not_to_be_checked()
     expect(page.get_by_role("checkbox", name="Select Tom Okafor")).to_be_checked()
 
-    # Snooze one row with a reason from the organization's list; the selection made for Send is kept.
-    page.get_by_label("Until").fill(until.isoformat())
-    page.get_by_label("Reason", exact=True).select_option("Insurance still processing")
+    # Snooze one row through its clock dialog with a reason from the organization's list; the selection made
+    # for Send is kept.
     page.get_by_role("button", name="Snooze Tom Okafor").click()
+    dialog = page.get_by_role("dialog", name="Snooze Tom Okafor")
+    dialog.get_by_label("Re-enrol date").fill(until.isoformat())
+    dialog.get_by_label("Reason", exact=True).select_option("Insurance still processing")
+    dialog.get_by_role("button", name="Snooze", exact=True).click()
     expect(page.get_by_text("Snoozed Tom Okafor until")).to_be_visible()
     expect(page.get_by_role("checkbox", name="Select Tom Okafor")).to_have_count(0)
     expect(page.get_by_role("checkbox", name="Select all", exact=True)).to_be_checked()
     expect(page.get_by_role("checkbox", name="Select Marisol Quintanilla")).not_to_be_checked()
 
     page.get_by_role("button", name="Send", exact=True).click()
-    expect(page.get_by_text("Payment requests sent to 53 guarantors.")).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(r"Payment requests started for 53 guarantors\. Going out now: "))
+    ).to_be_visible()
     expect(
         page.get_by_role("checkbox", name="Select Marisol Quintanilla")
     ).to_be_visible()  # still on the list
@@ -113,7 +121,7 @@ def test_quick_add_a_number_with_consent_and_resend(page: Page, log_in, org: Org
     assert (original.state, original.channel) == (State.UNDELIVERED, Channel.SMS)
 
     log_in("frontdesk")
-    page.get_by_role("link", name="Undeliverable list").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Undeliverable").click()
     page.get_by_role("link", name="Open message to Tom Okafor").click()
     page.get_by_role("textbox", name="Mobile number").fill("(801) 555-0123")
     page.get_by_label("The patient consented to receive texts at this number").check()

@@ -1,4 +1,5 @@
-"""The README's "Morning workflow" screenshots, taken on the demo data (``seed_demo``) at 1280x800.
+"""The README's "Morning workflow" screenshots, taken on the demo data (``seed_demo``) at 1280x800: the Payments
+home page, the bulk list, the Send banner, the Snoozed tab and a guarantor page.
 
 Skipped unless SCREENSHOTS_DIR is set; ``scripts/screenshots.py`` sets it to docs/screenshots/ and runs this.
 """
@@ -45,30 +46,33 @@ def test_morning_workflow_screenshots(page: Page, live_server, morning: None) ->
     organization, _logins, _summary = seed_demo()
     today = organization_today(organization)
 
-    page.goto(f"{live_server.url}/admin/login/?next=/dashboard/payments/")
+    page.goto(f"{live_server.url}/admin/login/")
     page.get_by_label("Username").fill("frontdesk")
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Payments", exact=True)).to_be_visible()
+    page.screenshot(path=out / "0-home.png")
+    page.get_by_role("link", name="Bulk payment request", exact=True).click()
     expect(page.get_by_role("heading", name="Bulk payment request")).to_be_visible()
 
-    # Snooze a row (its own Snooze button), then select everyone but one for Send.
-    page.get_by_label("Until").fill((today + timedelta(days=14)).isoformat())
-    page.get_by_label("Reason", exact=True).select_option("Insurance still processing")
+    # Snooze a row through its clock dialog, then select everyone but one for Send.
     page.locator("td.row-action button").nth(2).click()
-    expect(page.locator(".message.success")).to_contain_text("Snoozed ")
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Re-enrol date").fill((today + timedelta(days=14)).isoformat())
+    dialog.get_by_label("Reason", exact=True).select_option("Insurance still processing")
+    dialog.get_by_role("button", name="Snooze", exact=True).click()
+    expect(page.locator(".undo-banner")).to_contain_text("Snoozed ")
     page.get_by_role("checkbox", name="Select all", exact=True).check()
     page.locator('#eligible input[name="selected"]').nth(1).uncheck()
-    page.get_by_label("Until").fill((today + timedelta(days=7)).isoformat())
-    page.get_by_label("Reason", exact=True).select_option("Patient called: paying soon")
     page.mouse.click(5, 400)  # move the focus off the form fields
     page.screenshot(path=out / "1-bulk-list.png")
 
     page.get_by_role("button", name="Send", exact=True).click()
-    expect(page.get_by_text("Payment requests sent to")).to_be_visible()
+    expect(page.get_by_text("Payment requests started for")).to_be_visible()
     page.screenshot(path=out / "2-sent.png")
 
     page.get_by_role("link", name="Snoozed").click()
-    expect(page.get_by_role("button", name="Lift snooze").first).to_be_visible()
+    expect(page.get_by_role("button", name="Lift snooze for selected")).to_be_visible()
     page.screenshot(path=out / "3-snoozed.png")
 
     page.locator("table.data a").first.click()

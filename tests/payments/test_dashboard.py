@@ -106,7 +106,8 @@ def flashes(response) -> list[str]:
 
 def test_the_dashboard_is_mounted_under_dashboard_payments(org):
     assert reverse("payments_dashboard:index") == "/dashboard/payments/"
-    assert url("bulk", org) == "/dashboard/payments/smile-dental/"
+    assert url("home", org) == "/dashboard/payments/smile-dental/"
+    assert url("bulk", org) == "/dashboard/payments/smile-dental/bulk/"
 
 
 def test_anonymous_users_are_sent_to_the_login_page(client, org):
@@ -126,10 +127,10 @@ def test_a_user_without_a_membership_gets_403_on_the_index_and_404_on_an_organiz
     assert requested(org) == []
 
 
-def test_one_organization_goes_straight_to_its_list_several_pick_one(client, org, user, staff):
+def test_one_organization_goes_straight_to_its_home_page_several_pick_one(client, org, user, staff):
     response = staff.get(reverse("payments_dashboard:index"))
     assert response.status_code == 302
-    assert response["Location"] == url("bulk", org)
+    assert response["Location"] == url("home", org)
 
     other = OrganizationFactory.create(slug="bright-smiles", name="Bright Smiles")
     MembershipFactory.create(organization=other, user=user, role=Role.BILLING_MANAGER)
@@ -137,7 +138,7 @@ def test_one_organization_goes_straight_to_its_list_several_pick_one(client, org
     response = staff.get(reverse("payments_dashboard:index"))
     assert response.status_code == 200
     html = response.content.decode()
-    assert url("bulk", org) in html and url("bulk", other) in html
+    assert f'href="{url("home", org)}"' in html and f'href="{url("home", other)}"' in html
 
 
 def test_another_organizations_guarantors_answer_404_and_are_never_sent_to(staff, org):
@@ -206,7 +207,7 @@ def test_all_also_shows_todays_request_messages_with_their_states(staff, org, us
     }  # fmt: skip
     assert response.context["sent_today_total"] == 4
     html = response.content.decode()
-    assert "Sent today" in html and "Delivered: <strong>1</strong>" in html
+    assert "Today's requests" in html and "Delivered: <strong>1</strong>" in html
     assert "Undelivered: <strong>1</strong>" in html and "Pending: <strong>2</strong>" in html
     assert listed(response) == ["G3"]
 
@@ -294,7 +295,7 @@ def test_select_all_sends_to_every_page_except_the_deselected(staff, org, user):
     assert PaymentRequest.objects.filter(mode=RequestMode.BULK, requested_by=user).count() == 58
     assert Message.objects.filter(kind=Kind.REQUEST).count() == 58 * 2
     follow = staff.get(response["Location"])
-    assert "Payment requests sent to 58 guarantors." in flashes(follow)
+    assert flashes(follow) == ["Payment requests started for 58 guarantors. Going out now: 116 messages."]
     assert listed(follow) == ["G0003", "G0055"]
 
 
@@ -319,7 +320,7 @@ def test_explicit_selection_sends_only_the_picked_ids(staff, org):
     response = staff.post(url("send", org), {"selected": ["G1", "G3"]}, follow=True)
 
     assert requested(org) == ["G1", "G3"]
-    assert "Payment requests sent to 2 guarantors." in flashes(response)
+    assert flashes(response) == ["Payment requests started for 2 guarantors. Going out now: 4 messages."]
 
 
 def test_sending_with_nothing_selected_says_so_and_sends_nothing(staff, org):
@@ -360,8 +361,42 @@ def test_the_send_message_counts_messages_held_by_quiet_hours_and_without_a_dest
     response = staff.post(url("send", org), {"select_all": "1"}, follow=True)
 
     assert flashes(response) == [
-        "Payment requests sent to 2 guarantors. 2 messages wait for the end of quiet hours in the patient's "
-        "time zone. 2 messages had no mobile number or email: see the Undeliverable list."
+        "Payment requests started for 2 guarantors. Going out now: 0 messages. Held for quiet hours: 2 "
+        "messages, until Nov 25 at 8:00 AM MST (the end of quiet hours in each patient's time zone). No mobile "
+        "number or email: 2 messages, see the Undeliverable list."
+    ]
+
+
+def test_the_send_message_says_how_many_went_out_now_and_how_many_are_held_until_when(staff, org):
+    """Issue 12: 52 of 60 messages were held for quiet hours and the banner said "sent". At 10:00 in Denver
+    it is 7:00 in Honolulu and 12:00 in New York: Honolulu's texts and emails wait for 8:00 there, which is
+    11:00 at the practice; the banner says so in the practice's clock and zone."""
+    guarantor(org, "G1", timezone="America/New_York")
+    guarantor(org, "G2", timezone="Pacific/Honolulu")
+    guarantor(org, "G3", timezone="Pacific/Honolulu")
+
+    response = staff.post(url("send", org), {"select_all": "1"}, follow=True)
+
+    assert flashes(response) == [
+        "Payment requests started for 3 guarantors. Going out now: 2 messages. Held for quiet hours: 4 "
+        "messages, until Nov 24 at 11:00 AM MST (the end of quiet hours in each patient's time zone)."
+    ]
+    held = Message.objects.filter(state=State.SCHEDULED)
+    assert set(held.values_list("patient__external_id", flat=True)) == {"G2", "G3"}
+    assert set(held.values_list("scheduled_for", flat=True)) == {datetime(2026, 11, 24, 18, 0, tzinfo=UTC)}
+
+
+def test_held_messages_released_at_different_moments_are_given_as_a_range(staff, org):
+    guarantor(org, "G1", timezone="Pacific/Honolulu")  # 7:00 there: held until 8:00 HST = 11:00 MST
+    guarantor(org, "G2", timezone="America/Anchorage")  # 8:00 AKST there: quiet hours are over
+    guarantor(org, "G3", timezone="Asia/Tokyo")  # 2:00 on the 25th: held until 8:00 JST = 4:00 PM MST
+
+    response = staff.post(url("send", org), {"select_all": "1"}, follow=True)
+
+    assert flashes(response) == [
+        "Payment requests started for 3 guarantors. Going out now: 2 messages. Held for quiet hours: 4 "
+        "messages, until between Nov 24 at 11:00 AM MST and Nov 24 at 4:00 PM MST (the end of quiet hours in "
+        "each patient's time zone)."
     ]
 
 
@@ -425,7 +460,10 @@ def test_snoozing_from_the_list_moves_the_guarantors_to_snoozed_and_lifting_brin
 
     response = staff.post(url("snooze", org), snooze_form(selected=["G1", "G3"]), follow=True)
 
-    assert "Snoozed 2 guarantors until Dec 15, 2026 (Insurance still processing)." in flashes(response)
+    assert (
+        response.context["undo"]["text"]
+        == "Snoozed 2 guarantors until Dec 15, 2026 (Insurance still processing)."
+    )
     assert listed(response) == ["G2"]
     snoozed = staff.get(bulk_url(org, tab="snoozed"))
     assert [s.guarantor.external_id for s in snoozed.context["page"]] == ["G1", "G3"]
@@ -464,7 +502,7 @@ def test_a_rows_own_snooze_button_snoozes_that_row_and_keeps_the_selection_for_s
 
 def test_snoozing_with_select_all_snoozes_everyone_on_the_list_but_the_deselected(staff, org):
     many(org, 55)
-    staff.post(url("snooze", org), snooze_form(select_all="1", excluded=["G0054"]))
+    staff.post(url("snooze", org), snooze_form(select_all="1", excluded=["G0054"], confirmed_count="54"))
     assert Snooze.objects.count() == 54
     assert not Snooze.objects.filter(guarantor__external_id="G0054").exists()
 
@@ -614,7 +652,8 @@ def test_the_controls_have_accessible_names(staff, org):
     )
     assert re.search(r'<button type="submit" class="primary" id="send-button"[^>]*>Send</button>', html)
     assert re.search(
-        r"<button[^>]*formaction=\"/dashboard/payments/smile-dental/snooze/\">Snooze</button>", html
+        r"<button[^>]*formaction=\"/dashboard/payments/smile-dental/snooze/\" id=\"snooze-button\">Snooze selected</button>",
+        html,
     )
     assert 'aria-label="Select Marisol Quintanilla"' in html
     assert '<label for="id_until">Until</label>' in html and '<label for="id_reason">Reason</label>' in html
