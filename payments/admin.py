@@ -45,6 +45,10 @@ class PaymentSettingsForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.initial["snooze_reasons"] = "\n".join(self.instance.snooze_reasons or [])
+        # Django fills the form of a new object from the model's defaults only for the fields it makes; the
+        # checkbox lists declared above would show nothing ticked although the defaults are all of them.
+        for name in ("eligible_aging", "request_channels"):
+            self.initial.setdefault(name, list(getattr(self.instance, name)))
 
     def clean_min_payment_amount(self) -> Decimal:
         value = self.cleaned_data["min_payment_amount"]
@@ -73,17 +77,20 @@ class PaymentSettingsForm(forms.ModelForm):
 
 @admin.register(PaymentSettings)
 class PaymentSettingsAdmin(ImpactPreviewAdminMixin, OrganizationScopedAdmin[PaymentSettings]):
+    """One row per organization, created with it (``organization_settings_create``, and migration 0003 for
+    the organizations before): billing managers change it, and nobody adds one here."""
+
     # The impact preview (W1) lives with the engine it runs, in dunning; this is its one use in payments.
     impact_kind = PreviewKind.PAYMENT
     form = PaymentSettingsForm
     view_role = Role.BILLING_MANAGER
-    add_role = Role.BILLING_MANAGER
     change_role = Role.BILLING_MANAGER
     list_display = ["organization", "min_payment_amount", "aging", "max_open_claims", "channels"]
     list_select_related = ["organization"]
+    readonly_fields = ["organization", "impact_preview"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["organization", "impact_preview"] if obj is not None else []
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     @admin.display(description="eligible aging")
     def aging(self, obj: PaymentSettings) -> str:

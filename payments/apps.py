@@ -10,10 +10,14 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         from payments import settings_keys  # noqa: F401  (registers org_settings keys)
         from payments.checkout import payments_reapply_after_import
+        from payments.services import payment_settings_create
         from practices.importer.policy import register_post_import_hook
+        from practices.services import register_organization_settings
 
         # I6 vs P3: an import must not undo payments the PMS has not posted yet.
         register_post_import_hook(payments_reapply_after_import)
+        # A new organization gets its settings row (§4) at once.
+        register_organization_settings(payment_settings_create)
         # Messages keep a link's reference, never its token; the outbox and the letters ask us for the URL.
         from notifications.paylinks import register_pay_url
         from payments.links import payment_url_for_ref

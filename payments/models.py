@@ -47,7 +47,7 @@ class PaymentSettings(models.Model):
         verbose_name_plural = "payment settings"
 
     def __str__(self) -> str:
-        return f"Payment settings of {self.organization_id}"
+        return f"Payment settings of {self.organization.name}"
 
 
 class RequestMode(models.TextChoices):

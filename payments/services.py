@@ -1,4 +1,4 @@
-"""Write services of the payments app: snoozes (B3)."""
+"""Write services of the payments app: the settings row (§4) and snoozes (B3)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from payments.models import SNOOZE_REASON_MAX_LENGTH, Snooze
+from payments.eligibility import payment_settings_get
+from payments.models import SNOOZE_REASON_MAX_LENGTH, PaymentSettings, Snooze
 from practices.models import Organization, Patient
 from practices.services import audit_record
 from practices.timezones import organization_today
@@ -16,6 +17,15 @@ from practices.timezones import organization_today
 
 class SnoozeError(ValueError):
     pass
+
+
+def payment_settings_create(*, organization: Organization) -> PaymentSettings:
+    """The organization's settings row, created with the defaults when it has none; called when an
+    organization is created (``organization_settings_create``)."""
+    row = payment_settings_get(organization=organization)
+    if row.pk is None:
+        row.save()
+    return row
 
 
 def _guarantors(*, organization: Organization, guarantor_ids: list[str], lock: bool) -> list[Patient]:

@@ -57,9 +57,13 @@ def test_the_settings_are_reached_from_the_organization_and_show_the_defaults(
     expect(page.get_by_role("heading", name="Dunning settings of Smile Dental")).to_be_visible()
     expect(page.get_by_role("checkbox", name="Amount due")).to_be_checked()
     expect(page.get_by_role("checkbox", name="Due date")).not_to_be_checked()
-    # Back to the organization.
+    # Back to the organization, and on to its payment settings: every default list ticked.
     main.get_by_role("link", name="Smile Dental").click()
     expect(main.get_by_role("heading", name="Smile Dental")).to_be_visible()
+    main.get_by_role("link", name="Payment settings").click()
+    expect(page.get_by_role("heading", name="Payment settings of Smile Dental")).to_be_visible()
+    for label in ("0-30 days", "31-60 days", "61-90 days", "Over 90 days", "SMS", "Email"):
+        expect(page.get_by_role("checkbox", name=label, exact=True)).to_be_checked()
     assert csp_violations == []
 
 

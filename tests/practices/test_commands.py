@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from dunning.models import DunningSettings
+from payments.models import PaymentSettings
 from practices.models import AuditEvent, Organization, Patient
 from tests.factories import OrganizationFactory, feed_patient, feed_statement
 
@@ -180,6 +181,7 @@ def test_seed_demo_creates_a_realistic_organization_and_can_run_twice():
     organization = Organization.objects.get(slug="demo-dental")
     # Its settings rows are there for the billing manager to open (issue 12).
     assert DunningSettings.objects.filter(organization=organization).exists()
+    assert PaymentSettings.objects.filter(organization=organization).exists()
     patients = Patient.objects.filter(organization=organization)
     assert 250 <= patients.count() <= 400
     assert patients.filter(is_guarantor=False).exists()

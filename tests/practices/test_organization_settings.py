@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from dunning.admin import DunningSettingsForm
 from dunning.models import DunningSettings, Preset
+from payments.models import ALL_AGING, PaymentSettings
 from practices.models import Organization, Role
 from practices.services import organization_create
 from tests.factories import MembershipFactory, OrganizationFactory
@@ -34,6 +35,12 @@ def test_create_org_creates_the_settings_rows_with_the_defaults():
         ["amount_due"],
         False,
     )
+    payment = PaymentSettings.objects.get(organization=org)
+    assert (payment.eligible_aging, payment.request_channels, payment.max_open_claims) == (
+        ALL_AGING,
+        ["sms", "email"],
+        None,
+    )
 
 
 def test_an_organization_added_in_the_admin_gets_its_settings_rows(admin_client):
@@ -44,6 +51,7 @@ def test_an_organization_added_in_the_admin_gets_its_settings_rows(admin_client)
     assert response.status_code == 302, response.content.decode()[:3000]
     org = Organization.objects.get(slug="smile-dental")
     assert DunningSettings.objects.get(organization=org).preset == Preset.objects.get(slug="standard-30")
+    assert PaymentSettings.objects.filter(organization=org).exists()
 
 
 def test_the_migration_gives_every_existing_organization_its_rows():
@@ -63,6 +71,18 @@ def test_the_migration_gives_every_existing_organization_its_rows():
     assert DunningSettings.objects.count() == 2
 
 
+def test_the_payments_migration_gives_every_existing_organization_its_row():
+    bare = OrganizationFactory.create(slug="before-issue-12")
+    chosen = OrganizationFactory.create(slug="chose-settings")
+    PaymentSettings.objects.create(organization=chosen, eligible_aging=["over_90"])
+    migration = importlib.import_module("payments.migrations.0003_settings_for_every_organization")
+    migration.create_missing_rows(apps, None)
+    assert PaymentSettings.objects.get(organization=bare).eligible_aging == ALL_AGING
+    assert PaymentSettings.objects.get(organization=chosen).eligible_aging == ["over_90"]
+    migration.create_missing_rows(apps, None)
+    assert PaymentSettings.objects.count() == 2
+
+
 @pytest.fixture
 def manager(client):
     org = organization_create(slug="smile-dental", name="Smile Dental", timezone_name="America/Denver")
@@ -78,12 +98,16 @@ def test_the_organization_links_to_its_settings_and_they_link_back(client, manag
     page = client.get(reverse("admin:practices_organization_change", args=[org.pk])).content.decode()
     dunning_url = reverse("admin:dunning_dunningsettings_change", args=[dunning.pk])
     assert f'<a href="{dunning_url}">Dunning settings</a>' in page
+    payment = PaymentSettings.objects.get(organization=org)
+    payment_url = reverse("admin:payments_paymentsettings_change", args=[payment.pk])
+    assert f'<a href="{payment_url}">Payment settings</a>' in page
     listing = client.get(reverse("admin:practices_organization_changelist")).content.decode()
     assert f'<a href="{dunning_url}">Dunning settings</a>' in listing
     back = client.get(dunning_url)
     assert back.status_code == 200
     org_url = reverse("admin:practices_organization_change", args=[org.pk])
     assert f'<a href="{org_url}">Smile Dental</a>' in back.content.decode()
+    assert f'<a href="{org_url}">Smile Dental</a>' in client.get(payment_url).content.decode()
 
 
 def test_the_settings_are_titled_by_the_organizations_name(client, manager):
@@ -94,10 +118,16 @@ def test_the_settings_are_titled_by_the_organizations_name(client, manager):
     assert (
         "Dunning settings of 1" not in page and f"Dunning settings of {dunning.organization_id}<" not in page
     )
+    payment = PaymentSettings.objects.get(organization=manager.organization)
+    assert str(payment) == "Payment settings of Smile Dental"
+    page = client.get(reverse("admin:payments_paymentsettings_change", args=[payment.pk])).content.decode()
+    assert "<h2>Payment settings of Smile Dental</h2>" in page
 
 
 def test_the_billing_manager_lists_the_practices_settings_without_adding_them(client, manager):
     listing = client.get(reverse("admin:dunning_dunningsettings_changelist"))
+    assert [row.organization.name for row in listing.context["cl"].result_list] == ["Smile Dental"]
+    listing = client.get(reverse("admin:payments_paymentsettings_changelist"))
     assert [row.organization.name for row in listing.context["cl"].result_list] == ["Smile Dental"]
 
 
