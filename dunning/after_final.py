@@ -351,6 +351,7 @@ def _why_not_on_list(bill: Bill) -> str:
         reason = {
             ClosedReason.COLLECTIONS: "it was sent to collections",
             ClosedReason.WRITTEN_OFF: "it was written off",
+            ClosedReason.DECEASED: "the guarantor is deceased (from the PMS)",
         }.get(ClosedReason(bill.closed_reason), "it was closed (a payment plan in the PMS)")
         return f"{where}: {reason}."
     if bill.state == BillState.ACTIVE:

@@ -44,6 +44,9 @@ class DobOutcome(enum.StrEnum):
     MISMATCH = "mismatch"
     LOCKED = "locked"
     BLOCKED = "blocked"  # too many lockouts: the practice must re-issue the link
+    # No date of birth on file (the PMS had none, or only its "no date", I1a): nothing can match, so nothing
+    # is counted either; the page tells the patient to call the practice.
+    NO_DATE_OF_BIRTH = "no_date_of_birth"
 
 
 class PaymentRefused(ValueError):
@@ -90,7 +93,10 @@ def dob_verify(*, link: PaymentLink, month_year: str, now: datetime | None = Non
     moment = now or timezone.now()
     month, year = month_year_parse(month_year)
     dob = link.bill.guarantor.date_of_birth
-    matched = dob is not None and (dob.month, dob.year) == (month, year)
+    if dob is None:
+        # Counting guesses that cannot succeed would only lock the patient out and block the link.
+        return DobOutcome.NO_DATE_OF_BIRTH
+    matched = (dob.month, dob.year) == (month, year)
     with transaction.atomic():
         # The link row, locked: each guess reads the counter it moves, so a guess's answer is its own (an
         # UPDATE then a re-read let a parallel guess's lock show through).

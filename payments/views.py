@@ -160,6 +160,11 @@ def _verify(request: HttpRequest, link: PaymentLink, token: str, now: datetime) 
         # LOCKED and BLOCKED need no message of their own: the page reads them from the link.
         return redirect("pay:link", token=token)
     flash = _flash_pop(request, link)
+    if link.bill.guarantor.date_of_birth is None:
+        # P2 asks for the date of birth on file; without one the page cannot verify anyone, so it asks for
+        # nothing and sends the patient to the practice (I1a: a PMS's "no date" is no date of birth).
+        context = {"organization": link.organization, "no_date_of_birth": True}
+        return render(request, "payments/verify.html", context)
     blocked = link.blocked_at is not None
     locked = not blocked and dob_locked(link=link, now=now)
     if blocked:

@@ -27,7 +27,8 @@ PATIENT_COLUMNS = [
     "external_id", "guarantor_external_id", "is_guarantor", "first_name", "last_name", "date_of_birth", "email",
     "mobile_phone", "address_line1", "address_line2", "address_city", "address_state", "address_zip", "address_status",
     "timezone", "timezone_source", "last_visit_date", "on_payment_plan", "open_claims", "do_not_contact",
-    "pms_sms_opt_out", "pms_email_opt_out", "last_feed_at", "home_phone", "work_phone",
+    "pms_sms_opt_out", "pms_email_opt_out", "last_feed_at", "home_phone", "work_phone", "sms_consent",
+    "preferred_name", "language", "care_of", "deceased",
 ]  # fmt: skip
 ACCOUNT_COLUMNS = [
     "bucket_0_30", "bucket_31_60", "bucket_61_90", "bucket_over_90", "insurance_estimate", "total", "patient_portion",
@@ -35,7 +36,8 @@ ACCOUNT_COLUMNS = [
 ]  # fmt: skip
 BILL_COLUMNS = [
     "bill_id", "source", "statement_date", "due_date", "amount_due", "created_at", "effective_created_date",
-    "generation", "dunning_status", "state", "last_seen_at", "next_dunning_date", "amount_changed",
+    "generation", "dunning_status", "state", "last_seen_at", "next_dunning_date", "amount_changed", "patient_id",
+    "sent_by_pms",
 ]  # fmt: skip
 
 

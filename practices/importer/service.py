@@ -37,6 +37,7 @@ from practices.models import (
     Bill,
     BillSource,
     BillState,
+    ClosedReason,
     FeedImport,
     FeedSource,
     FeedStatus,
@@ -55,6 +56,7 @@ PATIENT_UPDATE_FIELDS = [
     "mobile_phone", "address_line1", "address_line2", "address_city", "address_state", "address_zip",
     "address_status", "timezone", "timezone_source", "last_visit_date", "on_payment_plan", "open_claims",
     "do_not_contact", "pms_sms_opt_out", "pms_email_opt_out", "last_feed_at", "home_phone", "work_phone",
+    "sms_consent", "preferred_name", "language", "care_of", "deceased",
 ]  # fmt: skip
 ACCOUNT_UPDATE_FIELDS = [
     "bucket_0_30", "bucket_31_60", "bucket_61_90", "bucket_over_90", "insurance_estimate", "total",
@@ -62,7 +64,8 @@ ACCOUNT_UPDATE_FIELDS = [
 ]  # fmt: skip
 BILL_UPDATE_FIELDS = [
     "guarantor_id", "statement_date", "due_date", "amount_due", "effective_created_date", "generation",
-    "dunning_status", "state", "last_seen_at", "ended_at", "next_dunning_date", "amount_changed",
+    "dunning_status", "state", "last_seen_at", "ended_at", "next_dunning_date", "amount_changed", "patient_id",
+    "sent_by_pms",
 ]  # fmt: skip
 
 
@@ -375,8 +378,10 @@ def _patient_row(org_id: int, row: PatientRow, generated_at: datetime) -> tuple[
         org_id, row.external_id, row.guarantor_external_id, row.is_guarantor, row.first_name, row.last_name,
         row.date_of_birth, row.email, row.mobile_phone, row.address_line1, row.address_line2, row.address_city,
         row.address_state, row.address_zip, row.address_status, row.timezone, row.timezone_source,
-        row.last_visit_date, row.on_payment_plan, row.open_claims, row.do_not_contact, row.pms_sms_opt_out,
-        row.pms_email_opt_out, generated_at, row.home_phone, row.work_phone,
+        # §13.2: a deceased patient is not contacted, by any path that honours do_not_contact (R11, D11, N1).
+        row.last_visit_date, row.on_payment_plan, row.open_claims, row.do_not_contact or row.deceased,
+        row.pms_sms_opt_out, row.pms_email_opt_out, generated_at, row.home_phone, row.work_phone, row.sms_consent,
+        row.preferred_name, row.language, row.care_of, row.deceased,
     )  # fmt: skip
 
 
@@ -469,8 +474,14 @@ def _follow_demoted_guarantors(org: Organization, rows: list[PatientRow], warnin
 
 def _valid_statements(
     org: Organization, records: list[Any], warnings: Warnings, reject: Any
-) -> list[tuple[StatementRow, int, Any]]:
-    guarantor_ids = _guarantor_ids(org)
+) -> list[tuple[StatementRow, int, int | None, Any]]:
+    # Every patient by PMS id: (pk, its guarantor's pk, its guarantor's PMS id).
+    family: dict[str, tuple[int, int, str]] = {
+        external_id: (pk, guarantor_pk, guarantor_external_id)
+        for external_id, pk, guarantor_pk, guarantor_external_id in Patient.objects.filter(
+            organization=org, guarantor__isnull=False
+        ).values_list("external_id", "pk", "guarantor_id", "guarantor_external_id")
+    }
     rows: list[tuple[int, StatementRow | RecordError]] = []
     for index, record in enumerate(records):
         try:
@@ -488,7 +499,7 @@ def _valid_statements(
         for bill in found:
             existing[bill.bill_id] = bill
 
-    valid: list[tuple[StatementRow, int, Any]] = []
+    valid: list[tuple[StatementRow, int, int | None, Any]] = []
     first_seen: dict[str, int] = {}
     for index, row in rows:
         try:
@@ -499,12 +510,7 @@ def _valid_statements(
                     pointer("statements", index, "bill_id"),
                     f"duplicate bill_id {row.bill_id!r} (first at /statements/{first_seen[row.bill_id]})",
                 )
-            guarantor_pk = guarantor_ids.get(row.guarantor_external_id)
-            if guarantor_pk is None:
-                raise RecordError(
-                    pointer("statements", index, "guarantor_id"),
-                    f"guarantor {row.guarantor_external_id!r} is not a known guarantor",
-                )
+            guarantor_pk, patient_pk = _statement_family(index, row, family, warnings)
             old = existing.get(row.bill_id)
             if old is not None and old.source != BillSource.STATEMENT:
                 raise RecordError(
@@ -512,18 +518,60 @@ def _valid_statements(
                     f"bill_id {row.bill_id!r} belongs to a payment request",
                 )
             first_seen[row.bill_id] = index
-            valid.append((row, guarantor_pk, old))
+            valid.append((row, guarantor_pk, patient_pk, old))
         except RecordError as exc:
             reject(1, index, exc)
     return valid
 
 
+def _statement_family(
+    index: int, row: StatementRow, family: dict[str, tuple[int, int, str]], warnings: Warnings
+) -> tuple[int, int | None]:
+    """(guarantor pk, patient pk) of a statement. I1a: a statement that names a dependent for its guarantor
+    (a walkout or single-patient statement) belongs to the dependent's guarantor and remembers the dependent;
+    §13.2 ``patient_id`` names the patient outright. A patient outside the guarantor's family, or unknown, is
+    a warning and not remembered; the bill is kept."""
+    named = family.get(row.guarantor_external_id)
+    if named is None:
+        raise RecordError(
+            pointer("statements", index, "guarantor_id"),
+            f"guarantor {row.guarantor_external_id!r} is not a known patient",
+        )
+    named_pk, guarantor_pk, guarantor_external_id = named
+    patient_pk: int | None = None
+    if named_pk != guarantor_pk:
+        patient_pk = named_pk
+        warnings.add(
+            pointer("statements", index, "guarantor_id"),
+            f"{row.guarantor_external_id!r} is a dependent: the statement belongs to its guarantor "
+            f"{guarantor_external_id!r} and is remembered as {row.guarantor_external_id!r}'s",
+        )
+    if row.patient_external_id:
+        patient = family.get(row.patient_external_id)
+        if patient is None:
+            warnings.add(
+                pointer("statements", index, "patient_id"),
+                f"patient {row.patient_external_id!r} is not known: the statement is kept without it",
+            )
+        elif patient[1] != guarantor_pk:
+            warnings.add(
+                pointer("statements", index, "patient_id"),
+                f"patient {row.patient_external_id!r} is not in guarantor {guarantor_external_id!r}'s family: "
+                "the statement is kept without it",
+            )
+        else:
+            patient_pk = patient[0]
+    return guarantor_pk, patient_pk
+
+
 def _write_statements(
-    org: Organization, rows: list[tuple[StatementRow, int, Any]], generated_at: datetime, import_date: date
-) -> None:
+    org: Organization, rows: list[tuple[StatementRow, int, int | None, Any]], generated_at: datetime,
+    import_date: date,
+) -> None:  # fmt: skip
     policy = policy_for(org)
     bills = [
-        _statement_bill(org.pk, row, pk, old, generated_at, import_date, policy) for row, pk, old in rows
+        _statement_bill(org.pk, row, pk, patient_pk, old, generated_at, import_date, policy)
+        for row, pk, patient_pk, old in rows
     ]
     bulk_upsert(
         Bill, bills, columns=BILL_COLUMNS, conflict=["organization", "bill_id"], update=BILL_UPDATE_FIELDS
@@ -531,8 +579,8 @@ def _write_statements(
 
 
 def _statement_bill(
-    org_id: int, row: StatementRow, guarantor_pk: int, old: Any, generated_at: datetime, import_date: date,
-    policy: BillPolicy,
+    org_id: int, row: StatementRow, guarantor_pk: int, patient_pk: int | None, old: Any, generated_at: datetime,
+    import_date: date, policy: BillPolicy,
 ) -> tuple[Any, ...]:  # fmt: skip
     """The bill row after this statement: I6 (the latest amount) and the dunning clock (D7-D10)."""
     clock = bill_clock(
@@ -551,7 +599,7 @@ def _statement_bill(
     return (
         org_id, row.bill_id, BillSource.STATEMENT, created_at, guarantor_pk, row.statement_date, row.due_date,
         row.amount_due, clock.effective_created_date, clock.generation, row.dunning_status, str(state),
-        generated_at, ended_at, next_dunning, clock.amount_changed,
+        generated_at, ended_at, next_dunning, clock.amount_changed, patient_pk, row.sent_by_pms,
     )  # fmt: skip
 
 
@@ -562,4 +610,8 @@ def _close_campaigns(org: Organization, generated_at: datetime) -> None:
     portion = Account.objects.filter(guarantor_id=OuterRef("guarantor_id")).values("patient_portion")[:1]
     active.filter(source=BillSource.REQUEST).update(amount_due=Coalesce(Subquery(portion), F("amount_due")))
     active.filter(amount_due__lte=0).update(state=BillState.PAID, ended_at=generated_at)
+    # §13.2: a deceased guarantor's campaigns all close, with the reason shown to staff.
+    active.filter(guarantor__deceased=True).update(
+        state=BillState.CLOSED, ended_at=generated_at, closed_reason=ClosedReason.DECEASED
+    )
     active.filter(guarantor__on_payment_plan=True).update(state=BillState.CLOSED, ended_at=generated_at)

@@ -183,7 +183,7 @@ def test_valid_records_are_applied_and_invalid_ones_reported(org, feed_bytes):
     raw = feed_bytes(
         patients=[
             feed_patient("P1"),
-            feed_patient("P2", first_name=""),
+            feed_patient("P2", first_name="", last_name=""),
             feed_patient("P3"),
             "not a record",
             feed_patient("P4", on_payment_plan="yes"),
@@ -199,7 +199,7 @@ def test_valid_records_are_applied_and_invalid_ones_reported(org, feed_bytes):
     assert summary.applied == 4
     assert summary.rejected == 5
     assert [e["pointer"] for e in summary.errors] == [
-        "/patients/1/first_name",
+        "/patients/1/last_name",
         "/patients/3",
         "/patients/4/on_payment_plan",
         "/statements/1/amount_due",
@@ -359,15 +359,8 @@ def test_patients_are_applied_before_statements(org, feed_bytes):
     assert Bill.objects.get().guarantor.external_id == "P1"
 
 
-def test_a_statement_for_a_dependent_is_rejected(org, feed_bytes):
-    summary = feed_import(
-        raw=feed_bytes(
-            patients=[feed_patient("P1"), feed_patient("K1", "P1")], statements=[feed_statement("S-1", "K1")]
-        )
-    )
-    assert summary.errors == [
-        {"pointer": "/statements/0/guarantor_id", "message": "guarantor 'K1' is not a known guarantor"}
-    ]
+# A statement that names a dependent belongs to the dependent's guarantor (I1a):
+# tests/practices/test_real_practice_data.py.
 
 
 def test_a_new_statement_bill_starts_its_clock_at_the_statement_date(org, feed_bytes):
