@@ -5,13 +5,16 @@ anything is saved (htmx, under the site's Content-Security-Policy)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
+from django.utils import timezone
+from django.utils.formats import date_format
 from playwright.sync_api import ConsoleMessage, Page, expect
 
 from dunning.models import DunningSettings
-from practices.models import Organization, Role
+from practices.models import AuditEvent, Organization, Role
 from practices.services import organization_create
 from tests.browser.conftest import PASSWORD
 from tests.factories import MembershipFactory
@@ -93,4 +96,14 @@ def test_choosing_a_preset_redraws_its_schedule_before_saving(
     expect(page.get_by_text("was changed successfully")).to_be_visible()
     settings.refresh_from_db()
     assert settings.preset is not None and settings.preset.slug == "accelerated-14"
+
+    # The audit of the change reads "label: old → new", and its time is the practice's, the zone named.
+    page.get_by_role("navigation", name="Sidebar").get_by_role("link", name="Audit events").click()
+    main = page.get_by_role("main")
+    expect(main.get_by_text("Dunning configuration: Standard 30-day → Accelerated 14-day")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Times are in America/Denver \(M[SD]T\)\."))).to_be_visible()
+    event = AuditEvent.objects.get(action="admin.change")
+    shown = date_format(timezone.localtime(event.created_at, org.tzinfo), "DATETIME_FORMAT")
+    row = main.get_by_role("row").filter(has_text="admin.change")
+    expect(row.get_by_role("link", name=shown, exact=True)).to_be_visible()
     assert csp_violations == []
