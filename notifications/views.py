@@ -18,6 +18,7 @@ from notifications.models import Channel, Message, State
 from notifications.resend import AS_IS_REASONS, ResendError, message_resend
 from notifications.selectors import undeliverable_filter, undeliverable_messages, undeliverable_reason
 from practices.models import Organization, Role
+from practices.phones import phone_masked
 from practices.tenancy import get_scoped_or_404, scope_to_user, user_has_role
 
 if TYPE_CHECKING:
@@ -32,14 +33,15 @@ class _ResendForm(TypedDict):
 
 
 def mask_destination(message: Message) -> str:
-    """What staff see of a destination: phone numbers show only their last 4 digits."""
+    """What staff see of a destination: phone numbers show only their last 4 digits, in the shape a person
+    reads them ("(•••) •••-0199", issue 12)."""
     if message.channel == Channel.PAPER:
         address = message.postal_address or {}
         return ", ".join(filter(None, [address.get("city", ""), address.get("state", "")])) or "—"
     if not message.destination:
         return "—"
     if message.channel == Channel.SMS:
-        return "•" * max(len(message.destination) - 4, 0) + message.destination[-4:]
+        return phone_masked(message.destination)
     return message.destination
 
 

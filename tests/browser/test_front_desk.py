@@ -127,7 +127,7 @@ def test_quick_add_a_number_with_consent_and_resend(page: Page, log_in, org: Org
     page.get_by_label("The patient consented to receive texts at this number").check()
     page.get_by_role("button", name="Send", exact=True).click()
 
-    expect(page.get_by_text(re.compile(r"Resent to Tom Okafor \(•+0123\)"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Resent to Tom Okafor \(\(•••\) •••-0123\)"))).to_be_visible()
     resend = Message.objects.get(resend_of=original)
     assert (resend.kind, resend.channel, resend.destination) == (Kind.RESEND, Channel.SMS, "+18015550123")
     assert resend.state in OPEN_STATES

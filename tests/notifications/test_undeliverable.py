@@ -98,7 +98,7 @@ def test_the_list_shows_undeliverable_messages_newest_first_with_the_reason(staf
     html = response.text
     assert "Email bounced" in html and "The provider could not send it" in html
     assert "Not a mobile number (landline)" in html
-    assert "<td>nina@example.com</td>" in html and "<td>••••••••0177</td>" in html  # phones: the last 4
+    assert "<td>nina@example.com</td>" in html and "<td>(•••) •••-0177</td>" in html  # phones: the last 4
     assert "Dora" not in html
 
 

@@ -596,6 +596,16 @@ def test_the_explain_panel_of_an_eligible_guarantor_passes_everything(staff, org
     assert "On today's list: every rule passes." in html
 
 
+def test_the_guarantor_page_shows_the_mobile_number_masked_in_national_format(staff, org):
+    """T4: the last four digits only; issue 12: in the shape a person reads a number, not E.164's."""
+    guarantor(org, "G1", "Marisol", "Quintanilla", mobile_phone="+18015550177")
+
+    html = staff.get(url("guarantor", org, "G1")).content.decode()
+
+    assert "<dt>Mobile</dt><dd>(•••) •••-0177</dd>" in html
+    assert "5550177" not in html
+
+
 def test_snoozing_and_lifting_from_the_guarantor_page_returns_to_it(staff, org):
     guarantor(org, "G1", "Marisol", "Quintanilla")
     page = url("guarantor", org, "G1")
