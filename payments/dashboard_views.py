@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dunning.after_final import after_final_worklist
 from dunning_project.dashboard import organization_from_url, organization_index, uses_the_admin
-from notifications.models import UNDELIVERABLE_STATES, Kind, State
+from notifications.models import Kind, State
 from notifications.selectors import undeliverable_messages
 from payments.campaigns import (
     CampaignError,
@@ -316,7 +316,7 @@ def send(request: HttpRequest, org: str) -> HttpResponse:
     created = request_messages(user=request.user, organization=organization).filter(
         kind=Kind.REQUEST, created_by=staff_user(request), created_at__gte=started
     )
-    text = f"Payment requests started for {_plural(len(bills), 'guarantor')}. {_send_outcome(created, organization)}"
+    text = f"Payment requests started for {_plural(len(bills), 'guarantor')}. {_send_outcome(created, organization, request.user)}"
     skipped = 0 if selection.everyone else len(selection.ids) - len(bills)
     if skipped > 0:
         text += f" {_plural(skipped, 'selected guarantor')} left the list meanwhile and got none."
@@ -329,15 +329,17 @@ def send(request: HttpRequest, org: str) -> HttpResponse:
 GOING_OUT = frozenset({State.PENDING, State.SENDING, State.SENT, State.DELIVERED})
 
 
-def _send_outcome(created: QuerySet[Any], organization: Organization) -> str:
+def _send_outcome(created: QuerySet[Any], organization: Organization, user: Any) -> str:
     """Send's banner: how many messages go out now and how many quiet hours hold, until when (the practice's
-    clock; each patient's own 8:00 is a different moment), and how many could not go anywhere."""
+    clock; each patient's own 8:00 is a different moment), and how many went to the undeliverable list (not
+    a gap on one channel when another channel reaches the patient, which the list leaves off too)."""
     held = Q(state=State.SCHEDULED)
     outcome = created.aggregate(
         now=Count("pk", filter=Q(state__in=GOING_OUT)), held=Count("pk", filter=held),
         first=Min("scheduled_for", filter=held), last=Max("scheduled_for", filter=held),
-        undelivered=Count("pk", filter=Q(state__in=UNDELIVERABLE_STATES)),
     )  # fmt: skip
+    listed = undeliverable_messages(user=user, organization_ids=[organization.pk])
+    undelivered = listed.filter(pk__in=created.values("pk")).count()
     text = f"Going out now: {_plural(outcome['now'], 'message')}."
     if outcome["held"]:
         until = _moment(outcome["first"], organization)
@@ -347,11 +349,8 @@ def _send_outcome(created: QuerySet[Any], organization: Organization) -> str:
             f" Held for quiet hours: {_plural(outcome['held'], 'message')}, until {until} (the end of quiet "
             "hours in each patient's time zone)."
         )
-    if outcome["undelivered"]:
-        text += (
-            f" No mobile number or email: {_plural(outcome['undelivered'], 'message')}, see the Undeliverable "
-            "list."
-        )
+    if undelivered:
+        text += f" No mobile number or email: {_plural(undelivered, 'message')}, see the Undeliverable list."
     return text
 
 
