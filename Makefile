@@ -21,8 +21,14 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime-installed
 	./scripts/run.sh
 
+# axe-core for the browser tests' accessibility checks (package.json, pinned). Without npm they are skipped
+# (failed under REQUIRE_SERVICES=1, like the browser tests without Chromium).
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the accessibility checks (tests/browser/axe.py) will be skipped"; fi
+
 ## test: the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, SQLite otherwise)
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed node_modules/.installed
 	$(BIN)/pytest
 
 ## lint: ruff (lint + format) and mypy (what it checks is in pyproject.toml, [tool.mypy] files)
@@ -44,4 +50,4 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache node_modules
