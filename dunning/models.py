@@ -164,6 +164,8 @@ class SkipReason(models.TextChoices):
     DO_NOT_CONTACT = "do_not_contact", "Do not contact"
     REQUEST = "request", "Stands for the payment request already sent"
     DROP_TO_PAPER = "drop_to_paper", "Sent as a letter instead (opted out electronically)"
+    SENT_BY_PMS = "sent_by_pms", "The PMS already sent this statement on this channel"
+    NO_SMS_CONSENT = "no_sms_consent", "No SMS consent in the PMS (consent required)"
 
 
 class DunningDecision(models.Model):

@@ -1,4 +1,5 @@
-"""The D-rules as one pure function: what a bill with these facts gets on a date (D2-D6, D10, D11, B5).
+"""The D-rules as one pure function: what a bill with these facts gets on a date (D2-D6, D10, D11, B5,
+and §13.2's ``sent_by_pms`` and ``require_sms_consent``).
 
 A bill's decisions depend only on a few facts (its age, its source, the thresholds it clears, how its
 guarantor can be reached, what was already decided for its generation), so bills with the same facts get the
@@ -46,12 +47,18 @@ class Facts(NamedTuple):
     address_invalid: bool
     amount_changed: bool  # D10
     decided: frozenset[tuple[str, str]]  # (step key, channel) already decided for this generation
+    # §13.2: the channel by which the PMS itself already sent the statement ('paper', 'email' or '').
+    sent_by_pms: str = ""
+    # §13.2: ``require_sms_consent`` is on and the PMS does not say ``yes`` for this patient.
+    sms_consent_missing: bool = False
 
     def opted_out(self, channel: str) -> bool:
         return self.sms_opted_out if channel == "sms" else self.email_opted_out
 
     def deliverable(self, channel: str) -> bool:
-        return (self.sms if channel == "sms" else self.email) and not self.opted_out(channel)
+        if channel == "sms":
+            return self.sms and not self.sms_opted_out and not self.sms_consent_missing
+        return self.email and not self.email_opted_out
 
 
 class Outcome(NamedTuple):
@@ -103,6 +110,13 @@ def decide(facts: Facts, rules: Rules) -> tuple[Outcome, ...]:
             put(step, step.kind, step.channel, 0, step.key, Action.SKIP, SkipReason.REQUEST)
         due = [s for s in due if s.age > 0]
 
+    # §13.2: the PMS already mailed or emailed the statement; its age-0 step on that channel stands for it.
+    if facts.sent_by_pms:
+        by_pms = [s for s in due if s.age == 0 and s.channel == facts.sent_by_pms]
+        for step in by_pms:
+            put(step, step.kind, step.channel, 0, step.key, Action.SKIP, SkipReason.SENT_BY_PMS)
+        due = [s for s in due if s not in by_pms]
+
     if facts.do_not_contact:  # D11; a bill update is skipped like every step (D12: no silent decisions)
         for step in due:
             put(step, step.kind, step.channel, step.age, step.key, Action.SKIP, SkipReason.DO_NOT_CONTACT)
@@ -139,6 +153,9 @@ def decide(facts: Facts, rules: Rules) -> tuple[Outcome, ...]:
                 if (key, "paper") not in facts.decided and not _paper_reason(facts, rules):
                     put(step, step.kind, "paper", step.age, key, Action.SEND, SkipReason.DROP_TO_PAPER)
             continue
+        if step.channel == "sms" and facts.sms_consent_missing:  # §13.2 require_sms_consent
+            put(step, step.kind, "sms", step.age, step.key, Action.SKIP, SkipReason.NO_SMS_CONSENT)
+            continue
         # A missing destination still sends: the outbox makes it undeliverable (U1), not silence (D4).
         put(step, step.kind, step.channel, step.age, step.key, Action.SEND, "")
 
@@ -148,6 +165,8 @@ def decide(facts: Facts, rules: Rules) -> tuple[Outcome, ...]:
             put(None, "bill_update", channel, age, key, Action.SKIP, SkipReason.BELOW_THRESHOLD)
         elif facts.opted_out(channel):
             put(None, "bill_update", channel, age, key, Action.SKIP, SkipReason.OPTED_OUT)
+        elif channel == "sms" and facts.sms_consent_missing:
+            put(None, "bill_update", channel, age, key, Action.SKIP, SkipReason.NO_SMS_CONSENT)
         else:
             put(None, "bill_update", channel, age, key, Action.SEND, "")
     return _sorted(out)

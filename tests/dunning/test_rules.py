@@ -2,7 +2,7 @@
 
 One row per case: the facts that differ from a plain deliverable bill, the settings, and the decisions
 expected, reason included. Each row names the rule it holds; removing a condition from ``decide`` (for
-example ``and all_out`` in D5) fails a row."""
+example ``and all_out`` in D5) fails a row. §13.2's ``sent_by_pms`` and ``require_sms_consent`` rows too."""
 
 from __future__ import annotations
 
@@ -91,6 +91,38 @@ CASES = [
      rules(communicate_on_update=True),
      [(3, "email", "bill_update", "send", ""), (3, "sms", "bill_update", "skip", "opted_out")]),
     ("D11 the last step", facts(age=95, decided=decided_through(60)), rules(), [(90, "paper", "final", "send", "")]),
+    # §13.2 sent_by_pms: the PMS mailed (paper) or emailed the statement; that channel's age-0 step stands for it.
+    ("sent_by_pms mail: the age-0 letter is not mailed again", facts(sent_by_pms="paper"), rules(),
+     [(0, "email", "statement", "send", ""), (0, "paper", "statement", "skip", "sent_by_pms"),
+      (0, "sms", "statement", "send", "")]),
+    ("sent_by_pms email: the age-0 email is not sent again", facts(sent_by_pms="email"), rules(),
+     [(0, "email", "statement", "skip", "sent_by_pms"), (0, "paper", "statement", "send", ""),
+      (0, "sms", "statement", "send", "")]),
+    ("sent_by_pms: a late import does not send the letter D2 would have kept", facts(sent_by_pms="paper", age=35),
+     rules(),
+     [(0, "email", "statement", "skip", "superseded"), (0, "paper", "statement", "skip", "sent_by_pms"),
+      (0, "sms", "statement", "skip", "superseded"), (10, "sms", "reminder", "skip", "superseded"),
+      (30, "email", "due", "send", ""), (30, "sms", "due", "send", "")]),
+    ("sent_by_pms: later steps on that channel go", facts(sent_by_pms="paper", age=95, decided=decided_through(60)),
+     rules(), [(90, "paper", "final", "send", "")]),
+    ("sent_by_pms is said as such for a do-not-contact guarantor",
+     facts(sent_by_pms="paper", do_not_contact=True), rules(),
+     [(0, "email", "statement", "skip", "do_not_contact"), (0, "paper", "statement", "skip", "sent_by_pms"),
+      (0, "sms", "statement", "skip", "do_not_contact")]),
+    # §13.2 require_sms_consent: without a PMS "yes" no text goes, and the guarantor is not reachable by text (D6).
+    ("no SMS consent: texts are skipped", facts(sms_consent_missing=True, decided=decided_through(0), age=30), rules(),
+     [(10, "sms", "reminder", "skip", "superseded"), (30, "email", "due", "send", ""),
+      (30, "sms", "due", "skip", "no_sms_consent")]),
+    ("no SMS consent: an opt-out says opted out", facts(sms_consent_missing=True, sms_opted_out=True,
+     decided=decided_through(0), age=10), rules(), [(10, "sms", "reminder", "skip", "opted_out")]),
+    ("no SMS consent: the bill update by text is skipped",
+     facts(sms_consent_missing=True, amount_changed=True, decided=decided_through(0), age=3),
+     rules(communicate_on_update=True),
+     [(3, "email", "bill_update", "send", ""), (3, "sms", "bill_update", "skip", "no_sms_consent")]),
+    ("no SMS consent and no email: S12 mails the letter", facts(sms_consent_missing=True, email=False),
+     rules(skip_paper=True),
+     [(0, "email", "statement", "send", ""), (0, "paper", "statement", "send", ""),
+      (0, "sms", "statement", "skip", "no_sms_consent")]),
 ]  # fmt: skip
 
 
