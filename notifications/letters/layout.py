@@ -83,6 +83,10 @@ ADDRESS_FONT = "Helvetica"
 RECIPIENT_FONT_SIZE = 9.0
 RECIPIENT_LEADING = 10.0
 RECIPIENT_MAX_LINES = 4  # name, line 1, line 2, city/state/ZIP
+# With a care-of line (§13.2) and a second address line the block has five lines: set tighter to fit.
+RECIPIENT_TIGHT_FONT_SIZE = 8.5
+RECIPIENT_TIGHT_LEADING = 9.0
+RECIPIENT_TIGHT_MAX_LINES = 5
 # 8 pt is the smallest the mail house and USPS readers are asked to handle (issue 12): the return address
 # is set at 8 pt and never shrinks below it; a line too long at 8 pt is cut.
 RETURN_FONT_SIZE = 8.0

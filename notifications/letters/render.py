@@ -52,6 +52,9 @@ class PostalAddress:
     city: str
     state: str
     zip: str
+    # §13.2 ``care_of``: the person the letter goes through, printed "C/O …" under the name (Publication 28:
+    # the care-of line sits between the addressee and the delivery line).
+    care_of: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,8 @@ class Letter:
     # The day the letter is printed for the post (the batch date): a due date before it has passed and is
     # never offered as "Pay by" (issue 12).
     mailed_on: date
+    # The language of the body (its template's): the greeting is in it too (§13.2).
+    language: str = "en"
 
     @property
     def due_date_passed(self) -> bool:
@@ -135,10 +140,16 @@ def usps_line(text: str) -> str:
 
 
 def address_lines(address: PostalAddress) -> list[str]:
-    """The printed lines of an address block (at most four), blank lines dropped, last "CITY ST ZIP"."""
+    """The printed lines of an address block (at most five: a care-of line comes under the name), blank lines
+    dropped, last "CITY ST ZIP"."""
     last = f"{address.city} {address.state} {address.zip}"
-    lines = [address.name, address.line1, address.line2, last]
+    care_of = f"C/O {address.care_of}" if address.care_of.strip() else ""
+    lines = [address.name, care_of, address.line1, address.line2, last]
     return [printed for printed in (usps_line(line) for line in lines) if printed]
+
+
+# §13.2: the greeting in the body's language; the body itself comes from the template of that language.
+GREETINGS = {"en": "Dear {name},", "es": "Estimado(a) {name}:"}
 
 
 def money(amount: Decimal) -> str:
@@ -235,12 +246,15 @@ def _draw_letter(canvas: Canvas, letter: Letter) -> None:
         layout.RETURN_LEADING,
         layout.RETURN_FONT_SIZE,
     )
+    recipient = address_lines(letter.recipient)
+    # Five lines (a care-of line and a second address line) fit the window only set a little tighter.
+    tight = len(recipient) > layout.RECIPIENT_MAX_LINES
     _draw_address(
         canvas,
         layout.RECIPIENT_BLOCK,
-        address_lines(letter.recipient),
-        layout.RECIPIENT_FONT_SIZE,
-        layout.RECIPIENT_LEADING,
+        recipient,
+        layout.RECIPIENT_TIGHT_FONT_SIZE if tight else layout.RECIPIENT_FONT_SIZE,
+        layout.RECIPIENT_TIGHT_LEADING if tight else layout.RECIPIENT_LEADING,
         layout.ADDRESS_MIN_FONT_SIZE,
     )
     _draw_letterhead(canvas, letter.practice)
@@ -373,7 +387,8 @@ def _draw_fitted_right(
 
 def _body_lines(letter: Letter, size: float) -> list[str]:
     width = layout.BODY.width
-    lines = [f"Dear {letter.greeting_name},", ""]
+    greeting = GREETINGS.get(letter.language, GREETINGS["en"])
+    lines = [greeting.format(name=letter.greeting_name), ""]
     paragraphs = [p.strip() for p in _PARAGRAPH_BREAK.split(letter.body.strip().replace("\r\n", "\n"))]
     for paragraph in paragraphs:
         if paragraph:
