@@ -7,6 +7,18 @@ from django.db import models
 from django.db.models import Q
 
 
+def validate_frequency_cap(value: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    from notifications.frequency import parse_frequency_cap
+    from practices.org_settings import SettingError
+
+    try:
+        parse_frequency_cap(value or "none")
+    except SettingError as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class Channel(models.TextChoices):
     SMS = "sms", "SMS"
     EMAIL = "email", "Email"
@@ -100,6 +112,28 @@ class Reason(models.TextChoices):
     UNREACHABLE_ROUTE = "unreachable_route", "Number not reachable by text on this route"
     CARRIER_FILTERED = "carrier_filtered", "Blocked by carrier filtering (the content, not the number)"
     OLDER_GENERATION = "older_generation", "The bill was reset after this message was decided"
+    # Why a message is held (``scheduled``), K1/K2/Q1: it goes when the hold ends (``scheduled_for``).
+    QUIET_HOURS = "quiet_hours", "Held: quiet hours in the recipient's time zone"
+    STATE_HOURS = "state_hours", "Held: outside the hours the recipient's state allows"
+    SUNDAY = "sunday", "Held: no messages on Sundays (organization setting)"
+    HOLIDAY = "holiday", "Held: no messages on US federal holidays (organization setting)"
+    FREQUENCY_CAP = "frequency_cap", "Held: the guarantor's contact-frequency cap is reached"
+    HOUSEHOLD_CAP = "household_cap", "Held: the household's contact-frequency cap is reached"
+    STATE_LIMIT = "state_limit", "Held: the recipient's state limits messages per period"
+
+
+# The reasons of a held message; a message that goes clears them.
+HOLD_REASONS = frozenset(
+    {
+        Reason.QUIET_HOURS,
+        Reason.STATE_HOURS,
+        Reason.SUNDAY,
+        Reason.HOLIDAY,
+        Reason.FREQUENCY_CAP,
+        Reason.HOUSEHOLD_CAP,
+        Reason.STATE_LIMIT,
+    }
+)
 
 
 class Message(models.Model):
@@ -129,6 +163,9 @@ class Message(models.Model):
     postal_address = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
     reason = models.CharField(max_length=24, choices=Reason.choices, blank=True, default="")
+    # What held it, in words for staff (the state rule and its citation, the cap and the count); with a database
+    # default because the dunning run's COPY names its columns.
+    hold_detail = models.CharField(max_length=300, blank=True, default="", db_default="")
     scheduled_for = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     provider_id = models.CharField(max_length=100, blank=True)
@@ -318,9 +355,27 @@ class NotificationSettings(models.Model):
     )
     quiet_start = models.TimeField(default="21:00", help_text="Quiet hours start (recipient's local time).")
     quiet_end = models.TimeField(default="08:00", help_text="Quiet hours end (recipient's local time).")
+    # K2: ``N/Dd`` (at most N messages in any D days, per guarantor and per household); empty: no cap.
+    frequency_cap = models.CharField(
+        max_length=12,
+        blank=True,
+        default="",
+        validators=[validate_frequency_cap],
+        help_text="K2: at most N messages in any D days per guarantor and household, written N/Dd (e.g. 3/7d); "
+        "empty for no cap. Staff resends are counted but allowed.",
+    )
+    # K1: the organization's own rules, in the recipient's zone (every candidate zone, Q3).
+    send_on_sundays = models.BooleanField(default=True, help_text="K1: off holds Sunday messages to Monday.")
+    send_on_holidays = models.BooleanField(
+        default=True, help_text="K1: off holds messages on US federal holidays (and their observed days)."
+    )
+
+    class Meta:
+        verbose_name = "sending settings"
+        verbose_name_plural = "sending settings"
 
     def __str__(self) -> str:
-        return f"Quiet hours {self.quiet_start:%H:%M}-{self.quiet_end:%H:%M}"
+        return f"Sending settings of {self.organization}"
 
 
 class BatchState(models.TextChoices):

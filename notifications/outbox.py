@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import datetime, time, timedelta
 from typing import Any, TypedDict
 
 from django.db import connection, transaction
@@ -19,6 +19,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from notifications.channels import ChannelError, channel_for
+from notifications.frequency import ContactLog, look_back_days, parse_frequency_cap
 from notifications.models import (
     ELECTRONIC,
     TRANSITIONS,
@@ -32,8 +33,10 @@ from notifications.models import (
 )
 from notifications.optouts import is_opted_out, opt_out_set
 from notifications.paylinks import with_pay_url
-from notifications.quiet_hours import next_allowed_send
-from practices.models import BILL_ENDED_STATES, Organization
+from notifications.send_window import DEFAULT_QUIET, Hold, SendPolicy, next_send
+from notifications.state_rules import StateRule, recipient_states, rules_for
+from practices.models import BILL_ENDED_STATES, Organization, Patient
+from practices.timezones import candidate_zones, state_for_zip
 
 logger = logging.getLogger(__name__)
 
@@ -62,68 +65,112 @@ def message_transition(
     return updated == 1
 
 
-def quiet_window(
-    organization: Organization, *, cache: dict[int, tuple[time, time]] | None = None
-) -> tuple[time, time]:
-    """The organization's quiet hours (Q1). ``cache``: organization id → quiet hours, kept by a caller that
-    handles many messages (a bulk send, a queued chunk) so that the settings are read once."""
+def send_policy(organization: Organization, *, cache: dict[int, SendPolicy] | None = None) -> SendPolicy:
+    """The organization's sending settings: quiet hours (Q1), Sundays and holidays (K1), the frequency cap (K2).
+    ``cache``: organization id → policy, kept by a caller that handles many messages (a bulk send, a queued
+    chunk) so that the settings are read once."""
     if cache is not None and organization.pk in cache:
         return cache[organization.pk]
-    settings_row = NotificationSettings.objects.filter(organization=organization).first()
-    window = (
-        (time(21), time(8)) if settings_row is None else (settings_row.quiet_start, settings_row.quiet_end)
+    row = NotificationSettings.objects.filter(organization=organization).first()
+    policy = (
+        SendPolicy()
+        if row is None
+        else SendPolicy(
+            quiet=(row.quiet_start, row.quiet_end),
+            send_on_sundays=row.send_on_sundays,
+            send_on_holidays=row.send_on_holidays,
+            frequency_cap=parse_frequency_cap(row.frequency_cap or "none"),
+        )
     )
     if cache is not None:
-        cache[organization.pk] = window
-    return window
+        cache[organization.pk] = policy
+    return policy
 
 
-def release_time(message: Message, *, now: datetime, window: tuple[time, time]) -> datetime:
-    """Q1/Q3: when ``message`` may go out; paper is never held."""
+def quiet_window(organization: Organization) -> tuple[time, time]:
+    """The organization's quiet hours (Q1)."""
+    return send_policy(organization).quiet if organization.pk else DEFAULT_QUIET
+
+
+def recipient_zones(patient: Patient, *, destination: str = "") -> tuple[str, ...]:
+    """Q3: the recipient's candidate zones, from the patient row alone (no query). A text to a number that is
+    not the patient's own (a quick-added resend) takes that number's area code when the patient has none."""
+    return candidate_zones(
+        timezone=patient.timezone, source=patient.timezone_source, zip_code=patient.address_zip,
+        phone=patient.mobile_phone or (destination if destination.startswith("+") else ""),
+        organization_timezone=patient.organization.timezone,
+    )  # fmt: skip
+
+
+def recipient_rules(patient: Patient, channel: str) -> tuple[StateRule, ...]:
+    """K1: the state rules that cover ``channel`` for this recipient (no query)."""
+    states = recipient_states(
+        address_state=patient.address_state, zip_state=state_for_zip(patient.address_zip) or "",
+        phone=patient.mobile_phone, organization_state=patient.organization.return_address_state,
+    )  # fmt: skip
+    return rules_for(states, channel)
+
+
+def release_time(message: Message, *, now: datetime, policy: SendPolicy) -> Hold:
+    """Q1-Q3, K1: when ``message`` may go and what holds it until then; paper is never held."""
     if message.channel == Channel.PAPER:
-        return now
-    return next_allowed_send(now, message.patient.effective_tzinfo, start=window[0], end=window[1])
+        return Hold(at=now)
+    patient = message.patient
+    return next_send(
+        now, zones=recipient_zones(patient, destination=message.destination),
+        rules=recipient_rules(patient, message.channel), policy=policy,
+    )  # fmt: skip
 
 
 def initial_state(
-    *, channel: str, has_destination: bool, recipient_tz: tzinfo, now: datetime, window: tuple[time, time]
-) -> tuple[str, str, datetime]:
-    """(state, reason, scheduled_for) of a new message: ``undelivered`` without a destination (U1), else
-    ``scheduled`` until the end of the quiet hours in the recipient's zone (Q1, Q3; paper is never held),
-    else ``pending``. The one rule behind ``messages_create`` and the dunning engine's bulk writes."""
+    *,
+    channel: str,
+    has_destination: bool,
+    now: datetime,
+    policy: SendPolicy,
+    zones: tuple[str, ...],
+    rules: tuple[StateRule, ...],
+) -> tuple[str, str, datetime, str]:
+    """(state, reason, scheduled_for, hold detail) of a new message: ``undelivered`` without a destination (U1),
+    else ``scheduled`` while quiet hours, a state's hours, a Sunday or a holiday hold it in any of the recipient's
+    candidate zones (Q1, Q3, K1; paper is never held), else ``pending``. The one rule behind ``messages_create``
+    and the dunning engine's bulk writes; the frequency cap (K2) counts what was sent, so it is applied when the
+    message is claimed."""
     if not has_destination:
-        return State.UNDELIVERED, Reason.NO_DESTINATION, now
-    release = (
-        now
-        if channel == Channel.PAPER
-        else next_allowed_send(now, recipient_tz, start=window[0], end=window[1])
-    )
-    return (State.SCHEDULED if release > now else State.PENDING), "", release
+        return State.UNDELIVERED, Reason.NO_DESTINATION, now, ""
+    if channel == Channel.PAPER:
+        return State.PENDING, "", now, ""
+    hold = next_send(now, zones=zones, rules=rules, policy=policy)
+    if hold.at > now:
+        return State.SCHEDULED, hold.reason, hold.at, hold.detail
+    return State.PENDING, "", now, ""
 
 
 def messages_create(
     messages: Sequence[Message],
     *,
     now: datetime | None = None,
-    quiet_windows: dict[int, tuple[time, time]] | None = None,
+    policies: dict[int, SendPolicy] | None = None,
 ) -> list[Message]:
     """Save new messages (unsaved instances with recipient, channel, kind, body and destination set).
 
-    Each gets its state here: ``undelivered`` (no destination), ``scheduled`` (quiet hours in the
-    recipient's zone, Q1) or ``pending``; pending electronic messages are queued for sending once the
-    transaction commits. Set-based: one INSERT, one enqueue per chunk of pending messages.
+    Each gets its state here: ``undelivered`` (no destination), ``scheduled`` (quiet hours or another send-window
+    rule in the recipient's zones, Q1/K1) or ``pending``; pending electronic messages are queued for sending once
+    the transaction commits. Set-based: one INSERT, one enqueue per chunk of pending messages.
 
-    ``quiet_windows``: see ``quiet_window``."""
+    ``policies``: see ``send_policy``."""
     moment = now or timezone.now()
-    windows: dict[int, tuple[time, time]] = {} if quiet_windows is None else quiet_windows
+    cache: dict[int, SendPolicy] = {} if policies is None else policies
     for message in messages:
         has_destination = bool(message.destination) or (
             message.channel == Channel.PAPER and bool(message.postal_address)
         )
-        tz = message.patient.effective_tzinfo if has_destination and message.channel != Channel.PAPER else UTC
-        message.state, reason, message.scheduled_for = initial_state(
-            channel=message.channel, has_destination=has_destination, recipient_tz=tz, now=moment,
-            window=quiet_window(message.organization, cache=windows),
+        patient = message.patient
+        message.state, reason, message.scheduled_for, message.hold_detail = initial_state(
+            channel=message.channel, has_destination=has_destination, now=moment,
+            policy=send_policy(message.organization, cache=cache),
+            zones=recipient_zones(patient, destination=message.destination),
+            rules=recipient_rules(patient, message.channel),
         )  # fmt: skip
         if reason:
             message.reason = reason
@@ -184,13 +231,18 @@ def message_send(
     *,
     message_id: int,
     now: datetime | None = None,
-    quiet_windows: dict[int, tuple[time, time]] | None = None,
+    policies: dict[int, SendPolicy] | None = None,
     prefetched: Message | None = None,
+    contacts: ContactLog | None = None,
 ) -> str:
     """Claim ``message_id`` and hand it to its channel. Returns the state it ends in (or '' if not ours).
 
-    ``quiet_windows``: shared by the messages of one queued chunk (see ``quiet_window``). ``prefetched``: the message as
-    ``messages_send`` read it with its chunk (see there); None reads it here, after the claim."""
+    Just before the provider the message is re-checked (N1) and its send window and contact counts checked again
+    (Q1-Q3, K1, K2): a message that may not go yet goes back to ``scheduled`` with its reason.
+
+    ``policies``: shared by the messages of one queued chunk (see ``send_policy``). ``prefetched``: the message as
+    ``messages_send`` read it with its chunk (see there); None reads it here, after the claim. ``contacts``: the
+    chunk's contact counts (``ContactLog.read``); None reads them here when a rule needs them."""
     moment = now or timezone.now()
     if not _claim(message_id, moment):
         return ""  # another worker got there first, or it is not due, or it is paper
@@ -200,11 +252,17 @@ def message_send(
     if reason:
         message_transition(message_id=message_id, to=State.CANCELLED, reason=reason)
         return State.CANCELLED
-    window = quiet_window(message.organization, cache=quiet_windows)
-    release = release_time(message, now=moment, window=window)
-    if release > moment:
-        message_transition(message_id=message_id, to=State.SCHEDULED, scheduled_for=release)
+    policy = send_policy(message.organization, cache=policies)
+    if contacts is None:
+        contacts = _contacts([message], now=moment, policies={message.organization_id: policy})
+    hold = _hold(message, now=moment, policy=policy, contacts=contacts)
+    if hold.at > moment:
+        message_transition(
+            message_id=message_id, to=State.SCHEDULED, scheduled_for=hold.at, reason=hold.reason,
+            hold_detail=hold.detail[:300],
+        )  # fmt: skip
         return State.SCHEDULED
+    contacts.add(message, moment)
 
     # The payment link goes into the text only now, for the provider; the stored body keeps PAY_URL (T4).
     message.subject = with_pay_url(message.subject, message.context)
@@ -217,22 +275,56 @@ def message_send(
     return State.SENT
 
 
+def _hold(message: Message, *, now: datetime, policy: SendPolicy, contacts: ContactLog) -> Hold:
+    """The send window (Q1-Q3, K1) and the contact counts (K1 limits, K2 cap) together: the first instant both
+    allow, named by the rule that held it longest."""
+    rules = recipient_rules(message.patient, message.channel)
+    at, named, longest = now, Hold(at=now), timedelta(0)
+    for _ in range(8):  # each round only moves forward; a cap that fits stays fitting
+        window = release_time(message, now=at, policy=policy)
+        capped = contacts.hold(message, now=window.at, cap=policy.frequency_cap, rules=rules)
+        step = max(
+            (h for h in (window, capped) if h is not None and h.at > at), key=lambda h: h.at, default=None
+        )
+        if step is None:
+            break
+        if step.at - at > longest:
+            longest, named = step.at - at, Hold(at=step.at, reason=step.reason, detail=step.detail)
+        at = step.at
+    return Hold(at=at, reason=named.reason, detail=named.detail) if at > now else Hold(at=now)
+
+
+def _contacts(messages: Sequence[Message], *, now: datetime, policies: dict[int, SendPolicy]) -> ContactLog:
+    """The contact counts a chunk needs (two queries), or an empty log when no cap or state limit applies."""
+    rules = [rule for m in messages for rule in recipient_rules(m.patient, m.channel)]
+    caps = {policies[m.organization_id].frequency_cap for m in messages}
+    days = max((look_back_days(cap, rules) for cap in caps), default=0)
+    return ContactLog.read(messages, now=now, days=days)
+
+
 def messages_send(message_ids: Sequence[int], *, now: datetime | None = None) -> list[str]:
     """Send a chunk queued at once (a bulk send, a dunning run), each message claimed on its own (N1).
 
     The chunk's messages are read in one query before the first claim, with what the pre-send re-check
-    needs (the bill's state, the patient's flags, the opt-out at the destination): reading them one by one
-    cost more than sending them. What changes in between is still caught: a STOP or a closed campaign
-    cancels the pending messages, and a cancelled message cannot be claimed."""
-    quiet_windows: dict[int, tuple[time, time]] = {}
+    needs (the bill's state, the patient's flags, the opt-out at the destination), and their contact counts in
+    two more when a frequency cap or a state limit applies (K1, K2): reading them one by one cost more than
+    sending them. What changes in between is still caught: a STOP or a closed campaign cancels the pending
+    messages, and a cancelled message cannot be claimed; the chunk's own sends are counted as they go."""
+    moment = now or timezone.now()
     messages = _sendable().in_bulk(list(message_ids))
+    policies: dict[int, SendPolicy] = {}
+    for prefetched in messages.values():
+        send_policy(prefetched.organization, cache=policies)
+    contacts = _contacts(list(messages.values()), now=moment, policies=policies)
     states = []
     for message_id in message_ids:
         message = messages.get(message_id)
         if message is None:
             continue  # deleted since it was queued
         states.append(
-            message_send(message_id=message_id, now=now, quiet_windows=quiet_windows, prefetched=message)
+            message_send(
+                message_id=message_id, now=now, policies=policies, prefetched=message, contacts=contacts
+            )
         )
     return states
 
@@ -252,7 +344,8 @@ def _sendable() -> QuerySet[Message]:
 # worker's time per message (SPEC §11 send pipeline). They are the same conditional UPDATEs as
 # ``message_transition`` with the sources of N1 spelled out.
 _CLAIM = (
-    "UPDATE notifications_message SET state = %s, sending_started_at = %s, updated_at = %s "
+    "UPDATE notifications_message SET state = %s, sending_started_at = %s, updated_at = %s, reason = '', "
+    "hold_detail = '' "
     "WHERE id = %s AND state IN (%s, %s) AND (scheduled_for IS NULL OR scheduled_for <= %s) AND channel <> %s"
 )
 _SENT = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Any, TypedDict
 
 from django.db import IntegrityError, transaction
@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from notifications.models import Channel, Kind, Message, Template
 from notifications.outbox import messages_create
+from notifications.send_window import SendPolicy
 from notifications.templating import message_values, render_message, template_for
 from payments.eligibility import eligible_guarantors, explain_guarantor, payment_settings_get
 from payments.links import payment_link_issue
@@ -85,8 +86,8 @@ class _Setup:
     channels: tuple[Channel, ...]
     templates: dict[Channel, Template]
     link_lifetime_days: int
-    # Quiet hours by organization, filled by the outbox on first use (Q1).
-    quiet_windows: dict[int, tuple[time, time]] = field(default_factory=dict)
+    # Sending settings by organization (quiet hours, K1, K2), filled by the outbox on first use.
+    policies: dict[int, SendPolicy] = field(default_factory=dict)
 
 
 def _setup(organization: Organization) -> _Setup:
@@ -239,7 +240,7 @@ def _messages_create(
                 created_by=user,
             )
         )
-    return messages_create(messages, now=at, quiet_windows=setup.quiet_windows) if messages else []
+    return messages_create(messages, now=at, policies=setup.policies) if messages else []
 
 
 def bulk_send(

@@ -21,7 +21,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
@@ -31,12 +30,14 @@ from dunning.engine.rules import Facts, Outcome, Rules, Step, decide
 from dunning.models import Action, DunningDecision, DunningRun, PresetStep
 from dunning.selectors import dunning_settings_get
 from notifications.models import Channel, Message, OptOut, State, Template
-from notifications.outbox import initial_state, messages_queue_on_commit, quiet_window
+from notifications.outbox import initial_state, messages_queue_on_commit, send_policy
+from notifications.state_rules import recipient_states, rules_for
 from notifications.templating import message_values, render_message, template_for
 from payments.links import payment_links_create
 from payments.models import Snooze
 from practices.bulk import bulk_insert, copy_rows
 from practices.models import Bill, BillSource, BillState, Organization, Patient
+from practices.timezones import candidate_zones, state_for_zip
 
 BATCH = 10_000
 NOTHING_DECIDED: frozenset[tuple[str, str]] = frozenset()
@@ -47,13 +48,13 @@ COLUMNS = (
     "statement_date", "guarantor_id", "guarantor__first_name", "guarantor__last_name", "guarantor__do_not_contact",
     "guarantor__mobile_phone", "guarantor__email", "guarantor__pms_sms_opt_out", "guarantor__pms_email_opt_out",
     "guarantor__address_status", "guarantor__address_line1", "guarantor__address_line2", "guarantor__address_city",
-    "guarantor__address_state", "guarantor__address_zip", "guarantor__timezone", "snoozed", "sms_blocked",
-    "email_blocked",
+    "guarantor__address_state", "guarantor__address_zip", "guarantor__timezone", "guarantor__timezone_source",
+    "snoozed", "sms_blocked", "email_blocked",
 )  # fmt: skip
 MESSAGE_COLUMNS = (
     "id", "organization_id", "patient_id", "bill_id", "generation", "step_key", "kind", "channel", "template_id",
-    "subject", "body", "context", "destination", "postal_address", "state", "reason", "scheduled_for", "attempts",
-    "provider_id", "error_code", "error_message", "created_at", "updated_at",
+    "subject", "body", "context", "destination", "postal_address", "state", "reason", "hold_detail", "scheduled_for",
+    "attempts", "provider_id", "error_code", "error_message", "created_at", "updated_at",
 )  # fmt: skip
 DECISION_COLUMNS = (
     "organization_id", "bill_id", "generation", "step_id", "step_key", "run_date", "bill_age_days", "step_age_days",
@@ -151,7 +152,7 @@ def preset_steps(preset_id: int) -> tuple[Step, ...]:
 
 
 BILL_COLUMNS = COLUMNS[:10]
-GUARANTOR_COLUMNS = ("pk", *(c.removeprefix("guarantor__") for c in COLUMNS[10:24]), *COLUMNS[24:])
+GUARANTOR_COLUMNS = ("pk", *(c.removeprefix("guarantor__") for c in COLUMNS[10:25]), *COLUMNS[25:])
 
 
 def _due_batches(organization: Organization, on: date) -> Iterator[list[tuple[Any, ...]]]:
@@ -203,13 +204,15 @@ class _Run:
         self.moment = moment
         self.write = write
         self.created = timezone.now()
-        self.window = quiet_window(organization)
+        self.policy = send_policy(organization)
         self.classes: list[tuple[Outcome, ...]] = []
         self.class_sends: list[tuple[Outcome, ...]] = []
         self.class_of: dict[Facts, int] = {}
         self.next_ages: dict[int, int | None] = {}
         self.templates: dict[tuple[str, str, int | None], Template] = {}
-        self.states: dict[tuple[str, bool, str], tuple[str, str, datetime]] = {}
+        self.states: dict[
+            tuple[str, bool, tuple[str, ...], tuple[str, ...]], tuple[str, str, datetime, str]
+        ] = {}
         self.result: list[tuple[str, int, int, int]] = []
         self.bills_read = 0
         self.queued: list[int] = []
@@ -234,13 +237,13 @@ class _Run:
             if age < 0:
                 plan.append((pk, generation, age, None, effective, False))
                 continue
-            if row[24]:  # snoozed (D11): nothing now; the steps fall due again afterwards, with catch-up (D2)
+            if row[25]:  # snoozed (D11): nothing now; the steps fall due again afterwards, with catch-up (D2)
                 plan.append((pk, generation, age, None, on + timedelta(days=1), False))
                 continue
             done = decided.get((pk, generation))
             facts = Facts(
                 source == BillSource.REQUEST, age, row[12], amount > self.min_electronic, amount > self.min_print,
-                bool(row[13]), bool(row[14]), row[15] or row[25], row[16] or row[26], row[17] == "invalid", row[6],
+                bool(row[13]), bool(row[14]), row[15] or row[26], row[16] or row[27], row[17] == "invalid", row[6],
                 frozenset(done) if done else NOTHING_DECIDED,
             )  # fmt: skip
             index = self.class_of.get(facts)
@@ -303,7 +306,16 @@ class _Run:
             if row[18]:
                 postal = {"name": f"{first} {last}".strip(), "line1": row[18], "line2": row[19], "city": row[20],
                           "state": row[21], "zip": row[22]}  # fmt: skip
-            zone = row[23] or organization.timezone
+            # Q3/K1: the guarantor's candidate zones and state rules from the row itself (no query); the same
+            # functions the outbox applies again when the message is claimed.
+            zones = candidate_zones(
+                timezone=row[23], source=row[24], zip_code=row[22], phone=row[13],
+                organization_timezone=organization.timezone,
+            )  # fmt: skip
+            states = recipient_states(
+                address_state=row[21], zip_state=state_for_zip(row[22]) or "", phone=row[13],
+                organization_state=organization.return_address_state,
+            )  # fmt: skip
             for outcome in self.class_sends[index]:
                 channel = outcome.channel
                 template = self._template(outcome)
@@ -312,14 +324,14 @@ class _Run:
                     row[13] if channel == Channel.SMS else row[14] if channel == Channel.EMAIL else ""
                 )
                 paper = channel == Channel.PAPER
-                state, reason, scheduled = self._state(
-                    channel, bool(destination) or (paper and bool(postal)), zone
+                state, reason, scheduled, detail = self._state(
+                    channel, bool(destination) or (paper and bool(postal)), zones, states
                 )
                 message_id = next(ids)
                 messages.append((
                     message_id, org_id, row[9], pk, generation, outcome.step_key, outcome.kind, channel, template.pk,
-                    subject, body, values, destination, postal if paper else NO_POSTAL, state, reason, scheduled,
-                    0, "", "", "", created, created,
+                    subject, body, values, destination, postal if paper else NO_POSTAL, state, reason, detail,
+                    scheduled, 0, "", "", "", created, created,
                 ))  # fmt: skip
                 decisions.append((
                     org_id, pk, generation, outcome.step_id, outcome.step_key, on, age, outcome.step_age_days,
@@ -340,13 +352,15 @@ class _Run:
             )  # fmt: skip
         return template
 
-    def _state(self, channel: str, has_destination: bool, zone: str) -> tuple[str, str, datetime]:
-        key = (channel, has_destination, zone)
+    def _state(
+        self, channel: str, has_destination: bool, zones: tuple[str, ...], states: tuple[str, ...]
+    ) -> tuple[str, str, datetime, str]:
+        key = (channel, has_destination, zones, states)
         state = self.states.get(key)
         if state is None:
             state = self.states[key] = initial_state(
-                channel=channel, has_destination=has_destination, recipient_tz=ZoneInfo(zone), now=self.moment,
-                window=self.window,
+                channel=channel, has_destination=has_destination, now=self.moment, policy=self.policy, zones=zones,
+                rules=rules_for(states, channel),
             )  # fmt: skip
         return state
 

@@ -331,7 +331,7 @@ def test_dry_run_writes_nothing(org):
 
 
 def test_dunning_messages_respect_quiet_hours(org):
-    bill(org, guarantor(org, timezone="America/New_York"))
+    bill(org, guarantor(org, timezone="America/New_York", timezone_source="feed"))
     run_dunning(organization=org, on=D0, now=datetime(2026, 6, 2, 3, 0, tzinfo=UTC))  # 23:00 in New York
     sms = Message.objects.get(channel="sms")
     assert sms.state == State.SCHEDULED

@@ -20,7 +20,7 @@ from notifications.outbox import (
     messages_sweep_stale,
 )
 from notifications.quiet_hours import in_quiet_hours, next_allowed_send
-from practices.models import Bill, BillState
+from practices.models import Bill, BillState, TimezoneSource
 from tests.factories import GuarantorFactory, OrganizationFactory
 
 DENVER = ZoneInfo("America/Denver")
@@ -91,12 +91,12 @@ def patient(db):
 
 @pytest.mark.django_db
 def test_a_message_inside_quiet_hours_is_held_until_morning_in_the_recipients_zone(patient):
-    patient.timezone = "America/New_York"
+    patient.timezone, patient.timezone_source = "America/New_York", TimezoneSource.FEED
     patient.save()
     # 22:30 in New York (20:30 in Denver, the organization's zone): the recipient's zone decides (Q1, Q3).
     with time_machine.travel(datetime(2026, 11, 25, 3, 30, tzinfo=UTC), tick=False):
         message = message_create(_message(patient))
-    assert message.state == State.SCHEDULED
+    assert (message.state, message.reason) == (State.SCHEDULED, Reason.QUIET_HOURS)
     assert message.scheduled_for == datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 
 

@@ -233,7 +233,7 @@ def test_bulk_send_costs_the_same_few_queries_per_guarantor(org):
 
 def test_a_request_sent_in_the_recipients_quiet_hours_is_held_until_8_local(org):
     # 22:30 in New York is 20:30 in Denver: quiet for the recipient, not for the practice (Q1/Q3).
-    guarantor(org, "P1", timezone="America/New_York")
+    guarantor(org, "P1", timezone="America/New_York", timezone_source="feed")
     at = datetime(2026, 11, 24, 22, 30, tzinfo=NEW_YORK)
     code, out, _ = run("bulk_send", "--org", "smile-dental", "--at", at.isoformat(), "--json")
     assert code == 0

@@ -20,7 +20,8 @@ from tests.factories import OrganizationFactory, feed_patient
         ("", "96813", "", ("Pacific/Honolulu", "zip")),
         ("", "", "+14155550100", ("America/Los_Angeles", "phone")),
         ("", "00000", "+12125550100", ("America/New_York", "phone")),
-        ("", "", "+19075550100", ("", "organization")),  # Alaska's 907 maps to two zones
+        # Alaska's 907 spans two zones: the first candidate is stored, the set governs sending (Q3).
+        ("", "", "+19075550100", ("America/Anchorage", "phone")),
         ("", "", "", ("", "organization")),
     ],
 )
