@@ -1,13 +1,20 @@
-"""`org_settings` keys owned by notifications: quiet_hours (Q1)."""
+"""`org_settings` keys owned by notifications: quiet_hours (Q1) and the compliance keys of §15 K1/K2:
+frequency_cap (``N/Dd`` or ``none``; JSON: the string, or null), send_on_sundays, send_on_holidays (booleans).
+
+The NotificationSettings row is created on the first write; until then the defaults apply (21:00-08:00, no cap,
+Sundays and holidays allowed)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import time
+from typing import Any
 
+from notifications.frequency import CAP_FORM, FrequencyCap, parse_frequency_cap
 from notifications.models import NotificationSettings
 from practices.models import Organization
-from practices.org_settings import SettingError, SettingKey, register
+from practices.org_settings import SettingError, SettingKey, parse_bool, register
 
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -35,3 +42,50 @@ def _write(organization: Organization, value: tuple[time, time]) -> None:
 register(
     SettingKey(name="quiet_hours", read=_read, parse=parse_quiet_hours, write=_write, help="HH:MM-HH:MM")
 )
+
+
+def _field_reader(field: str, default: Any) -> Callable[[Organization], Any]:
+    def read(organization: Organization) -> Any:
+        row = NotificationSettings.objects.filter(organization=organization).first()
+        return default if row is None else getattr(row, field)
+
+    return read
+
+
+def _field_writer(field: str) -> Callable[[Organization, Any], None]:
+    def write(organization: Organization, value: Any) -> None:
+        NotificationSettings.objects.update_or_create(organization=organization, defaults={field: value})
+
+    return write
+
+
+def _read_cap(organization: Organization) -> str | None:
+    return _field_reader("frequency_cap", "")(organization) or None
+
+
+def _write_cap(organization: Organization, value: FrequencyCap | None) -> None:
+    _field_writer("frequency_cap")(organization, "" if value is None else str(value))
+
+
+register(
+    SettingKey(
+        name="frequency_cap",
+        read=_read_cap,
+        parse=parse_frequency_cap,
+        write=_write_cap,
+        help=f"K2: per guarantor and household, across SMS, email and paper: {CAP_FORM}",
+    )
+)
+for _name, _help in (
+    ("send_on_sundays", "K1: false holds messages that would go on a Sunday in the recipient's zone"),
+    ("send_on_holidays", "K1: false holds messages on US federal holidays in the recipient's zone"),
+):
+    register(
+        SettingKey(
+            name=_name,
+            read=_field_reader(_name, True),
+            parse=parse_bool,
+            write=_field_writer(_name),
+            help=_help,
+        )
+    )

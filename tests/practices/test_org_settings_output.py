@@ -35,6 +35,9 @@ CHANGED = [
     "reset_fields=",
     "drop_to_paper_on_opt_out=true",
     "skip_paper_when_electronic=true",
+    "frequency_cap=3/7d",
+    "send_on_sundays=false",
+    "send_on_holidays=false",
 ]
 
 
