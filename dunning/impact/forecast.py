@@ -285,21 +285,23 @@ def _group_sql(n_keys: int, words: int, n_thresholds: int) -> str:
     bills, patients, decisions = _table(Bill), _table(Patient), _table(DunningDecision)
     snoozes, optouts = _table(Snooze), _table(OptOut)
     values = ", ".join(["(%s, %s, CAST(%s AS INTEGER), CAST(%s AS BIGINT))"] * n_keys)
-    sums = ", ".join(f"SUM(CASE WHEN k.word = {w} THEN k.bit ELSE 0 END) AS w{w}" for w in range(words))
+    sums = ", ".join(
+        f"CAST(SUM(CASE WHEN k.word = {w} THEN k.bit ELSE 0 END) AS BIGINT) AS w{w}" for w in range(words)
+    )
     above = ", ".join(["b.amount_due > %s, b.amount_due > %s"] * n_thresholds)
     masks = ", ".join(f"COALESCE(x.w{w}, 0)" for w in range(words))
     columns = 2 + 2 * n_thresholds + 9 + words
     # The facts of run._due_batches (Facts, snooze, opt-outs) and the decided steps of the bill's generation.
+    # Decisions are read by the chunk's range of bill ids alone, so that the unique index that leads with the
+    # bill (decision_once_per_step) serves them; another organization's bills in the range are never joined.
     return f"""
         WITH keys (step_key, channel, word, bit) AS (VALUES {values}),
         decided AS (
-            SELECT d.bill_id, {sums}
+            SELECT d.bill_id, d.generation, {sums}
             FROM {decisions} d
             JOIN keys k ON k.step_key = d.step_key AND k.channel = d.channel
-            JOIN {bills} b ON b.id = d.bill_id AND b.generation = d.generation
-            WHERE d.bill_id BETWEEN %s AND %s AND b.organization_id = %s AND b.state = %s
-              AND (b.next_dunning_date IS NULL OR b.next_dunning_date <= %s)
-            GROUP BY d.bill_id
+            WHERE d.bill_id BETWEEN %s AND %s
+            GROUP BY d.bill_id, d.generation
         ),
         snoozed AS (
             SELECT guarantor_id, MAX(until) AS until FROM {snoozes}
@@ -313,7 +315,7 @@ def _group_sql(n_keys: int, words: int, n_thresholds: int) -> str:
                b.effective_created_date, b.next_dunning_date, s.until, {masks}, COUNT(*)
         FROM {bills} b
         JOIN {patients} p ON p.id = b.guarantor_id
-        LEFT JOIN decided x ON x.bill_id = b.id
+        LEFT JOIN decided x ON x.bill_id = b.id AND x.generation = b.generation
         LEFT JOIN snoozed s ON s.guarantor_id = b.guarantor_id
         LEFT JOIN sms_out so ON so.address = p.mobile_phone
         LEFT JOIN email_out eo ON eo.address = p.email
@@ -331,7 +333,7 @@ def _group_params(
     params: list[Any] = []
     for index, (key, channel) in enumerate(keys):
         params += [key, channel, index // BITS_PER_WORD, 1 << (index % BITS_PER_WORD)]
-    params += [lo, hi, org, active, end]
+    params += [lo, hi]
     params += [org, start]
     params += [org, True, Channel.SMS.value, org, True, Channel.EMAIL.value]
     params += [BillSource.REQUEST.value]
