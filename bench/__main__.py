@@ -120,7 +120,7 @@ def main(argv: list[str]) -> int:
         connections.close_all()
         if not args.keep_db:
             scratch.drop(url, name)
-    write_json(rows, args.json_out)
+    write_json(rows, args.json_out, keep_others=bool(args.only.strip()))
     print(table(rows))
     print(f"\n{machine()}; {time.monotonic() - started:.0f} s in all; results in {args.json_out}")
     return 0

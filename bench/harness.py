@@ -110,6 +110,20 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(out)
 
 
-def write_json(rows: Sequence[Row], path: Path) -> None:
+def write_json(rows: Sequence[Row], path: Path, *, keep_others: bool = False) -> None:
+    """Write ``rows`` to ``path``. With ``keep_others`` (a run of some workloads, ``--only``) the rows already
+    there for other figures stay, in their place; a figure measured again replaces its row."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([r.as_json() for r in rows], indent=2) + "\n")
+    fresh = [r.as_json() for r in rows]
+    if keep_others and path.exists():
+        try:
+            kept = json.loads(path.read_text())
+        except ValueError:
+            kept = []
+        placed = {r["name"]: r for r in fresh}
+        out = []
+        for old in kept if isinstance(kept, list) else []:
+            name = old.get("name") if isinstance(old, dict) else None
+            out.append(placed.pop(name) if name in placed else old)
+        fresh = out + list(placed.values())
+    path.write_text(json.dumps(fresh, indent=2) + "\n")
