@@ -8,6 +8,12 @@ commit and waits until every one is ``sent``: the figure is messages per second 
 ``sent``, median of five repetitions of a fifth of the 10 000 messages each. The baseline sends the same
 number of messages straight through the SDK to the fake from this process, one after another, without
 Celery or the database: what the provider round trip costs at the least.
+
+The same pipeline is measured a second time with the compliance checks on (issue 15, ``send_pipeline_compliance``):
+an organization with a frequency cap (K2, ``50/7d`` so that the six rounds to the same patients are counted but never
+held), Sundays and holidays off (K1), and patients in Florida, whose state rule (Fla. Stat. § 559.72(17)) applies to
+every text. Their zone is one where it is daytime on a weekday that is no US federal holiday when the run starts, so
+that every message is checked and none is held: the figure is the cost of the checks, not of waiting.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from datetime import time as dt_time
 from pathlib import Path
 from typing import IO
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
@@ -32,7 +40,8 @@ from bench.workloads import Context
 from notifications.models import Channel, Kind, Message, NotificationSettings, State
 from notifications.outbox import _enqueue
 from notifications.providers import twilio
-from practices.models import Patient
+from notifications.send_window import federal_holidays
+from practices.models import Organization, Patient, TimezoneSource
 from tests.fakes.twilio_server import FAKE_ACCOUNT_SID, FAKE_AUTH_TOKEN, FAKE_FROM_NUMBER, FakeTwilio
 
 PARTS = 5
@@ -52,6 +61,8 @@ def run(ctx: Context) -> list[Row]:
     NotificationSettings.objects.create(organization=org, quiet_start=dt_time(0), quiet_end=dt_time(0))
     data.guarantors(org, part, prefix="S", mixed=False)
     patients = list(Patient.objects.filter(organization=org).order_by("pk"))
+    checked_org, zone = _compliance_organization(part)
+    checked = list(Patient.objects.filter(organization=checked_org).order_by("pk"))
 
     with FakeTwilio() as fake:
         settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = FAKE_ACCOUNT_SID, FAKE_AUTH_TOKEN
@@ -61,7 +72,13 @@ def run(ctx: Context) -> list[Row]:
         worker = _start_worker(fake.base_url)
         try:
             _round(org, patients[:20], timeout=60)  # the worker is up, its connections are open
-            rates = [len(patients) / _round(org, patients, timeout=max(120, part / 20)) for _ in range(PARTS)]
+            _round(checked_org, checked[:20], timeout=60)
+            # Rounds alternate, without and with the checks, so that a machine busy with something else slows both.
+            rates: list[float] = []
+            checked_rates: list[float] = []
+            for _ in range(PARTS):
+                rates.append(len(patients) / _round(org, patients, timeout=max(120, part / 20)))
+                checked_rates.append(len(checked) / _round(checked_org, checked, timeout=max(120, part / 20)))
         finally:
             _stop(worker)
         fake.reset()
@@ -72,8 +89,10 @@ def run(ctx: Context) -> list[Row]:
         direct = len(patients) / (time.perf_counter() - started)
         twilio.reset_client()
     value = median(rates)
+    checked_value = median(checked_rates)
     say(
-        f"send pipeline: {value:.0f} msg/s through Celery (one worker process), {direct:.0f} msg/s straight to the fake"
+        f"send pipeline: {value:.0f} msg/s through Celery (one worker process), {checked_value:.0f} msg/s with the "
+        f"compliance checks on, {direct:.0f} msg/s straight to the fake"
     )
     return [
         row("send_pipeline", value=value, unit="msg/s", baseline=direct, budget="≥ 300 msg/s per worker process",
@@ -81,7 +100,36 @@ def run(ctx: Context) -> list[Row]:
             notes=f"{PARTS} × {len(patients):,} SMS, enqueue to all sent, one worker process (threads pool, concurrency 4), "
             "Redis, FakeTwilio; baseline: the same SMS straight through the SDK from one process, no Celery or "
             "database"),
+        row("send_pipeline_compliance", value=checked_value, unit="msg/s", baseline=direct,
+            budget="≥ 300 msg/s per worker process", ok=checked_value >= 300, reps=checked_rates,
+            notes=f"as send_pipeline (rounds alternating with its own), with the checks of issue 15 on: frequency_cap=50/7d (counted, never reached), "
+            f"send_on_sundays=false, send_on_holidays=false, patients in Florida (its state rule applies to every "
+            f"text) in {zone}, daytime on a working day when measured; send_pipeline without them: {value:.0f} msg/s"),
     ]  # fmt: skip
+
+
+def _compliance_organization(count: int) -> tuple[Organization, str]:
+    """An organization with every check of issue 15 on, and ``count`` Florida patients in a zone where the checks
+    let every message go now (daytime, a working day that is no federal holiday)."""
+    now = datetime.now(tz=ZoneInfo("UTC"))
+    zone = next(
+        name
+        for name in ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles",
+                     "Pacific/Honolulu", "Pacific/Guam", "Asia/Tokyo", "Asia/Kolkata", "Europe/Berlin",
+                     "Europe/London", "Atlantic/Azores", "America/Sao_Paulo", "Pacific/Auckland")
+        if 9 <= (local := now.astimezone(ZoneInfo(name))).hour < 19 and local.weekday() < 6
+        and local.date() not in federal_holidays(local.year)
+    )  # fmt: skip
+    org = data.organization("send-checked", timezone=zone)
+    NotificationSettings.objects.create(
+        organization=org, quiet_start=dt_time(21), quiet_end=dt_time(8), frequency_cap="50/7d",
+        send_on_sundays=False, send_on_holidays=False,
+    )  # fmt: skip
+    data.guarantors(org, count, prefix="T", mixed=False)
+    Patient.objects.filter(organization=org).update(
+        address_state="FL", address_zip="33130", timezone=zone, timezone_source=TimezoneSource.FEED
+    )
+    return org, zone
 
 
 def _round(org, patients: list[Patient], *, timeout: float) -> float:
