@@ -124,11 +124,23 @@ _STATE_CODES = {
 }  # fmt: skip
 
 
-@functools.lru_cache(maxsize=65_536)
 def state_for_phone(e164: str) -> str:
     """The US state of a NANP number's area code, offline ('' when it names none, e.g. toll-free)."""
-    if not e164.startswith("+1"):
+    if not e164.startswith("+1") or len(e164) != 12:
         return ""
+    area = e164[2:5]
+    state = _AREA_STATES.get(area)
+    if state is None:
+        # An area code lies in one state, so the geocoder (slow: it parses and reads its prefix data) is asked
+        # once per area code, with the first number seen: a worker sees a number rarely, an area code often.
+        state = _AREA_STATES[area] = _geocoded_state(e164)
+    return state
+
+
+_AREA_STATES: dict[str, str] = {}
+
+
+def _geocoded_state(e164: str) -> str:
     try:
         number = phonenumbers.parse(e164, "US")
     except phonenumbers.NumberParseException:
