@@ -34,6 +34,8 @@ class SendPolicy:
     send_on_sundays: bool = True
     send_on_holidays: bool = True
     frequency_cap: FrequencyCap | None = None
+    # §13.2: text only patients whose PMS records SMS consent (``sms_consent`` yes).
+    require_sms_consent: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,16 @@ def next_send(
 
     Each round moves to the latest of the zones' next allowed instants, until one instant suits them all. Should
     the zones never agree (a window too narrow for zones that far apart), the latest end found is returned."""
+    if _whole_minutes(policy, rules) and _open_minute(
+        now.replace(second=0, microsecond=0), zones, rules, policy
+    ):
+        return Hold(at=now)
+    return _next_send(now, zones=zones, rules=rules, policy=policy)
+
+
+def _next_send(
+    now: datetime, *, zones: tuple[str, ...], rules: tuple[StateRule, ...], policy: SendPolicy
+) -> Hold:
     held: dict[str, str] = {}
     moment = now
     for _ in range(MAX_ROUNDS):
@@ -128,3 +140,18 @@ def next_send(
         return Hold(at=now)
     reason = next(r for r in REASON_ORDER if r in held)
     return Hold(at=moment, reason=reason, detail=held[reason])
+
+
+@functools.lru_cache(maxsize=4096)
+def _open_minute(
+    minute: datetime, zones: tuple[str, ...], rules: tuple[StateRule, ...], policy: SendPolicy
+) -> bool:
+    """Whether every rule allows the whole of this minute. Every boundary (a window's ends, midnight, a DST change)
+    falls on a whole minute, so the answer at the minute's start holds for all of it: the messages of a chunk,
+    which share a few zone sets, are checked once per minute and set instead of one by one."""
+    return _next_send(minute, zones=zones, rules=rules, policy=policy).at == minute
+
+
+def _whole_minutes(policy: SendPolicy, rules: tuple[StateRule, ...]) -> bool:
+    times = [*policy.quiet, *(t for rule in rules if rule.window is not None for t in rule.window)]
+    return all(t.second == 0 and t.microsecond == 0 for t in times)

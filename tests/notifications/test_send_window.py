@@ -144,3 +144,20 @@ def test_frequency_cap_forms():
     assert parse_frequency_cap("3/7d") == FrequencyCap(3, 7)
     assert str(parse_frequency_cap("10/30d")) == "10/30d"
     assert parse_frequency_cap("none") is None
+
+
+def test_the_last_second_before_quiet_hours_goes_and_the_first_second_of_them_waits():
+    """next_send answers an allowed minute once for every message in it (a chunk shares its zone sets): the
+    boundary second must still be exact."""
+    last = datetime(2026, 3, 9, 20, 59, 59, 999999, tzinfo=NY).astimezone(UTC)
+    first = datetime(2026, 3, 9, 21, 0, tzinfo=NY).astimezone(UTC)
+    for _ in range(2):  # the second time from the memo
+        assert next_send(last, zones=("America/New_York",), rules=(), policy=DEFAULT).at == last
+        assert next_send(first, zones=("America/New_York",), rules=(), policy=DEFAULT).at == at(
+            NY, 2026, 3, 10, 8
+        )
+    odd = SendPolicy(quiet=(time(21, 0, 30), time(8)))  # a time with seconds: no memo, still exact
+    early = datetime(2026, 3, 9, 21, 0, 10, tzinfo=NY).astimezone(UTC)
+    assert next_send(early, zones=("America/New_York",), rules=(), policy=odd).at == early
+    late = datetime(2026, 3, 9, 21, 0, 40, tzinfo=NY).astimezone(UTC)
+    assert next_send(late, zones=("America/New_York",), rules=(), policy=odd).reason == Reason.QUIET_HOURS
