@@ -23,6 +23,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from dunning.impact_admin import ImpactPreviewAdminMixin
 from dunning.models import (
     RESET_FIELDS,
     AfterFinalOutcome,
@@ -251,6 +252,7 @@ _LABELS = {
     "drop_to_paper_on_opt_out": "Drop to paper on opt-out",
     "skip_paper_when_electronic": "Skip paper when electronic available",
     "run_at": "Daily run time",
+    "paper_cost": "Paper cost per letter",
 }
 _HELP = {
     "preset": "The schedule of statements, reminders and letters; its steps are shown below as soon as it is "
@@ -283,7 +285,7 @@ class DunningSettingsForm(forms.ModelForm):
         fields = [
             "organization", "preset", "min_electronic", "min_print", "bill_aging", "communicate_on_update",
             "bill_reset_flag", "reset_on_fields", "reset_fields", "drop_to_paper_on_opt_out",
-            "skip_paper_when_electronic", "run_at",
+            "skip_paper_when_electronic", "paper_cost", "run_at",
         ]  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -311,13 +313,19 @@ class DunningSettingsForm(forms.ModelForm):
     def clean_min_print(self) -> Decimal:
         return self._clean_threshold("min_print")
 
+    def clean_paper_cost(self) -> Decimal:
+        value = self.cleaned_data["paper_cost"]
+        if value is not None and value < 0:
+            raise ValidationError("A letter cannot cost less than nothing.")
+        return value
+
     def clean_reset_fields(self) -> list[str]:
         chosen = self.cleaned_data["reset_fields"]
         return [name for name in RESET_FIELDS if name in chosen]
 
 
 @admin.register(DunningSettings)
-class DunningSettingsAdmin(OrganizationScopedAdmin[DunningSettings]):
+class DunningSettingsAdmin(ImpactPreviewAdminMixin, OrganizationScopedAdmin[DunningSettings]):
     """One row per organization, created with it (``organization_settings_create``, and migration 0006 for
     the organizations before): billing managers change it, and nobody adds one here."""
 
@@ -344,10 +352,11 @@ class DunningSettingsAdmin(OrganizationScopedAdmin[DunningSettings]):
                 ]
             },
         ),
-        ("Paper", {"fields": ["drop_to_paper_on_opt_out", "skip_paper_when_electronic"]}),
+        ("Paper", {"fields": ["drop_to_paper_on_opt_out", "skip_paper_when_electronic", "paper_cost"]}),
+        ("Impact preview", {"fields": ["impact_preview"]}),  # W1: dunning/impact_admin.py
     ]
 
-    readonly_fields = ["organization", "schedule", "cycle_days", "paper_cycle_days"]
+    readonly_fields = ["organization", "schedule", "cycle_days", "paper_cycle_days", "impact_preview"]
 
     class Media:
         # S1: the schedule is redrawn (htmx) as soon as a preset is chosen, before anything is saved.

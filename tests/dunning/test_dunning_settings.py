@@ -55,6 +55,7 @@ def form_data(org, **overrides):
         "bill_aging": "natural",
         "reset_fields": ["amount_due"],
         "run_at": "07:00",
+        "paper_cost": "0.75",
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}

@@ -16,6 +16,7 @@ from notifications.models import Message
 from payments.models import PaymentRequest, PaymentSettings, Snooze
 from practices.importer import feed_import
 from practices.models import Account, AuditEvent, Bill, Patient, Role
+from practices.timezones import organization_today
 from tests.factories import (
     AccountFactory,
     GuarantorFactory,
@@ -420,3 +421,72 @@ def test_the_paper_cost_is_an_organization_setting(org):
     call_command("org_settings", "--org", org.slug, "--set", "paper_cost=0.92", "--json", stdout=out)
     assert DunningSettings.objects.get(organization=org).paper_cost == Decimal("0.92")
     assert '"paper_cost": "0.92"' in out.getvalue()
+
+
+def dunning_form(**overrides):
+    data = {"preset": Preset.objects.get(slug="standard-30").pk, "min_electronic": "0.00", "min_print": "0.00",
+            "bill_aging": "natural", "reset_fields": ["amount_due"], "run_at": "07:00", "paper_cost": "0.75"}  # fmt: skip
+    data.update(overrides)
+    return data
+
+
+def test_the_dunning_settings_form_previews_a_preset_change_and_the_save_keeps_it(client, org, manager):
+    start = organization_today(org) - timedelta(days=4)  # the form previews from the practice's today
+    bill(org, guarantor(org, "G1"), "S-1", start)
+    run(org, start)
+    row = DunningSettings.objects.get(organization=org)
+    change = reverse("admin:dunning_dunningsettings_change", args=[row.pk])
+    page = client.get(change).content.decode()
+    assert "Preview impact" in page and "Paper cost per letter" in page
+    accelerated = Preset.objects.get(slug="accelerated-14")
+
+    impact = reverse("admin:dunning_dunningsettings_impact", args=[row.pk])
+    assert (
+        htmx(client, "post", impact, dunning_form(preset=accelerated.pk, paper_cost="1.00")).status_code
+        == 200
+    )
+    preview = SettingsPreview.objects.get()
+    assert (preview.kind, preview.proposed["preset"], preview.proposed["paper_cost"]) == (
+        "dunning",
+        "accelerated-14",
+        "1.00",
+    )
+    impact_preview_run(preview_id=preview.pk)
+    preview.refresh_from_db()
+    assert preview.result is not None
+    # The hand-checked world of test_a_faster_preset_changes_the_messages_per_day, from the form this time.
+    assert (preview.result["current"]["messages"], preview.result["proposed"]["messages"]) == (5, 8)
+    assert (preview.result["current"]["paper_cost"], preview.result["proposed"]["paper_cost"]) == (
+        "0.75",
+        "2.00",
+    )
+    text = htmx(
+        client, "get", reverse("admin:dunning_dunningsettings_impact_status", args=[row.pk, preview.pk])
+    ).content.decode()
+    assert "Dunning configuration" in text and "accelerated-14" in text and "$2.00" in text
+
+    response = client.post(
+        change, {**dunning_form(preset=accelerated.pk, paper_cost="1.00"), "_impact_preview": str(preview.pk)}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    row.refresh_from_db()
+    assert (row.preset, row.paper_cost) == (accelerated, Decimal("1.00"))
+    event = AuditEvent.objects.get(action="admin.change", object_type="dunning.DunningSettings")
+    preview.refresh_from_db()
+    assert preview.audit_event == event
+    assert event.changes["impact_preview"][1].startswith(
+        f"Impact preview {preview.pk}: 8 messages in 30 days"
+    )
+    assert event.changes["impact_preview"][0].startswith("Current settings: 5 messages in 30 days")
+
+
+def test_a_negative_paper_cost_is_refused_and_not_previewed(client, org, manager):
+    row = DunningSettings.objects.get(organization=org)
+    response = htmx(
+        client,
+        "post",
+        reverse("admin:dunning_dunningsettings_impact", args=[row.pk]),
+        dunning_form(paper_cost="-0.10"),
+    )
+    assert "A letter cannot cost less than nothing." in response.content.decode()
+    assert not SettingsPreview.objects.exists()
