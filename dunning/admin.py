@@ -57,11 +57,13 @@ def _may_view_presets(request: HttpRequest) -> bool:
     return bool(user.is_active and user.is_staff and user_has_role(user, Role.BILLING_MANAGER))
 
 
-def schedule_table(preset: Preset | None) -> str:
+def schedule_table(preset: Preset | None, *, organization_id: int | None = None) -> str:
     """The preset's schedule as an HTML table (S1): cycle, bill age, notification type, channel, template.
 
     Every template links to its preview with sample values: a chosen one shows its id, an empty one
-    "System default" (linked to the system default of its kind and channel)."""
+    "System default" (linked to the system default of its kind and channel). From an organization's settings
+    (``organization_id``), the preview shows that organization's own values."""
+    query = f"?organization={organization_id}" if organization_id is not None else ""
     if preset is None:
         return "No preset: this organization's bills are not dunned."
     rows = preset_schedule(preset)
@@ -79,8 +81,9 @@ def schedule_table(preset: Preset | None) -> str:
             default_id = defaults.get((row["kind"], row["channel"]))
             template = (
                 format_html(
-                    '<a href="{}">{}</a>',
+                    '<a href="{}{}">{}</a>',
                     reverse("admin:notifications_template_preview", args=[default_id]),
+                    query,
                     SYSTEM_DEFAULT,
                 )
                 if default_id is not None
@@ -88,8 +91,9 @@ def schedule_table(preset: Preset | None) -> str:
             )
         else:
             template = format_html(
-                '<a href="{}">{}</a>',
+                '<a href="{}{}">{}</a>',
                 reverse("admin:notifications_template_preview", args=[row["template"]]),
+                query,
                 row["template"],
             )
         cells.append(
@@ -384,7 +388,7 @@ class DunningSettingsAdmin(ImpactPreviewAdminMixin, OrganizationScopedAdmin[Dunn
         preset = Preset.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
         if raw and preset is None:
             return HttpResponseBadRequest("No such preset.")
-        return HttpResponse(_schedule_fragment(preset, saved=obj.preset))
+        return HttpResponse(_schedule_fragment(preset, saved=obj.preset, organization_id=obj.organization_id))
 
     @admin.display(description="schedule")
     def schedule(self, obj: DunningSettings | None = None) -> str:
@@ -395,7 +399,7 @@ class DunningSettingsAdmin(ImpactPreviewAdminMixin, OrganizationScopedAdmin[Dunn
             '<div id="preset-schedule" aria-live="polite" hx-get="{}" hx-include="#id_preset" '
             'hx-trigger="preset-chosen from:#id_preset">{}</div>',
             url,
-            schedule_table(obj.preset),
+            schedule_table(obj.preset, organization_id=obj.organization_id),
         )
 
     @admin.display(description="dunning cycle days")
@@ -421,7 +425,7 @@ def _paper_cycle_days(preset: Preset | None, *, oob: bool = False) -> str:
 _OOB = mark_safe(' hx-swap-oob="true"')
 
 
-def _schedule_fragment(preset: Preset | None, *, saved: Preset | None) -> str:
+def _schedule_fragment(preset: Preset | None, *, saved: Preset | None, organization_id: int) -> str:
     note = (
         format_html(
             '<p class="help">Not saved yet: {} applies once you save; until then the saved {} does.</p>',
@@ -434,7 +438,7 @@ def _schedule_fragment(preset: Preset | None, *, saved: Preset | None) -> str:
     return format_html(
         "{}{}{}{}",
         note,
-        schedule_table(preset),
+        schedule_table(preset, organization_id=organization_id),
         _cycle_days(preset, oob=True),
         _paper_cycle_days(preset, oob=True),
     )

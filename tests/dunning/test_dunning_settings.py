@@ -99,12 +99,16 @@ def test_the_chosen_presets_schedule_is_shown_with_template_links(client, org, m
     assert chosen is not None
     default_email = Template.objects.get(organization__isnull=True, kind="statement", channel="email")
     chosen_url = reverse("admin:notifications_template_preview", args=[chosen.pk])
-    assert f'<a href="{chosen_url}">{chosen.pk}</a>' in page
+    # The previews show this organization's own values (issue 12).
+    assert f'<a href="{chosen_url}?organization={org.pk}">{chosen.pk}</a>' in page
     default_url = reverse("admin:notifications_template_preview", args=[default_email.pk])
-    assert f'<a href="{default_url}">System default</a>' in page
+    assert f'<a href="{default_url}?organization={org.pk}">System default</a>' in page
     assert "<th>Cycle</th><th>Bill age (days)</th><th>Notification type</th>" in page
     assert "<tr><td>4</td><td>90</td><td>Final notice</td><td>Paper</td>" in page
-    # The link works for the billing manager.
+    # The link works for the billing manager, and shows the practice's name.
+    preview = client.get(f"{default_url}?organization={org.pk}")
+    assert preview.status_code == 200
+    assert preview.context["preview_organization"] == org
     assert client.get(chosen_url).status_code == 200
 
 
