@@ -1,6 +1,7 @@
 """The settings impact preview in a real browser (SPEC §17 W1): a billing manager changes a setting, presses
 "Preview impact", watches its progress, reads the result beside the current settings, saves, and finds the
-preview in the audit of that save. Everything by role and label, under the site's Content-Security-Policy.
+preview in the audit of that save. Everything by role and label, under the site's Content-Security-Policy,
+and the result without serious or critical accessibility violations (axe-core).
 
 The background task runs in a thread of the test (a worker stand-in) that holds at the forecast's first step
 until the test has seen the progress bar, so the progress is seen for sure rather than by luck of timing."""
@@ -24,6 +25,7 @@ from payments.models import PaymentSettings
 from practices.models import Organization, Role
 from practices.services import organization_create
 from practices.timezones import organization_today
+from tests.browser.axe import describe, violations
 from tests.browser.conftest import PASSWORD
 from tests.factories import AccountFactory, GuarantorFactory, MembershipFactory
 
@@ -130,6 +132,10 @@ def test_a_billing_manager_previews_a_change_then_saves_it_with_its_preview(
     expect(page.get_by_text("Leaving (1):")).to_be_visible()
     expect(page.get_by_text("Ana Diaz (G100), $100.00")).to_be_visible()
     preview = SettingsPreview.objects.get(organization=org)
+    assert csp_violations == []
+    found = violations(page)
+    assert found == [], describe(found)
+    csp_violations.clear()  # axe's own injected styles are refused by the policy; they are not the page's
 
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_text("was changed successfully")).to_be_visible()
