@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from dunning.engine import run_dunning
 from dunning.models import DunningDecision, DunningSettings, Preset, PresetStep
-from notifications.models import Message, OptOut, State
+from notifications.models import Message, OptOut, Reason, State
 from payments.models import Snooze
 from practices.models import Bill, BillState
 from tests.factories import AccountFactory, GuarantorFactory, OrganizationFactory
@@ -337,6 +337,21 @@ def test_dunning_messages_respect_quiet_hours(org):
     assert sms.state == State.SCHEDULED
     assert sms.scheduled_for == datetime(2026, 6, 2, 12, 0, tzinfo=UTC)  # 08:00 EDT
     assert Message.objects.get(channel="paper").state == State.PENDING
+
+
+def test_a_tuba_city_guarantor_waits_for_morning_in_both_navajo_and_hopi_time(org):
+    """Q3 in the engine's bulk writes: an older import stored Tuba City (ZIP 86045) on Phoenix time; the candidate
+    set is Navajo (Denver, DST) and Hopi (Phoenix) time, and the text waits for the later 08:00 (Phoenix)."""
+    patient = guarantor(
+        org, address_state="AZ", address_zip="86045", timezone="America/Phoenix", timezone_source="zip"
+    )
+    bill(org, patient)
+    # 2026-06-01 21:30 in Denver (MDT) is 20:30 in Phoenix (MST): quiet on the Navajo side only.
+    run_dunning(organization=org, on=D0, now=datetime(2026, 6, 2, 3, 30, tzinfo=UTC))
+    sms = Message.objects.get(channel="sms")
+    assert (sms.state, sms.reason) == (State.SCHEDULED, Reason.QUIET_HOURS)
+    assert sms.scheduled_for == datetime(2026, 6, 2, 15, 0, tzinfo=UTC)  # 08:00 MST, 09:00 on the Navajo side
+    assert "America/" in sms.hold_detail
 
 
 # --- the schedule over 120 days -------------------------------------------------------------------------
