@@ -1,4 +1,5 @@
-"""Admin of the payments app: payment settings (billing managers, T2), snoozes and payment requests (read-only)."""
+"""Admin of the payments app: payment settings (billing managers, T2), snoozes and payment requests (read-only),
+payments with their refunds and the ones to review (H2, H3)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,31 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from dunning.impact_admin import ImpactPreviewAdminMixin
 from dunning.models import PreviewKind
-from payments.models import ALL_AGING, SNOOZE_REASON_MAX_LENGTH, PaymentRequest, PaymentSettings, Snooze
+from payments.models import (
+    ALL_AGING,
+    SNOOZE_REASON_MAX_LENGTH,
+    Payment,
+    PaymentKind,
+    PaymentRequest,
+    PaymentSettings,
+    PaymentStatus,
+    Snooze,
+)
+from payments.refunds import RefundRefused, RefundUnavailable, payment_refund, refund_left
 from payments.settings_keys import REQUEST_CHANNELS
 from practices.models import AgingCategory, Role
-from practices.tenancy import OrganizationScopedAdmin
+from practices.services import audit_record
+from practices.tenancy import OrganizationScopedAdmin, user_has_role
 
 
 class PaymentSettingsForm(forms.ModelForm):
@@ -156,3 +172,144 @@ class PaymentRequestAdmin(OrganizationScopedAdmin[PaymentRequest]):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReviewFilter(admin.SimpleListFilter):
+    """H2, H3: money that moved in a way staff must look at (paid after the link ended, overpaid, disputed)."""
+
+    title = "review"
+    parameter_name = "review"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("to_review", "To review"), ("reviewed", "Reviewed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        flagged = queryset.exclude(needs_review="")
+        if self.value() == "to_review":
+            return flagged.filter(reviewed_at__isnull=True)
+        if self.value() == "reviewed":
+            return flagged.filter(reviewed_at__isnull=False)
+        return queryset
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(
+        label="Amount to refund ($)", max_digits=12, decimal_places=2, min_value=Decimal("0.01"),
+        help_text="Whole or part of what is left; it goes back to the card through the processor.",
+    )  # fmt: skip
+    confirm = forms.BooleanField(label="Yes, refund this amount to the patient's card", required=True)
+
+
+@admin.register(Payment)
+class PaymentAdmin(OrganizationScopedAdmin[Payment]):
+    """Read-only: payments are recorded from the processor's confirmations. Billing managers refund from the
+    change page (H3) and mark flagged payments reviewed."""
+
+    view_role = Role.BILLING_MANAGER
+    list_display = [
+        "created_at", "kind", "amount", "guarantor", "bill", "status", "processor", "processor_reference",
+        "review", "organization",
+    ]  # fmt: skip
+    list_filter = [ReviewFilter, "kind", "processor", "status"]
+    list_select_related = ["bill__guarantor", "organization"]
+    search_fields = [
+        "bill__bill_id",
+        "bill__guarantor__external_id",
+        "bill__guarantor__last_name",
+        "processor_reference",
+    ]
+    readonly_fields = [
+        "organization", "bill", "link", "checkout", "kind", "refund_of", "amount", "status", "processor",
+        "processor_reference", "card_last4", "created_at", "needs_review", "reviewed_at", "reviewed_by",
+        "refund_link",
+    ]  # fmt: skip
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    actions = ["mark_reviewed"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="guarantor")
+    def guarantor(self, obj: Payment) -> str:
+        return obj.bill.guarantor.external_id
+
+    @admin.display(description="review")
+    def review(self, obj: Payment) -> str:
+        if not obj.needs_review:
+            return ""
+        return f"{obj.get_needs_review_display()}{' (reviewed)' if obj.reviewed_at else ''}"
+
+    @admin.display(description="refund")
+    def refund_link(self, obj: Payment) -> str:
+        if obj.kind != PaymentKind.PAYMENT or obj.status != PaymentStatus.SUCCEEDED:
+            return "—"
+        left = refund_left(payment=obj)
+        if left <= 0:
+            return "Refunded in full"
+        url = reverse("admin:payments_payment_refund", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Refund…</a> ({} left to refund)', url, left)
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<int:payment_id>/refund/", self.admin_site.admin_view(self.refund_view),
+                name="payments_payment_refund",
+            ),
+        ]  # fmt: skip
+        return own + super().get_urls()
+
+    def refund_view(self, request: HttpRequest, payment_id: int) -> HttpResponse:
+        """H3: a confirmation page (amount, whole by default) and then the refund, audited with the user."""
+        payment = self.get_object(request, str(payment_id))
+        if not (
+            request.user.is_superuser
+            or user_has_role(request.user, Role.BILLING_MANAGER, payment.organization_id)
+        ):
+            return HttpResponseRedirect(reverse("admin:payments_payment_change", args=[payment.pk]))
+        left = refund_left(payment=payment)
+        change_url = reverse("admin:payments_payment_change", args=[payment.pk])
+        form = RefundForm(request.POST or None, initial={"amount": left})
+        if request.method == "POST" and form.is_valid():
+            try:
+                refund = payment_refund(
+                    payment=payment, amount=form.cleaned_data["amount"], user=request.user
+                )
+            except (RefundRefused, RefundUnavailable) as exc:
+                form.add_error("amount", str(exc))
+            else:
+                self.message_user(
+                    request, f"Refunded {-refund.amount} of payment {payment.pk} ({refund.processor_reference}).",
+                    messages.SUCCESS,
+                )  # fmt: skip
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Refund payment {payment.pk}",
+            "opts": self.model._meta,
+            "payment": payment,
+            "left": left,
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/payments/payment/refund.html", context)
+
+    @admin.action(description="Mark the selected payments reviewed")
+    def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        now = timezone.now()
+        count = 0
+        for payment in queryset.exclude(needs_review="").filter(reviewed_at__isnull=True):
+            if not (
+                request.user.is_superuser
+                or user_has_role(request.user, Role.BILLING_MANAGER, payment.organization_id)
+            ):
+                continue
+            Payment.objects.filter(pk=payment.pk).update(reviewed_at=now, reviewed_by=request.user)
+            audit_record(
+                organization=payment.organization, actor=request.user, action="payment.reviewed", obj=payment,
+                changes={"needs_review": payment.needs_review},
+            )  # fmt: skip
+            count += 1
+        self.message_user(
+            request, f"{count} payment{'s' if count != 1 else ''} marked reviewed.", messages.SUCCESS
+        )

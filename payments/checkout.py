@@ -1,10 +1,13 @@
-"""The patient payment page's services (P2, P3) and the payments export (§10 ``export_payments``)."""
+"""The patient payment page's services (P2, P3, H1: the hosted checkout's start) and the payments export (§10
+``export_payments``, H3: refunds and disputes as negative payments)."""
 
 from __future__ import annotations
 
 import enum
 import logging
 import re
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -14,8 +17,11 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Subquery, Sum
 from django.utils import timezone
 
-from payments.gateway import Gateway, get_gateway
-from payments.models import Payment, PaymentLink, PaymentStatus
+from payments.eligibility import payment_settings_get
+from payments.models import Checkout, CheckoutMode, Payment, PaymentLink, PaymentStatus
+from payments.processors import get_processor
+from payments.processors.base import CheckoutRequest, Processor, ProcessorError, to_cents
+from payments.selectors import money_movements_since
 from practices.models import (
     BILL_OWING_STATES,
     BUCKETS,
@@ -50,28 +56,11 @@ class DobOutcome(enum.StrEnum):
 
 
 class PaymentRefused(ValueError):
-    """The payment was not attempted (amount out of range, campaign ended); the message is for the patient."""
+    """The payment was not started (amount out of range, campaign ended); the message is for the patient."""
 
 
-@dataclass(frozen=True)
-class Card:
-    number: str
-    exp_month: int
-    exp_year: int
-    cvc: str
-
-    def __repr__(self) -> str:
-        # Keeps the number and code out of tracebacks and debug output.
-        return f"Card(ending {self.number[-4:]!r})"
-
-
-@dataclass(frozen=True)
-class PaymentOutcome:
-    """What ``payment_take`` did: the Payment it recorded and the gateway's answer for the patient (the
-    answer is not stored)."""
-
-    payment: Payment
-    message: str
+class PaymentUnavailable(RuntimeError):
+    """The processor could not be reached; nothing was started or charged. The message is for the patient."""
 
 
 def month_year_parse(value: str) -> tuple[int, int]:
@@ -153,65 +142,91 @@ def dob_locked(*, link: PaymentLink, now: datetime | None = None) -> bool:
     return link.locked_until is not None and link.locked_until > moment
 
 
-def payment_take(
+@dataclass(frozen=True)
+class AmountBounds:
+    """What the patient may pay now (H1): at least ``minimum`` (the organization's minimum payment, or the whole
+    balance when less), at most ``maximum`` (what is owed)."""
+
+    minimum: Decimal
+    maximum: Decimal
+
+
+def amount_bounds(*, bill: Bill) -> AmountBounds:
+    owed = max(bill.amount_due, Decimal("0.00"))
+    minimum = payment_settings_get(organization=bill.organization).min_payment_amount
+    return AmountBounds(minimum=max(min(minimum, owed), CENTS), maximum=owed)
+
+
+def amount_parse(raw: Any) -> Decimal:
+    """The amount the patient typed, in dollars and cents exactly; PaymentRefused for anything else."""
+    text = str(raw if raw is not None else "").strip().replace(",", "").removeprefix("$")
+    try:
+        exact = Decimal(text)
+    except (InvalidOperation, TypeError, ValueError):
+        raise PaymentRefused("Enter an amount such as 25.00.") from None
+    if not exact.is_finite():
+        raise PaymentRefused("Enter an amount such as 25.00.")
+    amount = exact.quantize(CENTS)
+    if amount != exact:
+        raise PaymentRefused("Enter an amount in dollars and cents, such as 25.00.")
+    return amount
+
+
+def checkout_begin(
     *,
     link: PaymentLink,
     amount: Decimal,
-    card: Card,
+    success_url: Callable[[str], str],
+    cancel_url: str,
     now: datetime | None = None,
-    gateway: Gateway | None = None,
-) -> PaymentOutcome:
-    """P3: charge ``amount`` for the link's campaign and record the Payment, approved or declined.
+    processor: Processor | None = None,
+) -> tuple[Checkout, str]:
+    """H1: start a hosted checkout of ``amount`` for the link's campaign; returns it with the URL of the
+    processor's page, where the patient goes to pay. ``success_url(reference)`` is where the processor sends
+    the patient back.
 
-    An approval reduces the bill's amount due; at ≤ 0 the bill ends as ``paid`` (D11), which ends the link.
-    The bill row stays locked across the gateway call on purpose: a double submit waits and is then
-    checked against the reduced amount, so one campaign is never charged past what it owes.
-    Raises PaymentRefused when nothing was charged because the request itself was not acceptable.
+    Nothing is charged here and nothing is locked: the money moves on the processor's page, and our records
+    change when its signed confirmation arrives (``payments.confirmations``). Raises PaymentRefused for an
+    amount out of bounds or a campaign that ended, PaymentUnavailable when the processor cannot be reached
+    (nothing was started; the patient may try again).
     """
     moment = now or timezone.now()
-    gateway = gateway or get_gateway()
-    try:
-        exact = Decimal(amount)
-        amount = exact.quantize(CENTS)
-    except (InvalidOperation, TypeError, ValueError):
-        raise PaymentRefused("Enter an amount such as 25.00.") from None
-    if amount != exact:
-        raise PaymentRefused("Enter an amount in dollars and cents, such as 25.00.")
+    processor = processor or get_processor()
+    bill = Bill.objects.select_related("organization").get(pk=link.bill_id)
+    if bill.state not in BILL_OWING_STATES or link.expires_at <= moment:
+        raise PaymentRefused("This payment link is no longer active.")
+    bounds = amount_bounds(bill=bill)
     if amount <= 0:
         raise PaymentRefused("The amount must be greater than zero.")
-    with transaction.atomic():
-        bill = Bill.objects.select_for_update(no_key=True).get(pk=link.bill_id)
-        if bill.state not in BILL_OWING_STATES or link.expires_at <= moment:
-            raise PaymentRefused("This payment link is no longer active.")
-        if amount > bill.amount_due:
-            raise PaymentRefused(f"The amount cannot be more than the amount due ({bill.amount_due}).")
-        result = gateway.charge(
-            amount=amount, card_number=card.number, exp_month=card.exp_month, exp_year=card.exp_year,
-            cvc=card.cvc, reference=f"{link.organization.slug}:{bill.bill_id}",
+    if amount > bounds.maximum:
+        raise PaymentRefused(f"The amount cannot be more than the amount due ({_dollars(bounds.maximum)}).")
+    if amount < bounds.minimum:
+        raise PaymentRefused(f"The smallest payment accepted is {_dollars(bounds.minimum)}.")
+    reference = f"chk_{secrets.token_urlsafe(18)}"
+    organization = bill.organization
+    try:
+        page = processor.checkout_start(
+            request=CheckoutRequest(
+                reference=reference, amount_cents=to_cents(amount),
+                description=f"{organization.name}: payment on account", success_url=success_url(reference),
+                cancel_url=cancel_url, metadata={"organization": organization.slug},
+            )
         )  # fmt: skip
-        payment = Payment.objects.create(
-            organization_id=bill.organization_id, bill=bill, link=link, amount=amount,
-            status=PaymentStatus.SUCCEEDED if result.approved else PaymentStatus.DECLINED,
-            gateway=gateway.name, gateway_reference=result.reference[:100], card_last4=result.last4[-4:],
-        )  # fmt: skip
-        changes: dict[str, Any] = {"amount": str(amount), "status": payment.status}
-        if result.approved:
-            before = bill.amount_due
-            Bill.objects.filter(pk=bill.pk).update(amount_due=F("amount_due") - amount)
-            bill.refresh_from_db(fields=["amount_due"])
-            changes["amount_due"] = [str(before), str(bill.amount_due)]
-            if bill.amount_due <= 0:
-                Bill.objects.filter(pk=bill.pk).update(state=BillState.PAID, ended_at=moment)
-                changes["state"] = [bill.state, BillState.PAID]
-                bill.state, bill.ended_at = BillState.PAID, moment
-        else:
-            changes["message"] = result.message
-        audit_record(
-            organization=link.organization, actor_label="patient", action="payment.take", obj=payment,
-            changes=changes,
-        )  # fmt: skip
-    payment.bill = bill
-    return PaymentOutcome(payment=payment, message=result.message)
+    except ProcessorError as exc:
+        logger.warning("checkout could not start with %s: %s", processor.name, exc)
+        raise PaymentUnavailable(
+            "The payment service is not answering right now. Nothing was charged; please try again in a few "
+            "minutes."
+        ) from exc
+    checkout = Checkout.objects.create(
+        organization=organization, link=link, bill=bill, mode=CheckoutMode.PAYMENT, reference=reference,
+        processor=processor.name, session_id=page.session_id, amount=amount,
+    )  # fmt: skip
+    return checkout, page.url
+
+
+def _dollars(amount: Decimal) -> str:
+    return f"${amount:,.2f}"
 
 
 @dataclass(frozen=True)
@@ -246,25 +261,22 @@ def account_aging_now(*, account: Account) -> AgingNow:
 
 
 def payments_export_rows(*, organization: Organization, since: date) -> list[dict[str, str]]:
-    """Succeeded payments of ``organization`` created on or after ``since`` (its time zone), oldest first."""
+    """Succeeded payments of ``organization`` recorded on or after ``since`` (its time zone), oldest first, with
+    refunds and disputes as negative payments naming the payment they return (H3)."""
     start = datetime.combine(since, time.min, tzinfo=organization.tzinfo)
-    payments = (
-        Payment.objects.filter(
-            organization=organization, status=PaymentStatus.SUCCEEDED, created_at__gte=start
-        )
-        .select_related("bill__guarantor")
-        .order_by("created_at", "pk")
-    )
+    payments = money_movements_since(organization=organization, since=start)
     return [
         {
             "payment_id": str(payment.pk),
             "created_at": payment.created_at.astimezone(UTC).isoformat(timespec="seconds"),
             "guarantor_id": payment.bill.guarantor.external_id,
             "bill_id": payment.bill.bill_id,
+            "kind": payment.kind,
             "amount": str(payment.amount.quantize(CENTS)),
+            "refund_of": str(payment.refund_of_id or ""),
             "status": payment.status,
-            "gateway": payment.gateway,
-            "gateway_reference": payment.gateway_reference,
+            "processor": payment.processor,
+            "processor_reference": payment.processor_reference,
             "card_last4": payment.card_last4,
         }
         for payment in payments

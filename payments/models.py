@@ -150,26 +150,206 @@ class PaymentLink(models.Model):
 
 class PaymentStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
+    # Only the card form of before hosted checkout (issue 14) recorded declines; a hosted checkout's declines
+    # stay with the processor and its Checkout.
     DECLINED = "declined", "Declined"
 
 
+class PaymentKind(models.TextChoices):
+    """A payment, or money going back on one (H3): exported and posted to the PMS as a negative payment."""
+
+    PAYMENT = "payment", "Payment"
+    REFUND = "refund", "Refund"
+    DISPUTE = "dispute", "Dispute (chargeback)"
+
+
+class ReviewReason(models.TextChoices):
+    """Why a payment needs a person (H2, H3): the money moved, and something about it is not routine."""
+
+    NONE = "", "—"
+    LINK_ENDED = "link_ended", "Paid after the link or campaign had ended"
+    OVERPAID = "overpaid", "Paid more than was owed at confirmation"
+    DISPUTED = "disputed", "Disputed by the card holder"
+
+
 class Payment(models.Model):
-    """A patient payment taken through the gateway (P3), exported for posting into the PMS."""
+    """Money taken on a campaign through the processor (P3, H2), or returned on such a payment (H3: a refund or a
+    dispute, a negative amount pointing at the payment); exported for posting into the PMS.
+
+    Recorded only from the processor's signed confirmation (``payments.confirmations``), once per processor id:
+    the PaymentIntent of a payment, the Refund or the Dispute of money going back."""
 
     organization = models.ForeignKey(
         "practices.Organization", on_delete=models.CASCADE, related_name="payments"
     )
     bill = models.ForeignKey("practices.Bill", on_delete=models.PROTECT, related_name="payments")
     link = models.ForeignKey(PaymentLink, on_delete=models.SET_NULL, null=True, blank=True)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    checkout = models.ForeignKey(
+        "Checkout", on_delete=models.SET_NULL, null=True, blank=True, related_name="payments", db_index=False
+    )
+    kind = models.CharField(
+        max_length=8, choices=PaymentKind.choices, default=PaymentKind.PAYMENT, db_default=PaymentKind.PAYMENT
+    )
+    refund_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="returns", db_index=False
+    )
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text="Negative for a refund or dispute."
+    )
     status = models.CharField(max_length=10, choices=PaymentStatus.choices)
-    gateway = models.CharField(max_length=30)
-    gateway_reference = models.CharField(max_length=100, blank=True)
+    processor = models.CharField(max_length=30)
+    processor_reference = models.CharField(
+        max_length=255, blank=True, help_text="The processor's id: PaymentIntent, Refund or Dispute."
+    )
     card_last4 = models.CharField(max_length=4, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    needs_review = models.CharField(
+        max_length=12, choices=ReviewReason.choices, blank=True, default="", db_default=""
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        db_index=False,
+    )  # fmt: skip
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive")]
+        constraints = [
+            # A payment takes money, a refund or dispute gives it back and names the payment (H3).
+            models.CheckConstraint(
+                condition=Q(kind="payment", amount__gt=0, refund_of__isnull=True)
+                | Q(kind__in=["refund", "dispute"], amount__lt=0, refund_of__isnull=False),
+                name="payment_amount_sign_by_kind",
+            ),
+            # H2: one row per processor id, whatever events and retries announce it.
+            models.UniqueConstraint(
+                fields=["processor", "processor_reference"],
+                condition=~Q(processor_reference=""),
+                name="payment_once_per_processor_id",
+            ),
+        ]
+        indexes = [
+            # What has gone back on a payment (refund limits, the receipt).
+            models.Index(fields=["refund_of"], condition=Q(refund_of__isnull=False), name="payment_returns"),
+            # The staff's list of payments to review (H2), per organization.
+            models.Index(
+                fields=["organization"],
+                condition=~Q(needs_review="") & Q(reviewed_at__isnull=True),
+                name="payment_needs_review",
+            ),
+            models.Index(fields=["checkout"], condition=Q(checkout__isnull=False), name="payment_checkout"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.amount} on {self.bill_id} ({self.status})"
+        return f"{self.get_kind_display()} {self.amount} on {self.bill_id} ({self.status})"
+
+
+class CheckoutMode(models.TextChoices):
+    PAYMENT = "payment", "Payment"
+    SETUP = "setup", "Save a card"
+
+
+class CheckoutStatus(models.TextChoices):
+    OPEN = "open", "Open (the patient is on the processor's page)"
+    COMPLETE = "complete", "Complete"
+    EXPIRED = "expired", "Expired"
+
+
+class Checkout(models.Model):
+    """A hosted checkout started for a payment link (H1): the amount the patient chose, the processor's session.
+
+    ``reference`` is ours, random, and travels with the processor's objects (Stripe: ``client_reference_id``
+    and metadata), so a confirmation finds its link and campaign. Mode ``setup``: a page that saves a card for a
+    plan (H5); ``setup_reference`` is then the processor's SetupIntent once completed."""
+
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="checkouts"
+    )
+    link = models.ForeignKey(PaymentLink, on_delete=models.CASCADE, related_name="checkouts")
+    bill = models.ForeignKey("practices.Bill", on_delete=models.CASCADE, related_name="checkouts")
+    mode = models.CharField(max_length=7, choices=CheckoutMode.choices, default=CheckoutMode.PAYMENT)
+    reference = models.CharField(max_length=40, unique=True)
+    processor = models.CharField(max_length=30)
+    session_id = models.CharField(max_length=255)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    status = models.CharField(max_length=8, choices=CheckoutStatus.choices, default=CheckoutStatus.OPEN)
+    setup_reference = models.CharField(max_length=255, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    last_failure = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["processor", "session_id"], name="checkout_once_per_session"),
+            models.CheckConstraint(
+                condition=Q(mode="setup") | Q(amount__gt=0), name="checkout_payment_has_amount"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Checkout {self.reference} ({self.status})"
+
+
+class ProcessorEvent(models.Model):
+    """A processor event already applied, by its id (H2, T3): a retried or duplicated event finds its row and
+    changes nothing. Written in the transaction of what the event did, so a failure leaves no row and the
+    processor's retry applies it then."""
+
+    processor = models.CharField(max_length=30)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=60)
+    received_at = models.DateTimeField()
+    outcome = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["processor", "event_id"], name="processor_event_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.processor} {self.type} {self.event_id}"
+
+
+class SandboxSession(models.Model):
+    """The sandbox processor's own record of a hosted session (``payments.processors.sandbox``): what Stripe
+    would keep on its side. Nothing of ours reads it but the sandbox."""
+
+    id = models.CharField(primary_key=True, max_length=64)
+    mode = models.CharField(max_length=8)  # payment, setup, or charge (an off-session charge)
+    status = models.CharField(max_length=10, default="open")
+    amount_cents = models.PositiveIntegerField(null=True, blank=True)
+    amount_refunded_cents = models.PositiveIntegerField(default=0)
+    description = models.CharField(max_length=200, blank=True)
+    client_reference_id = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    success_url = models.CharField(max_length=1000, blank=True)
+    cancel_url = models.CharField(max_length=1000, blank=True)
+    payment_intent = models.CharField(max_length=64, blank=True, db_index=True)
+    customer = models.CharField(max_length=64, blank=True)
+    payment_method = models.CharField(max_length=64, blank=True)
+    setup_intent = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Sandbox {self.mode} {self.id} ({self.status})"
+
+
+class SandboxEvent(models.Model):
+    """An event the sandbox signed, waiting to be POSTed to its webhook (or delivered)."""
+
+    id = models.CharField(primary_key=True, max_length=64)
+    payload = models.TextField()
+    webhook_url = models.CharField(max_length=1000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"], condition=Q(delivered_at__isnull=True), name="sandbox_event_pending"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Sandbox event {self.id}"

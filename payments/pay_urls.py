@@ -1,14 +1,13 @@
-"""The patient payment page, mounted at the site root so that links stay short (``/p/<token>/``, P1)."""
+"""What the payments app mounts at the site root: the patient payment page (``/p/<token>/``: short links, P1),
+the processors' webhooks (``/webhooks/stripe/``, ``/webhooks/sandbox/``: H2) and the sandbox processor's hosted
+page (``/sandbox/checkout/<id>/``: H1)."""
 
 from __future__ import annotations
 
-from django.urls import path
-
-from payments import views
-
-app_name = "pay"
+from django.urls import include, path
 
 urlpatterns = [
-    path("p/<str:token>/", views.pay_link, name="link"),
-    path("p/<str:token>/receipt/<int:payment_id>/", views.receipt, name="receipt"),
+    path("webhooks/", include("payments.webhook_urls")),
+    path("sandbox/", include("payments.sandbox_urls")),
+    path("", include("payments.patient_urls")),
 ]

@@ -14,7 +14,7 @@ from django.utils import timezone
 from notifications.models import OPEN_STATES, Channel, Kind, Message, OptOut, State
 from notifications.outbox import quiet_window
 from payments.eligibility import eligible_guarantors, payment_settings_get
-from payments.models import ALL_AGING, PaymentLink, PaymentRequest, Snooze
+from payments.models import ALL_AGING, Payment, PaymentLink, PaymentRequest, PaymentStatus, Snooze
 from practices.models import BILL_OWING_STATES, AgingCategory, Organization, Patient
 from practices.tenancy import scope_to_user
 
@@ -242,3 +242,17 @@ def guarantor_blocked_links(*, user: Any, guarantor: Patient) -> list[PaymentLin
         expires_at__gt=timezone.now(),
     )  # fmt: skip
     return list(scope_to_user(links, user).select_related("bill").order_by("-blocked_at"))
+
+
+def money_movements_since(*, organization: Organization, since: datetime) -> QuerySet[Payment]:
+    """What the PMS must be told of (P3, H3, C3): the organization's succeeded payments, refunds and disputes
+    recorded at or after ``since``, oldest first. A refund or a dispute is a negative amount with ``refund_of``
+    its payment; each row is one posting (a connector marks what it has posted; ``export_payments`` lists the
+    same rows)."""
+    return (
+        Payment.objects.filter(
+            organization=organization, status=PaymentStatus.SUCCEEDED, created_at__gte=since
+        )
+        .select_related("bill__guarantor", "refund_of")
+        .order_by("created_at", "pk")
+    )

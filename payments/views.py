@@ -1,13 +1,15 @@
-"""The patient payment page (P1-P3, T4): verify MM/YYYY, show what is owed, take a payment, show a receipt.
+"""The patient payment page (P1-P3, H1, H2, H4, T4): verify MM/YYYY, show what is owed, choose an amount, pay on
+the processor's hosted page, come back to "processing" and then the receipt (with its PDF).
 
-Nothing about the patient or the balance is rendered before the date of birth matches. Every response
-carries ``Cache-Control: no-store`` and ``Referrer-Policy: same-origin``; card fields are never echoed back.
+Nothing about the patient or the balance is rendered before the date of birth matches. No card field exists
+here: the card is typed on the processor's page (PCI DSS SAQ A), and a payment shows only once the processor's
+signed confirmation has recorded it. Every response carries ``Cache-Control: no-store`` and
+``Referrer-Policy: same-origin``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -15,34 +17,43 @@ from functools import wraps
 from typing import Any
 
 from django import forms
-from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.debug import sensitive_post_parameters
 
 from payments.checkout import (
-    Card,
     DobOutcome,
     PaymentRefused,
+    PaymentUnavailable,
     account_aging_now,
+    amount_bounds,
+    amount_parse,
+    checkout_begin,
     dob_locked,
     dob_verify,
     month_year_parse,
-    payment_take,
 )
 from payments.links import hash_token, payment_link_lookup
-from payments.models import PaymentLink, PaymentStatus
+from payments.models import Checkout, Payment, PaymentKind, PaymentLink, PaymentStatus
+from payments.processors import configured, get_processor
+from payments.receipts import receipt_for, receipt_pdf
 from practices.models import Account, AgingCategory, Organization
 
 SESSION_KEY = "pay_verified"
 FLASH_KEY = "pay_flash"
+NEXT_KEY = "pay_next"
 VERIFIED_FOR = timedelta(minutes=30)
 MISMATCH_MESSAGE = "We could not verify those details."
 BLOCKED_MESSAGE = "For your security this link no longer works after too many attempts."
-EXPIRY = re.compile(r"^\s*(0[1-9]|1[0-2])\s*/\s*(\d{2})\s*$")
+CANCELLED_MESSAGE = "You left the payment page. Nothing was charged."
+# The return page reloads itself while the confirmation is on its way; past this it stops and says so.
+PROCESSING_REFRESH_SECONDS = 3
+PROCESSING_PATIENCE = timedelta(minutes=5)
+PROCESSOR_NAMES = {"sandbox": "the sandbox test processor", "stripe": "Stripe"}
 BUCKET_LABELS = [
     ("0_30", "0–30 days"),
     ("31_60", "31–60 days"),
@@ -61,31 +72,6 @@ class DobForm(forms.Form):
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
         return value.strip()
-
-
-class PayForm(forms.Form):
-    amount = forms.DecimalField(label="Amount", max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
-    card_number = forms.CharField(label="Card number", max_length=30)
-    expiry = forms.CharField(label="Expiry (MM/YY)", max_length=7)
-    cvc = forms.CharField(label="Security code (CVC)", max_length=4)
-
-    def clean_card_number(self) -> str:
-        digits = re.sub(r"[\s-]", "", self.cleaned_data["card_number"])
-        if not digits.isdigit() or not 12 <= len(digits) <= 19:
-            raise forms.ValidationError("Enter the card number (digits only).")
-        return digits
-
-    def clean_expiry(self) -> tuple[int, int]:
-        match = EXPIRY.match(self.cleaned_data["expiry"])
-        if match is None:
-            raise forms.ValidationError("Enter the expiry date as MM/YY.")
-        return int(match.group(1)), 2000 + int(match.group(2))
-
-    def clean_cvc(self) -> str:
-        cvc = self.cleaned_data["cvc"].strip()
-        if not cvc.isdigit() or len(cvc) not in (3, 4):
-            raise forms.ValidationError("Enter the 3 or 4 digit security code.")
-        return cvc
 
 
 def _private(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -129,7 +115,7 @@ def _unavailable(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "payments/link_unavailable.html", {"organization": organization}, status=404)
 
 
-@sensitive_post_parameters("dob", "card_number", "expiry", "cvc")
+@sensitive_post_parameters("dob")
 @csrf_protect
 @_private
 def pay_link(request: HttpRequest, token: str) -> HttpResponse:
@@ -155,6 +141,9 @@ def _verify(request: HttpRequest, link: PaymentLink, token: str, now: datetime) 
         outcome = dob_verify(link=link, month_year=form.cleaned_data["dob"], now=now)
         if outcome == DobOutcome.VERIFIED:
             _mark_verified(request, link, now)
+            following = _next_pop(request, link)
+            if following:
+                return redirect(following)
         elif outcome == DobOutcome.MISMATCH:
             _flash_set(request, link, error=MISMATCH_MESSAGE)
         # LOCKED and BLOCKED need no message of their own: the page reads them from the link.
@@ -185,35 +174,27 @@ def _verify(request: HttpRequest, link: PaymentLink, token: str, now: datetime) 
     return render(request, "payments/verify.html", context)
 
 
-@sensitive_variables("form", "card")
 def _pay(request: HttpRequest, link: PaymentLink, token: str, now: datetime) -> HttpResponse:
     bill = link.bill
     if request.method == "POST":
-        # Post/Redirect/Get: a payment answers with the receipt, anything else with this page and what to fix
-        # (never the card details, which are typed again), so Back never offers to post again.
+        # Post/Redirect/Get: the amount goes to the processor's hosted page, anything else back to this page
+        # with what to fix, so Back never offers to post again.
         if request.POST.get("step") != "pay":
             return redirect("pay:link", token=token)  # e.g. the date of birth sent twice
-        form = PayForm(request.POST)
-        declined = ""
-        if form.is_valid():
-            exp_month, exp_year = form.cleaned_data["expiry"]
-            card = Card(
-                number=form.cleaned_data["card_number"], exp_month=exp_month, exp_year=exp_year,
-                cvc=form.cleaned_data["cvc"],
+        raw = str(request.POST.get("amount", ""))[:20]
+        try:
+            _checkout, url = checkout_begin(
+                link=link, amount=amount_parse(raw), now=now,
+                success_url=lambda ref: request.build_absolute_uri(reverse("pay:done", args=[token, ref])),
+                cancel_url=request.build_absolute_uri(reverse("pay:cancelled", args=[token])),
             )  # fmt: skip
-            try:
-                outcome = payment_take(link=link, amount=form.cleaned_data["amount"], card=card, now=now)
-            except PaymentRefused as exc:
-                form.add_error("amount", str(exc))
-            else:
-                payment = outcome.payment
-                if payment.status == PaymentStatus.SUCCEEDED:
-                    return redirect("pay:receipt", token=token, payment_id=payment.pk)
-                declined = f"{outcome.message} No payment was taken."
-        amount = str(request.POST.get("amount", ""))[:20]
-        refused = {field: list(messages) for field, messages in form.errors.items()}
-        _flash_set(request, link, errors=refused, declined=declined, amount=amount)
-        return redirect("pay:link", token=token)
+        except PaymentRefused as exc:
+            _flash_set(request, link, errors={"amount": [str(exc)]}, amount=raw)
+            return redirect("pay:link", token=token)
+        except PaymentUnavailable as exc:
+            _flash_set(request, link, unavailable=str(exc), amount=raw)
+            return redirect("pay:link", token=token)
+        return redirect(url)
     flash = _flash_pop(request, link)
     errors: dict[str, list[str]] = flash.get("errors", {})
     account = Account.objects.filter(guarantor_id=bill.guarantor_id).first()
@@ -223,19 +204,28 @@ def _pay(request: HttpRequest, link: PaymentLink, token: str, now: datetime) -> 
         now_owed = account_aging_now(account=account)
         aging = [(label, _money(now_owed.buckets[key])) for key, label in BUCKET_LABELS]
         aging_category = AgingCategory(now_owed.category).label if now_owed.category else ""
+    bounds = amount_bounds(bill=bill)
     context = {
         "organization": link.organization,
         "first_name": bill.guarantor.first_name,
         "amount_due": _money(bill.amount_due),
         "aging": aging,
         "aging_category": aging_category,
-        "form": PayForm(),
         "errors": errors,
-        "non_field_errors": errors.get(NON_FIELD_ERRORS, []),
         "amount_value": flash.get("amount", f"{bill.amount_due:.2f}"),
-        "declined": flash.get("declined", ""),
+        "minimum": _money(bounds.minimum),
+        "maximum": _money(bounds.maximum),
+        "partial_allowed": bounds.minimum < bounds.maximum,
+        "unavailable": flash.get("unavailable", ""),
+        "cancelled": flash.get("cancelled", False),
+        "processor_name": PROCESSOR_NAMES.get(configured().processor, "our payment processor"),
     }
-    return render(request, "payments/pay.html", context)
+    response = render(request, "payments/pay.html", context)
+    origin = get_processor().checkout_origin
+    if origin:
+        # The form's answer redirects to the processor's hosted page: CSP form-action covers that redirect.
+        response._csp_update = {"form-action": [origin]}  # type: ignore[attr-defined]
+    return response
 
 
 def _flash_set(request: HttpRequest, link: PaymentLink, **state: Any) -> None:
@@ -254,35 +244,119 @@ def _flash_pop(request: HttpRequest, link: PaymentLink) -> dict[str, Any]:
     return state
 
 
+def _next_set(request: HttpRequest, link: PaymentLink, path: str) -> None:
+    """Where to go once the date of birth is confirmed again (the return page, after the verification ran out
+    on the processor's page)."""
+    following = dict(request.session.get(NEXT_KEY, {}))
+    following[str(link.pk)] = path
+    request.session[NEXT_KEY] = following
+
+
+def _next_pop(request: HttpRequest, link: PaymentLink) -> str:
+    following = dict(request.session.get(NEXT_KEY, {}))
+    path = str(following.pop(str(link.pk), ""))
+    if path:
+        request.session[NEXT_KEY] = following
+    return path if path.startswith("/p/") else ""
+
+
 def _locked_message(locked_until: datetime, now: datetime) -> str:
     minutes = max(1, math.ceil((locked_until - now).total_seconds() / 60))
     return f"Too many attempts. Try again in {minutes} minute{'' if minutes == 1 else 's'}."
 
 
-@_private
-def receipt(request: HttpRequest, token: str, payment_id: int) -> HttpResponse:
-    now = timezone.now()
+def _verified_link(request: HttpRequest, token: str, now: datetime) -> PaymentLink | HttpResponse:
+    """The link of ``token`` for a page after a payment (the return page, the receipt), which must keep working
+    once the payment ended the campaign; only with the verified session (P2). Otherwise a response: the date
+    of birth again while the link lives (then back here), else the neutral page."""
     link = (
-        PaymentLink.objects.select_related("organization", "bill")
+        PaymentLink.objects.select_related("organization", "bill__guarantor")
         .filter(token_hash=hash_token(token))
         .first()
     )
-    if link is None or not _is_verified(request, link, now):
-        if link is not None and payment_link_lookup(token=token, now=now) is not None:
-            return redirect("pay:link", token=token)
+    if link is not None and _is_verified(request, link, now):
+        return link
+    if link is not None and payment_link_lookup(token=token, now=now) is not None:
+        _flash_set(request, link, reverify=True)
+        _next_set(request, link, request.get_full_path())
+        return redirect("pay:link", token=token)
+    return _unavailable(request, token)
+
+
+@_private
+def checkout_done(request: HttpRequest, token: str, reference: str) -> HttpResponse:
+    """H2: where the processor sends the patient back. "Processing" (reloading itself) until the signed
+    confirmation has recorded the payment, then the receipt."""
+    now = timezone.now()
+    found = _verified_link(request, token, now)
+    if isinstance(found, HttpResponse):
+        return found
+    link = found
+    checkout = Checkout.objects.filter(link=link, reference=reference).first()
+    if checkout is None:
         return _unavailable(request, token)
-    payment = link.payment_set.filter(pk=payment_id, status=PaymentStatus.SUCCEEDED).first()
+    payment = checkout.payments.filter(kind=PaymentKind.PAYMENT, status=PaymentStatus.SUCCEEDED).first()
+    if payment is not None:
+        return redirect("pay:receipt", token=token, payment_id=payment.pk)
+    waiting = now - checkout.created_at < PROCESSING_PATIENCE + timedelta(minutes=30)
+    context = {
+        "organization": link.organization,
+        "amount": _money(checkout.amount or Decimal("0.00")),
+        "refresh": PROCESSING_REFRESH_SECONDS if waiting else None,
+        "pay_url": reverse("pay:link", args=[token]),
+        "email": bool(link.bill.guarantor.email),
+    }
+    return render(request, "payments/processing.html", context)
+
+
+@_private
+def checkout_cancelled(request: HttpRequest, token: str) -> HttpResponse:
+    """The processor's "back" link: nothing was charged; the payment page says so."""
+    now = timezone.now()
+    link = payment_link_lookup(token=token, now=now)
+    if link is None:
+        return _unavailable(request, token)
+    _flash_set(request, link, cancelled=True)
+    return redirect("pay:link", token=token)
+
+
+def _payment_of_link(link: PaymentLink, payment_id: int) -> Payment | None:
+    return (
+        Payment.objects.select_related("organization", "bill__guarantor")
+        .prefetch_related("returns")
+        .filter(link=link, pk=payment_id, kind=PaymentKind.PAYMENT, status=PaymentStatus.SUCCEEDED)
+        .first()
+    )
+
+
+@_private
+def receipt(request: HttpRequest, token: str, payment_id: int) -> HttpResponse:
+    now = timezone.now()
+    found = _verified_link(request, token, now)
+    if isinstance(found, HttpResponse):
+        return found
+    payment = _payment_of_link(found, payment_id)
     if payment is None:
         return _unavailable(request, token)
-    organization = link.organization
-    paid_at = timezone.localtime(payment.created_at, organization.tzinfo)
     context = {
-        "organization": organization,
-        "amount_paid": _money(payment.amount),
-        "remaining": _money(max(link.bill.amount_due, Decimal("0.00"))),
-        "reference": payment.gateway_reference,
-        "card_last4": payment.card_last4,
-        "paid_at": f"{paid_at:%B} {paid_at.day}, {paid_at:%Y}",
-        "paid_in_full": link.bill.amount_due <= 0,
+        "organization": found.organization,
+        "receipt": receipt_for(payment=payment),
+        "pdf_url": reverse("pay:receipt-pdf", args=[token, payment.pk]),
+        "emailed": bool(payment.bill.guarantor.email),
     }
     return render(request, "payments/receipt.html", context)
+
+
+@_private
+def receipt_download(request: HttpRequest, token: str, payment_id: int) -> HttpResponse:
+    """H4: the receipt as a PDF."""
+    now = timezone.now()
+    found = _verified_link(request, token, now)
+    if isinstance(found, HttpResponse):
+        return found
+    payment = _payment_of_link(found, payment_id)
+    if payment is None:
+        return _unavailable(request, token)
+    response = HttpResponse(receipt_pdf(payment=payment), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="receipt-{payment.pk}.pdf"'
+    return response

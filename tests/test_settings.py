@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from dunning_project.email_config import email_config
 from dunning_project.env import env_bool
+from dunning_project.payment_config import payment_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +38,7 @@ def _settings(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
         for k, v in os.environ.items()
         if k
         not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ANYMAIL_ESP", "ANYMAIL_WEBHOOK_SECRET"}
-        and not k.startswith(("POSTMARK_", "AWS_"))
+        and not k.startswith(("POSTMARK_", "AWS_", "STRIPE_", "PAYMENT_"))
     }
     code = "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
     return subprocess.run(
@@ -152,4 +153,46 @@ def test_production_refuses_an_esp_without_the_webhook_secret():
     assert result.returncode != 0
     assert "ANYMAIL_WEBHOOK_SECRET (user:password) must be set" in result.stderr
     ok = _settings("dunning_project.settings.production", {**env, "ANYMAIL_WEBHOOK_SECRET": "hook:s3cret"})
+    assert ok.returncode == 0, ok.stderr
+
+
+# --- payment processor (§10, §14, T3) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, ("sandbox", "", "https://api.stripe.com")),
+        ({"PAYMENT_PROCESSOR": "Stripe", "STRIPE_SECRET_KEY": "sk_test_1", "STRIPE_API_BASE_URL": "http://127.0.0.1:9/"},
+         ("stripe", "sk_test_1", "http://127.0.0.1:9")),
+    ],
+)  # fmt: skip
+def test_the_processor_and_stripes_variables_come_from_the_environment(env, expected):
+    config = payment_config(env)
+    assert (config.processor, config.stripe_secret_key, config.stripe_api_base_url) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PAYMENT_PROCESSOR": "square"}, "PAYMENT_PROCESSOR must be one of sandbox, stripe, got 'square'"),
+        ({"PAYMENT_PROCESSOR": "stripe"}, "PAYMENT_PROCESSOR=stripe needs STRIPE_SECRET_KEY"),
+        ({"PAYMENT_GATEWAY": "payments.gateway.SandboxGateway"}, "PAYMENT_GATEWAY is no longer read"),
+    ],
+)
+def test_a_processor_without_what_it_needs_is_a_clear_start_up_error(env, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        payment_config(env)
+    result = _settings("dunning_project.settings.local", env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_production_refuses_stripe_without_its_webhook_secret():
+    """T3: a processor without the means to authenticate its webhook never starts in production."""
+    env = {"SECRET_KEY": "k" * 50, "PAYMENT_PROCESSOR": "stripe", "STRIPE_SECRET_KEY": "sk_live_1"}
+    result = _settings("dunning_project.settings.production", env)
+    assert result.returncode != 0
+    assert "STRIPE_WEBHOOK_SECRET must be set when PAYMENT_PROCESSOR=stripe" in result.stderr
+    ok = _settings("dunning_project.settings.production", {**env, "STRIPE_WEBHOOK_SECRET": "whsec_1"})
     assert ok.returncode == 0, ok.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
+from dunning_project.payment_config import payment_config
+
 from .base import *  # noqa: F403
 from .base import ANYMAIL_ESP, ANYMAIL_WEBHOOK_SECRET, DEBUG, EMAIL_ENABLED, SECRET_KEY
 
@@ -19,6 +21,15 @@ if EMAIL_ENABLED and not ANYMAIL_WEBHOOK_SECRET:
     raise ImproperlyConfigured(
         f"ANYMAIL_WEBHOOK_SECRET (user:password) must be set when an ESP is configured (ANYMAIL_ESP={ANYMAIL_ESP}):"
         " it authenticates the tracking webhook"
+    )
+
+# T3 again, for the processor (SPEC §14): Stripe's webhook without its signing secret would refuse every real
+# confirmation (or, worse, tempt someone to skip the check); production does not start that way.
+_PAYMENTS = payment_config()
+if _PAYMENTS.processor == "stripe" and not _PAYMENTS.stripe_webhook_secret:
+    raise ImproperlyConfigured(
+        "STRIPE_WEBHOOK_SECRET must be set when PAYMENT_PROCESSOR=stripe: it is the signing secret (whsec_...) of"
+        " the /webhooks/stripe/ endpoint"
     )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

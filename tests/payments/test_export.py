@@ -1,4 +1,5 @@
-"""export_payments (§10, P3): CSV for posting into the PMS; T1: one organization's payments only."""
+"""export_payments (§10, P3, H3): CSV for posting into the PMS, refunds and disputes as negative payments; T1: one
+organization's payments only."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from payments.checkout import payments_export_rows
-from payments.models import Payment, PaymentStatus
+from payments.models import Payment, PaymentKind, PaymentStatus
 from practices.models import Bill, Organization, Patient
 from tests.factories import GuarantorFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
-HEADER = "payment_id,created_at,guarantor_id,bill_id,amount,status,gateway,gateway_reference,card_last4"
+HEADER = "payment_id,created_at,guarantor_id,bill_id,kind,amount,refund_of,status,processor,processor_reference,card_last4"
 FEED_TIME = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 
 
@@ -31,8 +32,9 @@ def make_payment(
                   "created_at": FEED_TIME, "effective_created_date": FEED_TIME.date(), "last_seen_at": FEED_TIME},
     )  # fmt: skip
     payment = Payment.objects.create(
-        organization=organization, bill=bill, amount=Decimal(amount), status=status, gateway="sandbox",
-        gateway_reference=f"sbx_{at:%H%M}", card_last4="4242",
+        organization=organization, bill=bill, amount=Decimal(amount), status=status, processor="sandbox",
+        processor_reference=f"pi_sbx_{at:%H%M}_{status}" + ("" if organization.slug == "smile-dental" else f"_{organization.slug}"),
+        card_last4="4242",
     )  # fmt: skip
     Payment.objects.filter(pk=payment.pk).update(created_at=at)
     payment.refresh_from_db()
@@ -66,10 +68,12 @@ def test_it_exports_succeeded_payments_since_the_date_in_the_organizations_zone(
         "created_at": "2026-11-25T15:00:00+00:00",
         "guarantor_id": late.bill.guarantor.external_id,
         "bill_id": late.bill.bill_id,
+        "kind": "payment",
         "amount": "1234.50",
+        "refund_of": "",
         "status": "succeeded",
-        "gateway": "sandbox",
-        "gateway_reference": "sbx_1500",
+        "processor": "sandbox",
+        "processor_reference": "pi_sbx_1500_succeeded",
         "card_last4": "4242",
     }
 
@@ -131,3 +135,27 @@ def test_pms_ids_that_would_run_as_formulas_are_neutralised(denver: Organization
         "'+1-2",
         "25.00",
     )
+
+
+def test_refunds_and_disputes_are_exported_as_negative_payments_naming_the_payment(
+    denver: Organization,
+) -> None:
+    """H3: the PMS posts money going back as a negative payment."""
+    payment = make_payment(denver, datetime(2026, 11, 24, 15, 0, tzinfo=UTC), amount="80.00")
+    for kind, amount, reference, hour in (
+        (PaymentKind.REFUND, "-20.00", "re_1", 16), (PaymentKind.DISPUTE, "-60.00", "dp_1", 17),
+    ):  # fmt: skip
+        row = Payment.objects.create(
+            organization=denver, bill=payment.bill, kind=kind, refund_of=payment, amount=Decimal(amount),
+            status=PaymentStatus.SUCCEEDED, processor="sandbox", processor_reference=reference,
+        )  # fmt: skip
+        Payment.objects.filter(pk=row.pk).update(created_at=datetime(2026, 11, 24, hour, 0, tzinfo=UTC))
+
+    rows = export("--org", "smile-dental", "--since", "2026-11-24")
+
+    assert [(r["kind"], r["amount"], r["refund_of"], r["processor_reference"]) for r in rows] == [
+        ("payment", "80.00", "", "pi_sbx_1500_succeeded"),
+        ("refund", "-20.00", str(payment.pk), "re_1"),
+        ("dispute", "-60.00", str(payment.pk), "dp_1"),
+    ]
+    assert sum(Decimal(r["amount"]) for r in rows) == Decimal("0.00")

@@ -1,0 +1,345 @@
+"""Recording what the processor confirms (H2, H3): payments, refunds and disputes, from signed events only.
+
+``processor_event_apply`` is the one entry: the webhooks (Stripe's and the sandbox's) verify the signature with
+the SDK and hand the event here. Each event is applied once per its id (``ProcessorEvent``, written in the same
+transaction as its effect) and each payment once per its processor id (the PaymentIntent: a checkout announces
+it twice, as ``checkout.session.completed`` and ``payment_intent.succeeded``; the first records it, the other
+finds it). Amounts are the processor's cents, turned into dollars exactly.
+
+Lock order (docs/architecture.md): the event's row first (its unique index makes a concurrent duplicate wait),
+then the bill ``FOR NO KEY UPDATE``; the organization is never locked. A staff refund holds the same bill lock
+across its call to the processor, so the ``charge.refunded`` that Stripe sends for it waits and then finds it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from payments.models import (
+    Checkout,
+    CheckoutMode,
+    CheckoutStatus,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    ProcessorEvent,
+    ReviewReason,
+)
+from payments.processors.base import ProcessorEvent as Event
+from payments.processors.base import from_cents
+from practices.models import BILL_OWING_STATES, Bill, BillSource, BillState
+from practices.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an event did: ``duplicate`` when its id had been applied already; ``outcome`` in words."""
+
+    duplicate: bool
+    outcome: str
+    payment: Payment | None = None
+
+
+def processor_event_apply(*, processor: str, event: Event, now: datetime | None = None) -> Applied:
+    """Apply a verified event of ``processor`` once (H2, T3). Events of a type the product does not use, or
+    about objects that are not ours, are recorded as such and change nothing else."""
+    moment = now or timezone.now()
+    handler = HANDLERS.get(event.type)
+    with transaction.atomic():
+        event_row = _event_claim(processor=processor, event=event, moment=moment)
+        if event_row is None:
+            return Applied(duplicate=True, outcome="duplicate")
+        outcome, payment = handler(processor, event.object, moment) if handler else ("ignored", None)
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {_EVENTS} SET outcome = %s WHERE id = %s", [outcome[:200], event_row])  # noqa: S608
+    return Applied(duplicate=False, outcome=outcome, payment=payment)
+
+
+_EVENTS = connection.ops.quote_name(ProcessorEvent._meta.db_table)
+
+
+def _event_claim(*, processor: str, event: Event, moment: datetime) -> int | None:
+    """Insert the event's row; None when it is there already (or a concurrent delivery holds it: then this
+    waits for that transaction and sees its row)."""
+    statement = (
+        f"INSERT INTO {_EVENTS} (processor, event_id, type, received_at, outcome) VALUES (%s, %s, %s, %s, '') "  # noqa: S608
+        "ON CONFLICT (processor, event_id) DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        received = ProcessorEvent._meta.get_field("received_at").get_db_prep_save(moment, connection)
+        cursor.execute(statement, [processor, event.id[:255], event.type[:60], received])
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+Outcome = tuple[str, Payment | None]
+
+
+def _session_completed(processor: str, session: dict[str, Any], moment: datetime) -> Outcome:
+    """https://docs.stripe.com/api/checkout/sessions/object: ``payment_status`` is ``paid`` once the money is
+    taken (cards are paid at completion); a setup session leaves a SetupIntent for a plan (H5)."""
+    reference = str(
+        session.get("client_reference_id") or (session.get("metadata") or {}).get("checkout") or ""
+    )
+    if session.get("mode") == "setup":
+        updated = Checkout.objects.filter(
+            processor=processor, reference=reference, mode=CheckoutMode.SETUP, status=CheckoutStatus.OPEN
+        ).update(
+            status=CheckoutStatus.COMPLETE, completed_at=moment, setup_reference=str(session.get("setup_intent") or "")
+        )  # fmt: skip
+        return ("card saved" if updated else "not ours or already complete"), None
+    if session.get("payment_status") != "paid":
+        return f"not paid yet ({session.get('payment_status')})", None
+    return payment_record(
+        processor=processor, checkout_reference=reference, payment_reference=str(session.get("payment_intent") or ""),
+        amount_cents=int(session.get("amount_total") or 0), moment=moment,
+    )  # fmt: skip
+
+
+def _intent_succeeded(processor: str, intent: dict[str, Any], moment: datetime) -> Outcome:
+    """https://docs.stripe.com/api/payment_intents/object: ``amount_received`` is what was taken."""
+    reference = str((intent.get("metadata") or {}).get("checkout") or "")
+    if not reference:
+        return "not a checkout of ours", None
+    return payment_record(
+        processor=processor, checkout_reference=reference, payment_reference=str(intent.get("id") or ""),
+        amount_cents=int(intent.get("amount_received") or 0), moment=moment,
+    )  # fmt: skip
+
+
+def _intent_failed(processor: str, intent: dict[str, Any], moment: datetime) -> Outcome:
+    """A declined attempt: nothing is taken and the patient may try another card on the hosted page; the
+    checkout keeps the processor's message (``last_payment_error``) for staff."""
+    reference = str((intent.get("metadata") or {}).get("checkout") or "")
+    error = intent.get("last_payment_error") or {}
+    message = str(error.get("message") or "declined")[:300]
+    updated = Checkout.objects.filter(processor=processor, reference=reference).update(
+        failed_attempts=F("failed_attempts") + 1, last_failure=message
+    )
+    return (f"declined: {message}" if updated else "not a checkout of ours"), None
+
+
+# What recording a payment reads of its checkout, link, bill and organization: the webhook's hot path.
+_CHECKOUT_FIELDS = (
+    "id", "reference", "organization", "link", "bill", "organization__id", "organization__name",
+    "link__id", "link__expires_at", "bill__id", "bill__organization_id", "bill__guarantor_id", "bill__source",
+    "bill__state", "bill__amount_due", "bill__ended_at", "bill__next_dunning_date",
+)  # fmt: skip
+
+
+def payment_record(
+    *, processor: str, checkout_reference: str, payment_reference: str, amount_cents: int, moment: datetime
+) -> Outcome:
+    """Record the payment ``payment_reference`` of the checkout ``checkout_reference`` once (H2): it reduces the
+    campaign's amount and a campaign paid in full ends ``paid`` (P3, D11). A confirmation for a link that has
+    expired or a campaign that ended meanwhile is recorded all the same (the money was taken) and flagged for
+    staff; so is one for more than the campaign still owed."""
+    if not payment_reference:
+        return "not a checkout of ours", None
+    # The checkout with its bill locked, in one query (the bill: FOR NO KEY UPDATE, the lock order's step 2).
+    found = list(
+        Checkout.objects.select_related("link", "organization", "bill")
+        .only(*_CHECKOUT_FIELDS)
+        .select_for_update(no_key=True, of=("bill",))
+        .filter(processor=processor, reference=checkout_reference, mode=CheckoutMode.PAYMENT)[:1]
+    )
+    if not found:
+        return "not a checkout of ours", None
+    checkout = found[0]
+    if amount_cents <= 0:
+        return "nothing was paid", None
+    amount = from_cents(amount_cents)
+    bill = checkout.bill
+    ended = bill.state not in BILL_OWING_STATES or checkout.link.expires_at <= moment
+    review = ReviewReason.LINK_ENDED if ended else (ReviewReason.OVERPAID if amount > bill.amount_due else "")
+    payment = _payment_insert(
+        Payment(
+            organization_id=bill.organization_id, bill=bill, link=checkout.link, checkout=checkout,
+            kind=PaymentKind.PAYMENT, amount=amount, status=PaymentStatus.SUCCEEDED, processor=processor,
+            processor_reference=payment_reference, needs_review=review, created_at=moment,
+        )
+    )  # fmt: skip
+    if payment is None:
+        return "already recorded", None
+    before_due, before_state = bill.amount_due, bill.state
+    bill.amount_due -= amount
+    fields = ["amount_due"]
+    if bill.state in BILL_OWING_STATES and bill.amount_due <= 0:
+        bill.state, bill.ended_at = BillState.PAID, moment
+        fields += ["state", "ended_at"]
+    bill.save(update_fields=fields)
+    Checkout.objects.filter(pk=checkout.pk).update(status=CheckoutStatus.COMPLETE, completed_at=moment)
+    changes: dict[str, Any] = {
+        "amount": str(amount),
+        "processor": processor,
+        "amount_due": [str(before_due), str(bill.amount_due)],
+    }
+    if bill.state != before_state:
+        changes["state"] = [before_state, bill.state]
+    if review:
+        changes["needs_review"] = review
+        logger.warning("payment %s needs review: %s", payment.pk, review)
+    audit_record(
+        organization=checkout.organization, actor_label=processor, action="payment.record", obj=payment,
+        changes=changes,
+    )  # fmt: skip
+    payment.bill = bill
+    return ("recorded, needs review" if review else "recorded"), payment
+
+
+_PAYMENTS = connection.ops.quote_name(Payment._meta.db_table)
+_PAYMENT_COLUMNS = (
+    "organization_id", "bill_id", "link_id", "checkout_id", "kind", "refund_of_id", "amount", "status",
+    "processor", "processor_reference", "card_last4", "created_at", "needs_review",
+)  # fmt: skip
+
+
+def _payment_insert(payment: Payment) -> Payment | None:
+    """Insert ``payment`` unless its processor id is recorded already (the partial unique index decides, in the
+    same statement as the insert); the saved row, or None for a duplicate."""
+    fields = {field.attname: field for field in Payment._meta.concrete_fields}
+    values = [
+        fields[column].get_db_prep_save(getattr(payment, column), connection) for column in _PAYMENT_COLUMNS
+    ]
+    statement = (
+        f"INSERT INTO {_PAYMENTS} ({', '.join(_PAYMENT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(values))}) "  # noqa: S608
+        "ON CONFLICT (processor, processor_reference) WHERE NOT (processor_reference = '') DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, values)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    payment.pk = int(row[0])
+    payment._state.adding = False
+    return payment
+
+
+def returned_on(payment: Payment) -> Decimal:
+    """What has gone back on ``payment`` so far (refunds and disputes), as a positive amount."""
+    total = Payment.objects.filter(refund_of=payment).aggregate(total=Sum("amount"))["total"]
+    return -(total or Decimal("0.00"))
+
+
+def _payment_of(processor: str, payment_reference: str) -> Payment | None:
+    return (
+        Payment.objects.select_related("organization")
+        .filter(processor=processor, processor_reference=payment_reference, kind=PaymentKind.PAYMENT)
+        .first()
+    )
+
+
+def _charge_refunded(processor: str, charge: dict[str, Any], moment: datetime) -> Outcome:
+    """https://docs.stripe.com/api/charges/object: ``amount_refunded`` is the running total of the charge's
+    refunds, so a refund made outside the product (the processor's dashboard) is what it says beyond the
+    refunds recorded here; a refund made through ``payment_refund`` is recorded already and changes nothing."""
+    payment = _payment_of(processor, str(charge.get("payment_intent") or ""))
+    if payment is None:
+        return "not a payment of ours", None
+    total_cents = int(charge.get("amount_refunded") or 0)
+    bill = Bill.objects.select_for_update(no_key=True).get(pk=payment.bill_id)
+    refunds = Payment.objects.filter(refund_of=payment, kind=PaymentKind.REFUND).aggregate(t=Sum("amount"))[
+        "t"
+    ]
+    missing = from_cents(total_cents) + (refunds or Decimal("0.00"))
+    left = payment.amount - returned_on(payment)
+    amount = min(missing, left)
+    if amount <= 0:
+        return "refunds already recorded", None
+    refund = return_record(
+        payment=payment, bill=bill, kind=PaymentKind.REFUND, amount=amount, moment=moment,
+        processor_reference=f"{charge.get('id')}/refunded/{total_cents}", actor_label=processor,
+    )  # fmt: skip
+    return "refund recorded", refund
+
+
+def _dispute_created(processor: str, dispute: dict[str, Any], moment: datetime) -> Outcome:
+    """https://docs.stripe.com/api/disputes/object: the disputed ``amount`` is withdrawn from the practice's
+    balance while the bank decides, so it is owed again (H3) and staff must answer the dispute."""
+    payment = _payment_of(processor, str(dispute.get("payment_intent") or ""))
+    if payment is None:
+        return "not a payment of ours", None
+    bill = Bill.objects.select_for_update(no_key=True).get(pk=payment.bill_id)
+    reference = str(dispute.get("id") or "")
+    if Payment.objects.filter(processor=processor, processor_reference=reference).exists():
+        return "already recorded", None
+    amount = min(from_cents(int(dispute.get("amount") or 0)), payment.amount - returned_on(payment))
+    if amount <= 0:
+        Payment.objects.filter(pk=payment.pk).update(needs_review=ReviewReason.DISPUTED, reviewed_at=None)
+        return "dispute on a payment already returned: flagged", None
+    row = return_record(
+        payment=payment, bill=bill, kind=PaymentKind.DISPUTE, amount=amount, moment=moment,
+        processor_reference=reference, actor_label=processor, review=ReviewReason.DISPUTED,
+    )  # fmt: skip
+    return "dispute recorded, needs review", row
+
+
+def return_record(
+    *, payment: Payment, bill: Bill, kind: str, amount: Decimal, moment: datetime, processor_reference: str,
+    actor: Any = None, actor_label: str = "", review: str = "",
+) -> Payment:  # fmt: skip
+    """Money gone back on ``payment`` (a refund or a dispute; ``bill`` locked by the caller): a negative row that
+    exports and posts as a negative payment, and the amount owed again (H3). A campaign that had ended paid is
+    reopened; when the guarantor has started another request campaign since (one at a time, B2), that one
+    carries the amount instead."""
+    row = Payment.objects.create(
+        organization_id=payment.organization_id, bill=bill, link=payment.link, kind=kind, refund_of=payment,
+        amount=-amount, status=PaymentStatus.SUCCEEDED, processor=payment.processor,
+        processor_reference=processor_reference, needs_review=review,
+    )  # fmt: skip
+    reopened = bill_reopen(bill=bill, amount=amount)
+    audit_record(
+        organization=payment.organization, actor=actor, actor_label=actor_label, action=f"payment.{kind}",
+        obj=row,
+        changes={
+            "payment": payment.pk, "amount": str(-amount), "bill": reopened.bill_id,
+            "amount_due": [str(reopened.amount_due - amount), str(reopened.amount_due)],
+        },
+    )  # fmt: skip
+    return row
+
+
+def bill_reopen(*, bill: Bill, amount: Decimal) -> Bill:
+    """``amount`` is owed again on ``bill`` (locked by the caller). Returns the bill that now carries it."""
+    if bill.state == BillState.PAID:
+        other = None
+        if bill.source == BillSource.REQUEST:
+            other = (
+                Bill.objects.select_for_update(no_key=True)
+                .filter(guarantor_id=bill.guarantor_id, source=BillSource.REQUEST, state=BillState.ACTIVE)
+                .exclude(pk=bill.pk)
+                .first()
+            )
+        if other is not None:
+            other.amount_due += amount
+            other.save(update_fields=["amount_due"])
+            return other
+        bill.amount_due += amount
+        if bill.amount_due > 0:
+            # The engine computes the next step again (D13: NULL is "to be computed").
+            bill.state, bill.ended_at, bill.next_dunning_date = BillState.ACTIVE, None, None
+        bill.save(update_fields=["amount_due", "state", "ended_at", "next_dunning_date"])
+        return bill
+    bill.amount_due += amount
+    bill.save(update_fields=["amount_due"])
+    return bill
+
+
+HANDLERS: dict[str, Callable[[str, dict[str, Any], datetime], Outcome]] = {
+    "checkout.session.completed": _session_completed,
+    "payment_intent.succeeded": _intent_succeeded,
+    "payment_intent.payment_failed": _intent_failed,
+    "charge.refunded": _charge_refunded,
+    "charge.dispute.created": _dispute_created,
+}

@@ -1,0 +1,18 @@
+"""The patient payment page, mounted at the site root so that links stay short (``/p/<token>/``, P1), and the
+pages the processor sends the patient back to (H2)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from payments import views
+
+app_name = "pay"
+
+urlpatterns = [
+    path("p/<str:token>/", views.pay_link, name="link"),
+    path("p/<str:token>/checkout/<str:reference>/", views.checkout_done, name="done"),
+    path("p/<str:token>/cancelled/", views.checkout_cancelled, name="cancelled"),
+    path("p/<str:token>/receipt/<int:payment_id>/", views.receipt, name="receipt"),
+    path("p/<str:token>/receipt/<int:payment_id>/pdf/", views.receipt_download, name="receipt-pdf"),
+]

@@ -1,0 +1,100 @@
+"""Receipts (H4): the page's receipt and its PDF.
+
+A receipt says who was paid, how much, when, the processor's reference and what is left to pay: no visit,
+procedure or diagnosis, nothing clinical.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils import timezone
+from reportlab.lib.pagesizes import LETTER
+from reportlab.lib.units import inch
+from reportlab.pdfgen import canvas
+
+from payments.models import Payment
+from practices.phones import phone_display
+
+
+@dataclass(frozen=True)
+class Receipt:
+    practice: str
+    practice_phone: str
+    payer: str
+    amount_paid: str
+    refunded: str  # '' when nothing went back
+    paid_on: str
+    reference: str
+    remaining: str
+    paid_in_full: bool
+
+
+def money(amount: Decimal) -> str:
+    return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
+
+
+def receipt_for(*, payment: Payment) -> Receipt:
+    """What a receipt of ``payment`` says (the page, the PDF and the email say the same)."""
+    organization = payment.organization
+    bill = payment.bill
+    guarantor = bill.guarantor
+    paid_at = timezone.localtime(payment.created_at, organization.tzinfo)
+    returned = -sum((r.amount for r in payment.returns.all()), Decimal("0.00"))
+    return Receipt(
+        practice=organization.name,
+        practice_phone=phone_display(organization.phone),
+        payer=" ".join(part for part in (guarantor.first_name, guarantor.last_name) if part),
+        amount_paid=money(payment.amount),
+        refunded=money(returned) if returned else "",
+        paid_on=f"{paid_at:%B} {paid_at.day}, {paid_at:%Y}",
+        reference=payment.processor_reference,
+        remaining=money(max(bill.amount_due, Decimal("0.00"))),
+        paid_in_full=bill.amount_due <= 0,
+    )
+
+
+def receipt_pdf(*, payment: Payment) -> bytes:
+    """The receipt as a one-page PDF (reportlab), for the patient to keep."""
+    receipt = receipt_for(payment=payment)
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=LETTER, pageCompression=1)
+    pdf.setTitle(f"Payment receipt {receipt.reference}")
+    pdf.setAuthor(receipt.practice)
+    width, height = LETTER
+    left, y = inch, height - inch
+    pdf.setFont("Helvetica-Bold", 16)
+    pdf.drawString(left, y, receipt.practice)
+    if receipt.practice_phone:
+        pdf.setFont("Helvetica", 10)
+        pdf.drawString(left, y - 16, receipt.practice_phone)
+    y -= 56
+    pdf.setFont("Helvetica-Bold", 14)
+    pdf.drawString(left, y, "Payment receipt")
+    y -= 28
+    rows = [
+        ("Received from", receipt.payer),
+        ("Amount paid", receipt.amount_paid),
+        ("Date", receipt.paid_on),
+        ("Reference", receipt.reference),
+    ]
+    if receipt.refunded:
+        rows.append(("Refunded since", receipt.refunded))
+    rows.append(("Remaining balance", receipt.remaining))
+    for label, value in rows:
+        pdf.setFont("Helvetica", 11)
+        pdf.drawString(left, y, label)
+        pdf.setFont("Helvetica-Bold", 11)
+        pdf.drawRightString(width - inch, y, value)
+        y -= 20
+    if receipt.paid_in_full:
+        y -= 10
+        pdf.setFont("Helvetica", 11)
+        pdf.drawString(left, y, "Your balance is paid in full.")
+    pdf.setFont("Helvetica", 9)
+    pdf.drawString(left, inch, "Keep this receipt for your records. Thank you.")
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
