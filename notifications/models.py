@@ -112,6 +112,8 @@ class Reason(models.TextChoices):
     UNREACHABLE_ROUTE = "unreachable_route", "Number not reachable by text on this route"
     CARRIER_FILTERED = "carrier_filtered", "Blocked by carrier filtering (the content, not the number)"
     OLDER_GENERATION = "older_generation", "The bill was reset after this message was decided"
+    NO_SMS_CONSENT = "no_sms_consent", "No SMS consent in the PMS (the organization requires it)"
+    DECEASED = "deceased", "Patient deceased (from the PMS)"
     # Why a message is held (``scheduled``), K1/K2/Q1: it goes when the hold ends (``scheduled_for``).
     QUIET_HOURS = "quiet_hours", "Held: quiet hours in the recipient's time zone"
     STATE_HOURS = "state_hours", "Held: outside the hours the recipient's state allows"
@@ -330,6 +332,8 @@ class Template(models.Model):
     name = models.CharField(max_length=100)
     subject = models.CharField(max_length=200, blank=True, help_text="Email only.")
     body = models.TextField()
+    # §13.2: the language the template is written in (ISO 639-1); its translations are TemplateTranslation.
+    language = models.CharField(max_length=2, default="en", db_default="en", help_text="ISO 639-1, e.g. es.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -347,6 +351,50 @@ class Template(models.Model):
         return f"{owner} — {self.get_kind_display()} ({self.channel})"
 
 
+class TemplateTranslation(models.Model):
+    """A template in another language (§13.2): sent instead of its template to patients of that language;
+    without one the template itself goes (English is the fallback). Organization NULL: shipped with the
+    product (the Spanish system defaults); an organization may translate its own templates and the system
+    defaults, and its translation comes before the system's."""
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="translations")
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, null=True, blank=True,
+        related_name="template_translations",
+    )  # fmt: skip
+    language = models.CharField(max_length=2, help_text="ISO 639-1, e.g. es.")
+    subject = models.CharField(max_length=200, blank=True, help_text="Email only.")
+    body = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "language"],
+                condition=Q(organization__isnull=True),
+                name="translation_one_system_per_language",
+            ),
+            models.UniqueConstraint(
+                fields=["template", "organization", "language"],
+                condition=Q(organization__isnull=False),
+                name="translation_one_per_org_language",
+            ),
+        ]
+        ordering = ["template_id", "language", "organization_id"]
+
+    def __str__(self) -> str:
+        return f"{self.template} in {self.language}"
+
+    def as_template(self) -> Template:
+        """The template as this translation words it (unsaved): what a message of it renders and refers to
+        (the message's template is the original, its body the translation's)."""
+        original = self.template
+        return Template(
+            pk=original.pk, organization_id=original.organization_id, kind=original.kind, channel=original.channel,
+            name=original.name, subject=self.subject, body=self.body, language=self.language,
+        )  # fmt: skip
+
+
 class NotificationSettings(models.Model):
     """Per-organization sending settings owned by notifications (quiet hours, Q1)."""
 
@@ -355,6 +403,10 @@ class NotificationSettings(models.Model):
     )
     quiet_start = models.TimeField(default="21:00", help_text="Quiet hours start (recipient's local time).")
     quiet_end = models.TimeField(default="08:00", help_text="Quiet hours end (recipient's local time).")
+    # §10 compliance key, §13.2: only patients whose PMS says sms_consent "yes" are texted.
+    require_sms_consent = models.BooleanField(
+        default=False, db_default=False, help_text="§13.2: text only patients whose PMS records SMS consent."
+    )
     # K2: ``N/Dd`` (at most N messages in any D days, per guarantor and per household); empty: no cap.
     frequency_cap = models.CharField(
         max_length=12,

@@ -181,7 +181,12 @@ def _content_for(original: Message, channel: str) -> dict[str, object]:
     original was rendered with, so that an SMS always carries the opt-out hint (N4)."""
     if channel == original.channel:
         return {"template": original.template, "subject": original.subject, "body": original.body}
-    template = template_for(organization=original.organization, kind=original.kind, channel=channel)
+    template = template_for(
+        organization=original.organization,
+        kind=original.kind,
+        channel=channel,
+        language=original.patient.language,
+    )
     subject, body = render_message(template=template, values={k: str(v) for k, v in original.context.items()})
     if channel == Channel.SMS and OPT_OUT_HINT.lower() not in body.lower():
         body = f"{body} {OPT_OUT_HINT}."

@@ -1,5 +1,6 @@
 """`org_settings` keys owned by notifications: quiet_hours (Q1) and the compliance keys of §15 K1/K2:
-frequency_cap (``N/Dd`` or ``none``; JSON: the string, or null), send_on_sundays, send_on_holidays (booleans).
+frequency_cap (``N/Dd`` or ``none``; JSON: the string, or null), send_on_sundays, send_on_holidays (booleans);
+and require_sms_consent (boolean, §13.2).
 
 The NotificationSettings row is created on the first write; until then the defaults apply (21:00-08:00, no cap,
 Sundays and holidays allowed)."""
@@ -79,11 +80,12 @@ register(
 for _name, _help in (
     ("send_on_sundays", "K1: false holds messages that would go on a Sunday in the recipient's zone"),
     ("send_on_holidays", "K1: false holds messages on US federal holidays in the recipient's zone"),
+    ("require_sms_consent", "§13.2: true texts only patients whose PMS records sms_consent yes"),
 ):
     register(
         SettingKey(
             name=_name,
-            read=_field_reader(_name, True),
+            read=_field_reader(_name, _name != "require_sms_consent"),
             parse=parse_bool,
             write=_field_writer(_name),
             help=_help,

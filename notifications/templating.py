@@ -16,7 +16,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from notifications.models import Channel, Template
+from django.db.models import F, Q
+
+from notifications.models import Channel, Template, TemplateTranslation
 from notifications.paylinks import PAY_URL
 from practices.phones import phone_display
 
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
     from practices.models import Organization
 
 PLACEHOLDERS: dict[str, str] = {
-    "patient.first_name": "The guarantor's first name.",
+    "patient.first_name": "The name the guarantor goes by: the PMS's preferred name, else the first name (a "
+    "business or an estate: its name).",
     "patient.last_name": "The guarantor's last name (email and paper only).",
     "practice.name": "The practice's name.",
     "practice.phone": "The practice's phone number for billing questions, e.g. (801) 555-0199; 'the office' "
@@ -74,6 +77,27 @@ _CENT = Decimal("0.01")
 # What {{ practice.phone }} says when the practice has no phone on file: "please call us at the office."
 # reads as a sentence, where an empty value printed "please call us at ." (issue 12).
 NO_PHONE = "the office"
+
+ENGLISH = "en"
+# §13.2: the values a placeholder takes in a patient's language (English for any other). The Spanish
+# defaults say "vence {{ due_date }}" and "llámenos a {{ practice.phone }}", so the values carry their
+# article: "el 10 dic. 2026", "al recibirlo", "la oficina".
+_SPANISH_MONTHS = (
+    "ene.",
+    "feb.",
+    "mar.",
+    "abr.",
+    "may.",
+    "jun.",
+    "jul.",
+    "ago.",
+    "sept.",
+    "oct.",
+    "nov.",
+    "dic.",
+)
+_NO_PHONE_IN = {"es": "la oficina"}
+_UPON_RECEIPT_IN = {"es": "al recibirlo"}
 
 
 class TemplateError(ValueError):
@@ -174,9 +198,12 @@ def render_message(*, template: Template, values: Mapping[str, str]) -> tuple[st
 
 
 def template_for(
-    *, organization: Organization, kind: str, channel: str, template_id: int | None = None
+    *, organization: Organization, kind: str, channel: str, template_id: int | None = None, language: str = ""
 ) -> Template:
-    """The template a message of (kind, channel) uses: the chosen one, else the system default.
+    """The template a message of (kind, channel) uses: the chosen one, else the system default; for a patient
+    whose ``language`` is not the template's, its translation into that language (the organization's own
+    first, then the system's; ``TemplateTranslation.as_template``), else the template itself (English is the
+    fallback, §13.2).
 
     A chosen template must belong to ``organization`` or be a system default, and be for ``channel``;
     otherwise (or when no system default exists) LookupError.
@@ -187,11 +214,21 @@ def template_for(
             raise LookupError(
                 f"Template {template_id} is not a {channel} template of organization {organization.pk}."
             )
+    else:
+        template = Template.objects.filter(organization__isnull=True, kind=kind, channel=channel).first()
+        if template is None:
+            raise LookupError(f"No system default template for {kind} by {channel}.")
+    if not language or language == template.language:
         return template
-    template = Template.objects.filter(organization__isnull=True, kind=kind, channel=channel).first()
-    if template is None:
-        raise LookupError(f"No system default template for {kind} by {channel}.")
-    return template
+    translation = (
+        TemplateTranslation.objects.filter(template=template, language=language)
+        .filter(Q(organization__isnull=True) | Q(organization=organization))
+        .select_related("template")
+        # The organization's own translation before the system's.
+        .order_by(F("organization_id").asc(nulls_last=True))
+        .first()
+    )
+    return translation.as_template() if translation is not None else template
 
 
 def format_amount(amount: Decimal) -> str:
@@ -200,20 +237,31 @@ def format_amount(amount: Decimal) -> str:
     return f"{'-' if amount < 0 else ''}${abs(amount):,.2f}"
 
 
-def format_date(day: date | None, *, missing: str = "") -> str:
-    """A date as a placeholder value: ``Dec 10, 2026`` (short enough for SMS, unambiguous in the US)."""
+def format_date(day: date | None, *, missing: str = "", language: str = ENGLISH) -> str:
+    """A date as a placeholder value: ``Dec 10, 2026`` (short enough for SMS, unambiguous in the US); in
+    Spanish ``10 dic. 2026``."""
     if day is None:
         return missing
+    if language == "es":
+        return f"{day.day} {_SPANISH_MONTHS[day.month - 1]} {day.year}"
     return f"{day:%b} {day.day}, {day.year}"
 
 
-def format_due_date(day: date | None) -> str:
+def format_due_date(day: date | None, *, language: str = ENGLISH) -> str:
+    if language == "es":
+        return f"el {format_date(day, language=language)}" if day else _UPON_RECEIPT_IN["es"]
     return format_date(day, missing="upon receipt")
 
 
-def format_phone(phone: str) -> str:
+def format_phone(phone: str, *, language: str = ENGLISH) -> str:
     """The practice's phone as a placeholder value: US national format, or ``NO_PHONE`` when there is none."""
-    return phone_display(phone) or NO_PHONE
+    return phone_display(phone) or _NO_PHONE_IN.get(language, NO_PHONE)
+
+
+def greeting_name(*, first_name: str, last_name: str, preferred_name: str = "") -> str:
+    """The name a patient is greeted by (§13.2): the PMS's preferred name, else the first name; a guarantor
+    with a last name alone (a business, an estate, I1a) by that name."""
+    return preferred_name or first_name or last_name
 
 
 def message_values(
@@ -225,22 +273,30 @@ def message_values(
     pay_ref: str,
     due_date: date | None,
     statement_date: date | None,
+    preferred_name: str = "",
+    language: str = ENGLISH,
 ) -> dict[str, str]:
     """The placeholder values of one message (N4): the one builder for payment requests and dunning steps.
+
+    ``{{ patient.first_name }}`` is the name the patient is greeted by (``greeting_name``: the preferred
+    name first, §13.2); dates and the phone fallback are in the patient's ``language`` (ISO 639-1; English
+    for a language the product has no wording for).
 
     Messages keep them as their ``context``, with the exact amount beside its formatted form
     (``amount_due_value``, not a placeholder) for what reads a message later, such as the letter batch. The
     payment link is ``PAY_URL`` and its reference ``pay_ref`` (``notifications.paylinks``): no token is
     stored in a message."""
     return {
-        "patient.first_name": first_name,
+        "patient.first_name": greeting_name(
+            first_name=first_name, last_name=last_name, preferred_name=preferred_name
+        ),
         "patient.last_name": last_name,
         "practice.name": organization.name,
-        "practice.phone": format_phone(organization.phone),
+        "practice.phone": format_phone(organization.phone, language=language),
         "amount_due": format_amount(amount_due),
         "pay_url": PAY_URL,
-        "due_date": format_due_date(due_date),
-        "statement_date": format_date(statement_date),
+        "due_date": format_due_date(due_date, language=language),
+        "statement_date": format_date(statement_date, language=language),
         "amount_due_value": str(amount_due),
         "pay_ref": pay_ref,
     }
@@ -250,7 +306,7 @@ def message_values(
 SAMPLE_PAY_URL = "https://pay.example.com/p/k3Jx9QmT2vLw8RzA5nYc0g"
 
 
-def sample_values(organization: Organization | None = None) -> dict[str, str]:
+def sample_values(organization: Organization | None = None, *, language: str = ENGLISH) -> dict[str, str]:
     """The values of a preview, built by ``message_values`` like a real message's: a sample patient and bill
     at ``organization``, which gives its own name and phone (the admin always passes the practice the
     preview is for). Without one (length checks, an installation with no organization yet) a sample
@@ -268,6 +324,7 @@ def sample_values(organization: Organization | None = None) -> dict[str, str]:
         pay_ref="",
         due_date=today + timedelta(days=14),
         statement_date=today - timedelta(days=6),
+        language=language,
     )
     values["pay_url"] = SAMPLE_PAY_URL
     return values
@@ -307,7 +364,9 @@ def template_preview(*, template: Template, organization: Organization | None = 
         error = ""
     except TemplateError as exc:
         error = str(exc)
-    subject, body = render_message(template=template, values=sample_values(organization))
+    subject, body = render_message(
+        template=template, values=sample_values(organization, language=template.language)
+    )
     extra: dict[str, Any] = {}
     if template.channel == Channel.SMS:
         encoding, length, segments = sms_segments(body)

@@ -83,24 +83,34 @@ class UnknownGuarantor(CampaignError):
 class _Setup:
     """What every campaign of one send shares: the request channels and their templates (read once)."""
 
+    organization: Organization
     channels: tuple[Channel, ...]
-    templates: dict[Channel, Template]
     link_lifetime_days: int
+    # The request template of each (channel, patient language), read on first use (§13.2: a translation for
+    # the patient's language, else the template itself).
+    templates: dict[tuple[str, str], Template] = field(default_factory=dict)
     # Sending settings by organization (quiet hours, K1, K2), filled by the outbox on first use.
     policies: dict[int, SendPolicy] = field(default_factory=dict)
+
+    def template(self, channel: str, language: str) -> Template:
+        key = (channel, language)
+        if key not in self.templates:
+            self.templates[key] = template_for(
+                organization=self.organization, kind=Kind.REQUEST, channel=channel, language=language
+            )
+        return self.templates[key]
 
 
 def _setup(organization: Organization) -> _Setup:
     payment_settings = payment_settings_get(organization=organization)
     configured = payment_settings.request_channels or []
     channels = tuple(channel for channel in REQUEST_CHANNELS if channel in configured)
-    templates = {
-        channel: template_for(organization=organization, kind=Kind.REQUEST, channel=channel)
-        for channel in channels
-    }
-    return _Setup(
-        channels=channels, templates=templates, link_lifetime_days=payment_settings.link_lifetime_days
+    setup = _Setup(
+        organization=organization, channels=channels, link_lifetime_days=payment_settings.link_lifetime_days
     )
+    for channel in channels:
+        setup.template(channel, "")  # a system default missing is an error before any campaign starts
+    return setup
 
 
 def _destination(patient: Patient, channel: str) -> str:
@@ -218,10 +228,11 @@ def _messages_create(
     values = message_values(
         first_name=guarantor.first_name, last_name=guarantor.last_name, organization=organization,
         amount_due=bill.amount_due, pay_ref=pay_ref, due_date=bill.due_date, statement_date=bill.statement_date,
+        preferred_name=guarantor.preferred_name, language=guarantor.language,
     )  # fmt: skip
     messages = []
     for channel in setup.channels:
-        template = setup.templates[channel]
+        template = setup.template(channel, guarantor.language)
         subject, body = render_message(template=template, values=values)
         messages.append(
             Message(

@@ -55,8 +55,19 @@ def _restore_dunning_presets(apps: Any) -> None:
         importlib.import_module("dunning.migrations.0002_presets").create_presets(apps, None)
 
 
+def _restore_template_translations(apps: Any) -> None:
+    import importlib
+
+    if not apps.get_model("notifications", "TemplateTranslation").objects.filter(organization=None).exists():
+        module = importlib.import_module("notifications.migrations.0006_template_translations_sms_consent")
+        module.create_spanish_defaults(apps, None)
+
+
 # Further data-migration restorers (module path, function) are added here as apps ship data.
-DATA_MIGRATION_RESTORERS: list[Callable[[Any], None]] = [_restore_dunning_presets]
+DATA_MIGRATION_RESTORERS: list[Callable[[Any], None]] = [
+    _restore_dunning_presets,
+    _restore_template_translations,
+]
 
 
 @pytest.fixture(autouse=True)

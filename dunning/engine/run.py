@@ -29,14 +29,14 @@ from django.utils import timezone
 from dunning.engine.rules import Facts, Outcome, Rules, Step, decide
 from dunning.models import Action, DunningDecision, DunningRun, PresetStep
 from dunning.selectors import dunning_settings_get
-from notifications.models import Channel, Message, OptOut, State, Template
+from notifications.models import Channel, Message, NotificationSettings, OptOut, State, Template
 from notifications.outbox import initial_state, messages_queue_on_commit, send_policy
 from notifications.state_rules import recipient_states, rules_for
 from notifications.templating import message_values, render_message, template_for
 from payments.links import payment_links_create
 from payments.models import Snooze
 from practices.bulk import bulk_insert, copy_rows
-from practices.models import Bill, BillSource, BillState, Organization, Patient
+from practices.models import Bill, BillSource, BillState, Organization, Patient, SentByPms, SmsConsent
 from practices.timezones import candidate_zones, state_for_zip
 
 BATCH = 10_000
@@ -49,7 +49,8 @@ COLUMNS = (
     "guarantor__mobile_phone", "guarantor__email", "guarantor__pms_sms_opt_out", "guarantor__pms_email_opt_out",
     "guarantor__address_status", "guarantor__address_line1", "guarantor__address_line2", "guarantor__address_city",
     "guarantor__address_state", "guarantor__address_zip", "guarantor__timezone", "guarantor__timezone_source",
-    "snoozed", "sms_blocked", "email_blocked",
+    "snoozed", "sms_blocked", "email_blocked", "guarantor__preferred_name", "guarantor__language", "guarantor__care_of",
+    "guarantor__sms_consent", "sent_by_pms",
 )  # fmt: skip
 MESSAGE_COLUMNS = (
     "id", "organization_id", "patient_id", "bill_id", "generation", "step_key", "kind", "channel", "template_id",
@@ -151,8 +152,11 @@ def preset_steps(preset_id: int) -> tuple[Step, ...]:
     )
 
 
-BILL_COLUMNS = COLUMNS[:10]
-GUARANTOR_COLUMNS = ("pk", *(c.removeprefix("guarantor__") for c in COLUMNS[10:25]), *COLUMNS[25:])
+# A row is the bill's first ten columns, its guarantor's, then the bill's later ones (§13.2's sent_by_pms).
+BILL_COLUMNS = (*COLUMNS[:10], *COLUMNS[32:])
+GUARANTOR_COLUMNS = ("pk", *(c.removeprefix("guarantor__") for c in COLUMNS[10:32]))
+# §13.2: the channel by which the PMS already sent a statement (Facts.sent_by_pms).
+SENT_BY_PMS_CHANNEL = {SentByPms.MAIL: Channel.PAPER, SentByPms.EMAIL: Channel.EMAIL}
 
 
 def _due_batches(organization: Organization, on: date) -> Iterator[list[tuple[Any, ...]]]:
@@ -189,7 +193,7 @@ def _due_batches(organization: Organization, on: date) -> Iterator[list[tuple[An
             .order_by()
             .values_list(*GUARANTOR_COLUMNS)
         }
-        yield [bill + guarantors[bill[9]] for bill in batch]
+        yield [bill[:10] + guarantors[bill[9]] + bill[10:] for bill in batch]
 
 
 class _Run:
@@ -205,11 +209,17 @@ class _Run:
         self.write = write
         self.created = timezone.now()
         self.policy = send_policy(organization)
+        # §13.2: with the organization's require_sms_consent on, only a PMS "yes" is texted.
+        self.require_sms_consent = bool(
+            NotificationSettings.objects.filter(organization=organization)
+            .values_list("require_sms_consent", flat=True)
+            .first()
+        )
         self.classes: list[tuple[Outcome, ...]] = []
         self.class_sends: list[tuple[Outcome, ...]] = []
         self.class_of: dict[Facts, int] = {}
         self.next_ages: dict[int, int | None] = {}
-        self.templates: dict[tuple[str, str, int | None], Template] = {}
+        self.templates: dict[tuple[str, str, int | None, str], Template] = {}
         self.states: dict[
             tuple[str, bool, tuple[str, ...], tuple[str, ...]], tuple[str, str, datetime, str]
         ] = {}
@@ -244,7 +254,8 @@ class _Run:
             facts = Facts(
                 source == BillSource.REQUEST, age, row[12], amount > self.min_electronic, amount > self.min_print,
                 bool(row[13]), bool(row[14]), row[15] or row[26], row[16] or row[27], row[17] == "invalid", row[6],
-                frozenset(done) if done else NOTHING_DECIDED,
+                frozenset(done) if done else NOTHING_DECIDED, SENT_BY_PMS_CHANNEL.get(row[32], ""),
+                self.require_sms_consent and row[31] != SmsConsent.YES,
             )  # fmt: skip
             index = self.class_of.get(facts)
             if index is None:
@@ -298,14 +309,15 @@ class _Run:
         org_id, on, created = organization.pk, self.rules.on, self.created
         for row, age, index in sending:
             pk, generation, amount, first, last = row[0], row[3], row[5], row[10], row[11]
+            language = row[29]
             values = message_values(
                 first_name=first, last_name=last, organization=organization, amount_due=amount, pay_ref=refs[pk],
-                due_date=row[7], statement_date=row[8],
+                due_date=row[7], statement_date=row[8], preferred_name=row[28], language=language,
             )  # fmt: skip
             postal = NO_POSTAL
             if row[18]:
                 postal = {"name": f"{first} {last}".strip(), "line1": row[18], "line2": row[19], "city": row[20],
-                          "state": row[21], "zip": row[22]}  # fmt: skip
+                          "state": row[21], "zip": row[22], "care_of": row[30]}  # fmt: skip
             # Q3/K1: the guarantor's candidate zones and state rules from the row itself (no query); the same
             # functions the outbox applies again when the message is claimed.
             zones = candidate_zones(
@@ -318,7 +330,7 @@ class _Run:
             )  # fmt: skip
             for outcome in self.class_sends[index]:
                 channel = outcome.channel
-                template = self._template(outcome)
+                template = self._template(outcome, language)
                 subject, body = render_message(template=template, values=values)
                 destination = (
                     row[13] if channel == Channel.SMS else row[14] if channel == Channel.EMAIL else ""
@@ -342,13 +354,13 @@ class _Run:
         bulk_insert(Message, messages, columns=MESSAGE_COLUMNS)
         bulk_insert(DunningDecision, decisions, columns=DECISION_COLUMNS)
 
-    def _template(self, outcome: Outcome) -> Template:
-        key = (outcome.kind, outcome.channel, outcome.template_id)
+    def _template(self, outcome: Outcome, language: str) -> Template:
+        key = (outcome.kind, outcome.channel, outcome.template_id, language)
         template = self.templates.get(key)
         if template is None:
             template = self.templates[key] = template_for(
                 organization=self.organization, kind=outcome.kind, channel=outcome.channel,
-                template_id=outcome.template_id,
+                template_id=outcome.template_id, language=language,
             )  # fmt: skip
         return template
 

@@ -32,6 +32,7 @@ class SendingSettingsForm(forms.ModelForm):
             "frequency_cap",
             "send_on_sundays",
             "send_on_holidays",
+            "require_sms_consent",
         ]
         help_texts = {"frequency_cap": f"K2, per guarantor and household, across SMS, email and paper: {CAP_FORM} "
                       "(empty: no cap). Staff resends are counted but allowed."}  # fmt: skip

@@ -34,6 +34,7 @@ from django.utils import timezone
 from notifications.letters.render import AGING_BUCKETS, Letter, LetterTooLong, PostalAddress, Practice, render
 from notifications.models import BatchState, Channel, LetterBatch, Message, Reason, State
 from notifications.paylinks import pay_url, with_pay_url
+from notifications.templating import greeting_name, template_for
 from practices.csv_export import csv_text
 from practices.models import BILL_ENDED_STATES, Account, Organization, Patient
 from practices.phones import phone_display
@@ -201,17 +202,19 @@ def _batch_render_files(*, batch: LetterBatch, moment: datetime) -> LetterBatch 
     organization = batch.organization
     messages = list(
         Message.objects.filter(batch=batch, state=State.SENDING).select_related(
-            "patient__guarantor__account", "bill"
+            "patient__guarantor__account", "bill", "template"
         )
     )
     practice = _practice(organization)
     entries: list[_Entry] = []
+    languages: dict[tuple[int, str], str] = {}
     for message in messages:
         recipient = _recipient(message)
         if not (recipient.line1 and recipient.city and recipient.zip):
             _drop(message, to=State.UNDELIVERED, reason=Reason.NO_DESTINATION, moment=moment)
             continue
-        entries.append(_Entry(message, _letter(message, practice, recipient, batch.batch_date)))
+        language = _body_language(message, organization, languages)
+        entries.append(_Entry(message, _letter(message, practice, recipient, batch.batch_date, language)))
     entries.sort(key=lambda e: (e.letter.recipient.zip, e.letter.recipient.name.casefold(), e.message.pk))
 
     try:
@@ -300,6 +303,7 @@ def _recipient(message: Message) -> PostalAddress:
             city=str(address.get("city") or ""),
             state=str(address.get("state") or ""),
             zip=str(address.get("zip") or ""),
+            care_of=str(address.get("care_of") or ""),
         )
     return PostalAddress(
         name=patient.full_name,
@@ -308,10 +312,29 @@ def _recipient(message: Message) -> PostalAddress:
         city=patient.address_city,
         state=patient.address_state,
         zip=patient.address_zip,
+        care_of=patient.care_of,
     )
 
 
-def _letter(message: Message, practice: Practice, recipient: PostalAddress, batch_date: date) -> Letter:
+def _body_language(message: Message, organization: Organization, cache: dict[tuple[int, str], str]) -> str:
+    """The language the letter's body was written in: its template's translation for the patient's language
+    when there is one (``template_for``, as when it was rendered), else the template's own (§13.2)."""
+    template = message.template
+    if template is None:
+        return "en"
+    key = (template.pk, message.patient.language)
+    if key not in cache:
+        chosen = template_for(
+            organization=organization, kind=template.kind, channel=template.channel,
+            template_id=template.pk, language=message.patient.language,
+        )  # fmt: skip
+        cache[key] = chosen.language
+    return cache[key]
+
+
+def _letter(
+    message: Message, practice: Practice, recipient: PostalAddress, batch_date: date, language: str = "en"
+) -> Letter:
     context: Mapping[str, Any] = message.context or {}
     patient: Patient = message.patient
     account = _account(patient)
@@ -337,7 +360,16 @@ def _letter(message: Message, practice: Practice, recipient: PostalAddress, batc
         reference=patient.guarantor_external_id or patient.external_id,
         practice=practice,
         recipient=recipient,
-        greeting_name=patient.first_name,
+        # The name message_values() greeted the patient by (the preferred name, §13.2), as the body was.
+        greeting_name=str(
+            context.get("patient.first_name")
+            or greeting_name(
+                first_name=patient.first_name,
+                last_name=patient.last_name,
+                preferred_name=patient.preferred_name,
+            )
+        ),
+        language=language,
         kind=message.kind,
         body=with_pay_url(message.body, context),
         amount_due=amount,

@@ -74,3 +74,23 @@ def test_once_the_pms_has_a_date_of_birth_the_check_asks_for_it(
     html = client.get(reverse("pay:link", kwargs={"token": token})).content.decode()
     assert 'name="dob"' in html
     assert Organization.objects.count() == 1
+
+
+def test_staff_see_on_the_guarantor_page_that_the_patient_cannot_verify_online(
+    client: Client, link_and_token
+) -> None:
+    from practices.models import Patient, Role
+    from tests.factories import MembershipFactory
+
+    guarantor = Patient.objects.get(external_id="1042")
+    Patient.objects.filter(pk=guarantor.pk).update(
+        home_phone="+18015550111", preferred_name="Mari", language="es", care_of="Rosa Ortega"
+    )
+    membership = MembershipFactory.create(organization=guarantor.organization, role=Role.FRONT_DESK)
+    client.force_login(membership.user)
+    page = reverse("payments_dashboard:guarantor", args=[guarantor.organization.slug, "1042"])
+    html = client.get(page).content.decode()
+    assert "None on file: the payment page cannot verify the patient and asks them to call" in html
+    assert '<dt>Home phone</dt><dd>(•••) •••-0111 <span class="muted">(never texted)</span>' in html
+    assert "<dt>Goes by</dt><dd>Mari</dd>" in html and "<dt>Letters care of</dt><dd>Rosa Ortega</dd>" in html
+    assert "<dt>Text consent</dt><dd>Unknown" in html

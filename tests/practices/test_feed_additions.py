@@ -124,3 +124,23 @@ def test_a_deceased_guarantor_gets_nothing_and_every_campaign_closes(org, feed_b
     assert (guarantor.deceased, guarantor.do_not_contact) == (True, True)
     # Off the bulk list (R11): no campaign is active any more (R6) and it visited since (R7).
     assert eligible_guarantors(organization=org, on=date(2026, 11, 25)).count() == 0
+
+
+def test_the_published_schema_documents_the_feed_additions(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    body = schema["paths"]["/api/v1/feeds"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    patient, anything = body["properties"]["patients"]["items"]["anyOf"]
+    statement = body["properties"]["statements"]["items"]["anyOf"][0]
+    assert anything == {}  # a record off the shape is rejected on its own (I2), not the document (400)
+    assert {
+        "home_phone",
+        "work_phone",
+        "sms_consent",
+        "preferred_name",
+        "language",
+        "care_of",
+        "deceased",
+    } <= set(patient["properties"])
+    assert patient["properties"]["sms_consent"]["enum"] == ["yes", "no", "unknown"]
+    assert statement["properties"]["sent_by_pms"]["enum"] == ["mail", "email", "none"]
+    assert "patient_id" in statement["properties"]
