@@ -37,6 +37,8 @@ class Kind(models.TextChoices):
     FINAL = "final", "Final notice"
     BILL_UPDATE = "bill_update", "Bill update"
     RESEND = "resend", "Resend"
+    # H4: a payment's email receipt, written by payments (no template, no campaign: the message has no bill).
+    RECEIPT = "receipt", "Payment receipt"
 
 
 class State(models.TextChoices):
