@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf
 
-from notifications.models import UNDELIVERABLE_STATES, Channel, Message, Reason, State
+from notifications.models import UNDELIVERABLE_STATES, Channel, Kind, Message, Reason, State
 from practices.models import BILL_ENDED_STATES
 from practices.tenancy import scope_to_user
 
@@ -49,6 +49,8 @@ def undeliverable_filter(messages: QuerySet[Message]) -> QuerySet[Message]:
     return (
         messages.filter(state__in=UNDELIVERABLE_STATES)
         .exclude(reason__in=NOT_FOR_THE_FRONT_DESK)
+        # A payment's receipt (H4) is no request to resend: the patient has the receipt page and its PDF.
+        .exclude(kind=Kind.RECEIPT)
         .exclude(bill__state__in=BILL_ENDED_STATES)
         # Spelled with bill__isnull: a message without a bill compares with NULL, which must not exclude it.
         .exclude(Q(bill__isnull=False) & Q(generation__lt=F("bill__generation")))

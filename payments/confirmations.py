@@ -36,6 +36,7 @@ from payments.models import (
 )
 from payments.processors.base import ProcessorEvent as Event
 from payments.processors.base import from_cents
+from payments.receipts import receipt_email_queue
 from practices.models import BILL_OWING_STATES, Bill, BillSource, BillState
 from practices.services import audit_record
 
@@ -144,7 +145,7 @@ def payment_record(
     """Record the payment ``payment_reference`` of the checkout ``checkout_reference`` once (H2): it reduces the
     campaign's amount and a campaign paid in full ends ``paid`` (P3, D11). A confirmation for a link that has
     expired or a campaign that ended meanwhile is recorded all the same (the money was taken) and flagged for
-    staff; so is one for more than the campaign still owed."""
+    staff; so is one for more than the campaign still owed. The guarantor gets an email receipt (H4)."""
     if not payment_reference:
         return "not a checkout of ours", None
     # The checkout with its bill locked, in one query (the bill: FOR NO KEY UPDATE, the lock order's step 2).
@@ -194,7 +195,7 @@ def payment_record(
         organization=checkout.organization, actor_label=processor, action="payment.record", obj=payment,
         changes=changes,
     )  # fmt: skip
-    payment.bill = bill
+    receipt_email_queue(payment=payment, now=moment)
     return ("recorded, needs review" if review else "recorded"), payment
 
 

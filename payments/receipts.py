@@ -1,13 +1,16 @@
-"""Receipts (H4): the page's receipt and its PDF.
+"""Receipts (H4): an email through the outbox when the guarantor has an address, and a PDF on the page.
 
 A receipt says who was paid, how much, when, the processor's reference and what is left to pay: no visit,
-procedure or diagnosis, nothing clinical.
+procedure or diagnosis, nothing clinical. The email goes through ``notifications.outbox.messages_create`` like
+every message (quiet hours, opt-outs and the re-check before sending apply); its subject is the payment, not a
+campaign, so it carries no bill and the pre-send re-check does not cancel it when the payment ended the campaign.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.utils import timezone
@@ -15,7 +18,9 @@ from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.units import inch
 from reportlab.pdfgen import canvas
 
-from payments.models import Payment
+from notifications.models import Channel, Kind, Message
+from notifications.outbox import messages_create
+from payments.models import Payment, PaymentKind
 from practices.phones import phone_display
 
 
@@ -54,6 +59,36 @@ def receipt_for(*, payment: Payment) -> Receipt:
         remaining=money(max(bill.amount_due, Decimal("0.00"))),
         paid_in_full=bill.amount_due <= 0,
     )
+
+
+def receipt_text(receipt: Receipt) -> tuple[str, str]:
+    """(subject, body) of the email receipt."""
+    lines = [
+        f"Thank you for your payment to {receipt.practice}.",
+        "",
+        f"Amount paid: {receipt.amount_paid}",
+        f"Date: {receipt.paid_on}",
+        f"Reference: {receipt.reference}",
+        f"Remaining balance: {receipt.remaining}",
+    ]
+    if receipt.paid_in_full:
+        lines += ["", "Your balance is paid in full."]
+    contact = f"call us at {receipt.practice_phone}" if receipt.practice_phone else "contact the practice"
+    lines += ["", f"Questions about your bill? Please {contact}.", "", receipt.practice]
+    return f"Your payment receipt from {receipt.practice}", "\n".join(lines)
+
+
+def receipt_email_queue(*, payment: Payment, now: datetime | None = None) -> Message | None:
+    """Queue the email receipt of ``payment`` (in the caller's transaction) when the guarantor has an email."""
+    guarantor = payment.bill.guarantor
+    if payment.kind != PaymentKind.PAYMENT or not guarantor.email:
+        return None
+    subject, body = receipt_text(receipt_for(payment=payment))
+    message = Message(
+        organization=payment.organization, patient=guarantor, kind=Kind.RECEIPT, channel=Channel.EMAIL,
+        subject=subject, body=body, destination=guarantor.email, context={"payment_id": payment.pk},
+    )  # fmt: skip
+    return messages_create([message], now=now)[0]
 
 
 def receipt_pdf(*, payment: Payment) -> bytes:

@@ -46,7 +46,8 @@ def spanish() -> list[TemplateTranslation]:
 
 def test_every_kind_and_channel_has_a_spanish_system_default():
     assert sorted((t.template.kind, t.template.channel) for t in spanish()) == sorted(
-        itertools.product(Kind.values, Channel.values)
+        # A receipt (H4) is written by payments, not from a template.
+        itertools.product([kind for kind in Kind.values if kind != Kind.RECEIPT], Channel.values)
     )
     assert all(t.template.organization_id is None and t.template.language == "en" for t in spanish())
 

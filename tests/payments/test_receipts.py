@@ -1,19 +1,23 @@
-"""Receipts (H4): what a receipt says, on the page and in its PDF (reportlab), and that it says nothing clinical."""
+"""Receipts (H4): what a receipt says, on the page, in its PDF (reportlab) and in the email the outbox sends, and
+that it says nothing clinical."""
 
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, time
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from pypdf import PdfReader
 
+from notifications.models import Channel, Kind, Message, NotificationSettings, State
+from notifications.outbox import message_send
+from notifications.selectors import undeliverable_messages
 from payments.receipts import receipt_for, receipt_pdf
 from payments.refunds import payment_refund
-from practices.models import Bill, BillSource, Organization
-from tests.factories import GuarantorFactory, OrganizationFactory
+from practices.models import Bill, BillSource, Organization, Patient
+from tests.factories import GuarantorFactory, MembershipFactory, OrganizationFactory
 from tests.payments.paying import sandbox_payment
 
 pytestmark = pytest.mark.django_db
@@ -76,3 +80,67 @@ def test_a_refund_since_shows_on_the_receipt(organization: Organization) -> None
         "$100.00", "$40.00", "$90.00", False,
     )  # fmt: skip
     assert "Refunded since" in pdf_text(receipt_pdf(payment=payment))
+
+
+# H4: the email receipt, through the outbox
+
+
+def test_a_payment_queues_an_email_receipt_through_the_outbox_when_the_guarantor_has_an_email(
+    organization: Organization,
+) -> None:
+    bill = campaign(organization, "150.00")
+    Patient.objects.filter(pk=bill.guarantor_id).update(email="marisol@example.com")
+
+    payment = sandbox_payment(bill, "50.00")
+
+    message = Message.objects.get(kind=Kind.RECEIPT)
+    assert (message.channel, message.destination, message.patient_id, message.bill_id) == (
+        Channel.EMAIL, "marisol@example.com", bill.guarantor_id, None,
+    )  # fmt: skip
+    assert message.state in (State.PENDING, State.SCHEDULED)
+    assert message.subject == "Your payment receipt from Smile Dental"
+    for expected in ("Amount paid: $50.00", payment.processor_reference, "Remaining balance: $100.00",
+                     "(801) 555-0199"):  # fmt: skip
+        assert expected in message.body, expected
+    assert "ROOT" not in message.body and "1980" not in message.body
+
+
+def test_the_receipt_email_goes_through_the_email_channel_even_when_the_payment_ended_the_campaign(
+    organization: Organization, settings: Any, mailoutbox: list[Any]
+) -> None:
+    """The pre-send re-check cancels a paid campaign's messages (N1); a receipt is about the payment, not the
+    campaign, and goes."""
+    settings.EMAIL_ENABLED = True
+    bill = campaign(organization, "150.00")
+    Patient.objects.filter(pk=bill.guarantor_id).update(email="marisol@example.com", timezone="UTC")
+    NotificationSettings.objects.update_or_create(
+        organization=organization, defaults={"quiet_start": time(0), "quiet_end": time(0)}
+    )
+    sandbox_payment(bill, "150.00")
+    message = Message.objects.get(kind=Kind.RECEIPT)
+
+    assert message_send(message_id=message.pk) == State.SENT
+
+    [email] = mailoutbox
+    assert email.to == ["marisol@example.com"]
+    assert "Your balance is paid in full." in email.body
+
+
+def test_no_email_receipt_without_an_email_and_none_for_a_refund(organization: Organization) -> None:
+    bill = campaign(organization, "150.00")
+    payment = sandbox_payment(bill, "50.00")
+    Patient.objects.filter(pk=bill.guarantor_id).update(email="marisol@example.com")
+    payment_refund(payment=payment, amount=Decimal("10.00"), actor_label="test")
+
+    assert not Message.objects.filter(kind=Kind.RECEIPT).exists()
+
+
+def test_a_bounced_receipt_is_not_on_the_undeliverable_list(organization: Organization) -> None:
+    """U1 lists requests and dunning messages for the front desk to resend; a receipt is neither."""
+    bill = campaign(organization, "150.00")
+    Patient.objects.filter(pk=bill.guarantor_id).update(email="marisol@example.com")
+    sandbox_payment(bill, "50.00")
+    Message.objects.filter(kind=Kind.RECEIPT).update(state=State.UNDELIVERED, reason="bounced")
+    staff = MembershipFactory.create(organization=organization).user
+
+    assert not undeliverable_messages(user=staff).filter(kind=Kind.RECEIPT).exists()
