@@ -31,4 +31,7 @@ PERIODIC_TASKS: list[Periodic] = [
     # D-rules: every 10 minutes, run each organization whose local daily run time has passed and that has
     # not run today (one beat entry serves every organization, each in its own time zone).
     Periodic(name="dunning: daily runs", task="dunning.run_due_organizations", every_seconds=600),
+    # C1: every 10 minutes, start the PMS sync of each organization whose local pms_sync_time has passed and
+    # whose sync of today has not started (each claimed for its day; one entry serves every zone).
+    Periodic(name="pms: daily syncs", task="pms.sync_due_organizations", every_seconds=600),
 ]

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "payments",
     "dunning",
     "notifications",
+    "pms",
 ]
 
 MIDDLEWARE = [
@@ -189,6 +190,15 @@ EMAIL_BACKEND = _EMAIL.backend
 ANYMAIL = _EMAIL.anymail
 ANYMAIL_WEBHOOK_SECRET = str(ANYMAIL.get("WEBHOOK_SECRET", ""))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="billing@localhost")
+
+# --- PMS connectors (SPEC §13.2). Each organization's connection (Open Dental's base URL, keys, sync time) is
+# an org_settings key; these are the machine's. The developer and customer keys are stored as Fernet tokens
+# under PMS_KEYS_FERNET_KEY (one key, or a comma list to rotate: the first encrypts, all decrypt); without it
+# no key can be stored (docs/operations.md, Open Dental).
+PMS_KEYS_FERNET_KEY = env_str("PMS_KEYS_FERNET_KEY")
+PMS_HTTP_TIMEOUT = env.float("PMS_HTTP_TIMEOUT", default=60.0)  # Open Dental stops a request at 60 s itself
+# Connections the per-family requests of a sync use at once (aging, payment plans); 1 for strictly serial.
+PMS_CONCURRENCY = env.int("PMS_CONCURRENCY", default=4)
 
 # --- Payments (SPEC §9): the gateway behind the patient payment page; the sandbox is the embedded default.
 PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", default="payments.gateway.SandboxGateway")

@@ -12,3 +12,5 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 PUBLIC_BASE_URL = "http://testserver"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# A fixed Fernet key for the stored PMS keys (pms/keys.py); production reads its own from the environment.
+PMS_KEYS_FERNET_KEY = "hHjHqXFhF2bJ3yPp5wQ2m4sVnO8dT0aLrC6uE9iK1gM="
