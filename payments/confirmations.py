@@ -36,7 +36,7 @@ from payments.models import (
 )
 from payments.processors.base import ProcessorEvent as Event
 from payments.processors.base import from_cents
-from payments.receipts import receipt_email_queue
+from payments.receipts import receipt_email_later
 from practices.models import BILL_OWING_STATES, Bill, BillSource, BillState
 from practices.services import audit_record
 
@@ -195,7 +195,7 @@ def payment_record(
         organization=checkout.organization, actor_label=processor, action="payment.record", obj=payment,
         changes=changes,
     )  # fmt: skip
-    receipt_email_queue(payment=payment, now=moment)
+    receipt_email_later(payment=payment)
     return ("recorded, needs review" if review else "recorded"), payment
 
 

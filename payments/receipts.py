@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils import timezone
 from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.units import inch
@@ -78,17 +79,39 @@ def receipt_text(receipt: Receipt) -> tuple[str, str]:
     return f"Your payment receipt from {receipt.practice}", "\n".join(lines)
 
 
-def receipt_email_queue(*, payment: Payment, now: datetime | None = None) -> Message | None:
-    """Queue the email receipt of ``payment`` (in the caller's transaction) when the guarantor has an email."""
-    guarantor = payment.bill.guarantor
-    if payment.kind != PaymentKind.PAYMENT or not guarantor.email:
-        return None
-    subject, body = receipt_text(receipt_for(payment=payment))
-    message = Message(
-        organization=payment.organization, patient=guarantor, kind=Kind.RECEIPT, channel=Channel.EMAIL,
-        subject=subject, body=body, destination=guarantor.email, context={"payment_id": payment.pk},
-    )  # fmt: skip
-    return messages_create([message], now=now)[0]
+def receipt_email_later(*, payment: Payment) -> None:
+    """Queue the email receipt of ``payment`` for a worker, once the caller's transaction commits: the webhook
+    answers the processor without waiting for the outbox (SPEC §11, checkout confirmations)."""
+    from payments.tasks import receipt_email
+
+    payment_id = payment.pk
+    transaction.on_commit(lambda: receipt_email.delay(payment_id))
+
+
+def receipt_email_send(*, payment_id: int, now: datetime | None = None) -> Message | None:
+    """Create the email receipt of payment ``payment_id`` in the outbox when the guarantor has an email; once:
+    the payment's row is locked while its receipt is looked for, so a redelivered task finds the first one."""
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("organization", "bill__guarantor")
+            .filter(pk=payment_id, kind=PaymentKind.PAYMENT)
+            .first()
+        )
+        if payment is None or not payment.bill.guarantor.email:
+            return None
+        guarantor = payment.bill.guarantor
+        earlier = Message.objects.filter(
+            patient=guarantor, channel=Channel.EMAIL, kind=Kind.RECEIPT, context__payment_id=payment.pk
+        ).first()
+        if earlier is not None:
+            return earlier
+        subject, body = receipt_text(receipt_for(payment=payment))
+        message = Message(
+            organization=payment.organization, patient=guarantor, kind=Kind.RECEIPT, channel=Channel.EMAIL,
+            subject=subject, body=body, destination=guarantor.email, context={"payment_id": payment.pk},
+        )  # fmt: skip
+        return messages_create([message], now=now)[0]
 
 
 def receipt_pdf(*, payment: Payment) -> bytes:

@@ -29,6 +29,12 @@ pytestmark = [
 PHONE_VIEWPORT = {"width": 390, "height": 844}
 
 
+@pytest.fixture(autouse=True)
+def _no_receipt_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As tests/browser/conftest.py does for the outbox: no broker here; the receipt task is tested on its own.
+    monkeypatch.setattr("payments.tasks.receipt_email.delay", lambda payment_id: None)
+
+
 def _scroll_width(page: Page) -> int:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert isinstance(width, int)

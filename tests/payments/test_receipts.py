@@ -16,6 +16,7 @@ from notifications.outbox import message_send
 from notifications.selectors import undeliverable_messages
 from payments.receipts import receipt_for, receipt_pdf
 from payments.refunds import payment_refund
+from payments.tasks import receipt_email
 from practices.models import Bill, BillSource, Organization, Patient
 from tests.factories import GuarantorFactory, MembershipFactory, OrganizationFactory
 from tests.payments.paying import sandbox_payment
@@ -85,13 +86,29 @@ def test_a_refund_since_shows_on_the_receipt(organization: Organization) -> None
 # H4: the email receipt, through the outbox
 
 
-def test_a_payment_queues_an_email_receipt_through_the_outbox_when_the_guarantor_has_an_email(
+def test_recording_a_payment_queues_its_receipt_for_a_worker_once_committed(
+    organization: Organization, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr("payments.tasks.receipt_email.delay", queued.append)
+    bill = campaign(organization, "150.00")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        payment = sandbox_payment(bill, "50.00")
+
+    assert queued == [payment.pk]
+    assert not Message.objects.filter(kind=Kind.RECEIPT).exists()  # the worker writes it
+
+
+def test_the_receipt_task_writes_an_email_through_the_outbox_when_the_guarantor_has_an_email(
     organization: Organization,
 ) -> None:
     bill = campaign(organization, "150.00")
     Patient.objects.filter(pk=bill.guarantor_id).update(email="marisol@example.com")
-
     payment = sandbox_payment(bill, "50.00")
+
+    assert receipt_email(payment.pk) is True
+    assert receipt_email(payment.pk) is True  # redelivered: the same receipt, not a second one
 
     message = Message.objects.get(kind=Kind.RECEIPT)
     assert (message.channel, message.destination, message.patient_id, message.bill_id) == (
@@ -116,7 +133,7 @@ def test_the_receipt_email_goes_through_the_email_channel_even_when_the_payment_
     NotificationSettings.objects.update_or_create(
         organization=organization, defaults={"quiet_start": time(0), "quiet_end": time(0)}
     )
-    sandbox_payment(bill, "150.00")
+    receipt_email(sandbox_payment(bill, "150.00").pk)
     message = Message.objects.get(kind=Kind.RECEIPT)
 
     assert message_send(message_id=message.pk) == State.SENT
@@ -129,9 +146,11 @@ def test_the_receipt_email_goes_through_the_email_channel_even_when_the_payment_
 def test_no_email_receipt_without_an_email_and_none_for_a_refund(organization: Organization) -> None:
     bill = campaign(organization, "150.00")
     payment = sandbox_payment(bill, "50.00")
+    assert receipt_email(payment.pk) is False
     Patient.objects.filter(pk=bill.guarantor_id).update(email="marisol@example.com")
-    payment_refund(payment=payment, amount=Decimal("10.00"), actor_label="test")
+    refund = payment_refund(payment=payment, amount=Decimal("10.00"), actor_label="test")
 
+    assert receipt_email(refund.pk) is False
     assert not Message.objects.filter(kind=Kind.RECEIPT).exists()
 
 
@@ -139,7 +158,7 @@ def test_a_bounced_receipt_is_not_on_the_undeliverable_list(organization: Organi
     """U1 lists requests and dunning messages for the front desk to resend; a receipt is neither."""
     bill = campaign(organization, "150.00")
     Patient.objects.filter(pk=bill.guarantor_id).update(email="marisol@example.com")
-    sandbox_payment(bill, "50.00")
+    receipt_email(sandbox_payment(bill, "50.00").pk)
     Message.objects.filter(kind=Kind.RECEIPT).update(state=State.UNDELIVERED, reason="bounced")
     staff = MembershipFactory.create(organization=organization).user
 
