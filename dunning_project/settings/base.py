@@ -14,6 +14,7 @@ from csp.constants import NONE, SELF
 
 from dunning_project.email_config import email_config
 from dunning_project.env import env_bool, env_list, env_str
+from dunning_project.payment_config import payment_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -200,5 +201,11 @@ PMS_HTTP_TIMEOUT = env.float("PMS_HTTP_TIMEOUT", default=60.0)  # Open Dental st
 # Connections the per-family requests of a sync use at once (aging, payment plans); 1 for strictly serial.
 PMS_CONCURRENCY = env.int("PMS_CONCURRENCY", default=4)
 
-# --- Payments (SPEC §9): the gateway behind the patient payment page; the sandbox is the embedded default.
-PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", default="payments.gateway.SandboxGateway")
+# --- Payments (SPEC §9, §14): the processor behind the payment page's hosted checkout, ``sandbox`` (the embedded
+# default, offline) or ``stripe`` with its variables; dunning_project/payment_config.py reads and checks them.
+_PAYMENTS = payment_config()
+PAYMENT_PROCESSOR = _PAYMENTS.processor
+STRIPE_SECRET_KEY = _PAYMENTS.stripe_secret_key
+STRIPE_WEBHOOK_SECRET = _PAYMENTS.stripe_webhook_secret
+# Default: Stripe's own API. Tests and benchmarks point the real SDK at a local fake server through it.
+STRIPE_API_BASE_URL = _PAYMENTS.stripe_api_base_url

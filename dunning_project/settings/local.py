@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dunning_project.env import env_bool
-from dunning_project.payment_config import payment_config
 
 from .base import *  # noqa: F403
 from .base import EMAIL_BACKEND, EMAIL_ENABLED, SECRET_KEY, VAR_DIR
@@ -18,6 +17,3 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 if not EMAIL_ENABLED:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
     EMAIL_ENABLED = True
-
-# A chosen processor without what it needs stops start-up here, with one line naming the variable (§10).
-payment_config()

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
-from dunning_project.payment_config import payment_config
-
 from .base import *  # noqa: F403
-from .base import ANYMAIL_ESP, ANYMAIL_WEBHOOK_SECRET, DEBUG, EMAIL_ENABLED, SECRET_KEY
+from .base import (
+    ANYMAIL_ESP,
+    ANYMAIL_WEBHOOK_SECRET,
+    DEBUG,
+    EMAIL_ENABLED,
+    PAYMENT_PROCESSOR,
+    SECRET_KEY,
+    STRIPE_WEBHOOK_SECRET,
+)
 
 _INSECURE_KEYS = {"", "insecure-local-development-key-do-not-use-in-production", "test-only-secret-key"}
 
@@ -25,8 +31,7 @@ if EMAIL_ENABLED and not ANYMAIL_WEBHOOK_SECRET:
 
 # T3 again, for the processor (SPEC §14): Stripe's webhook without its signing secret would refuse every real
 # confirmation (or, worse, tempt someone to skip the check); production does not start that way.
-_PAYMENTS = payment_config()
-if _PAYMENTS.processor == "stripe" and not _PAYMENTS.stripe_webhook_secret:
+if PAYMENT_PROCESSOR == "stripe" and not STRIPE_WEBHOOK_SECRET:
     raise ImproperlyConfigured(
         "STRIPE_WEBHOOK_SECRET must be set when PAYMENT_PROCESSOR=stripe: it is the signing secret (whsec_...) of"
         " the /webhooks/stripe/ endpoint"

@@ -1,9 +1,9 @@
 """Card processors behind the payment page (H1): ``PAYMENT_PROCESSOR`` picks one, ``sandbox`` by default.
 
 ``get_processor()`` is the one way the rest of the product reaches a processor; ``base`` says what each must do.
-``configured()`` is the one reader of the payment settings: ``PAYMENT_PROCESSOR``, ``STRIPE_SECRET_KEY``,
-``STRIPE_WEBHOOK_SECRET``, ``STRIPE_API_BASE_URL`` as Django settings when a settings module sets them (tests
-override them there), else as ``dunning_project.payment_config`` read them from the environment.
+``configured()`` is the one reader of the payment settings (``PAYMENT_PROCESSOR``, ``STRIPE_SECRET_KEY``,
+``STRIPE_WEBHOOK_SECRET``, ``STRIPE_API_BASE_URL``; settings/base.py reads them with
+``dunning_project.payment_config``).
 """
 
 from __future__ import annotations
@@ -13,22 +13,16 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from dunning_project.payment_config import PROCESSORS, PaymentConfig, payment_config
+from dunning_project.payment_config import PROCESSORS, PaymentConfig
 from payments.processors.base import Processor
 
 
-@lru_cache(maxsize=1)
-def _environment() -> PaymentConfig:
-    return payment_config()
-
-
 def configured() -> PaymentConfig:
-    environment = _environment()
     return PaymentConfig(
-        processor=getattr(settings, "PAYMENT_PROCESSOR", environment.processor),
-        stripe_secret_key=getattr(settings, "STRIPE_SECRET_KEY", environment.stripe_secret_key),
-        stripe_webhook_secret=getattr(settings, "STRIPE_WEBHOOK_SECRET", environment.stripe_webhook_secret),
-        stripe_api_base_url=getattr(settings, "STRIPE_API_BASE_URL", environment.stripe_api_base_url),
+        processor=settings.PAYMENT_PROCESSOR,
+        stripe_secret_key=settings.STRIPE_SECRET_KEY,
+        stripe_webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+        stripe_api_base_url=settings.STRIPE_API_BASE_URL,
     )
 
 
