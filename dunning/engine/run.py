@@ -142,6 +142,15 @@ def run_dunning(
     return run.decisions()
 
 
+def requires_sms_consent(organization: Organization) -> bool:
+    """§13.2: with the organization's require_sms_consent on, only a PMS "yes" is texted."""
+    return bool(
+        NotificationSettings.objects.filter(organization=organization)
+        .values_list("require_sms_consent", flat=True)
+        .first()
+    )
+
+
 def preset_steps(preset_id: int) -> tuple[Step, ...]:
     """The preset's steps as the rules take them, by age then channel."""
     return tuple(
@@ -209,12 +218,7 @@ class _Run:
         self.write = write
         self.created = timezone.now()
         self.policy = send_policy(organization)
-        # §13.2: with the organization's require_sms_consent on, only a PMS "yes" is texted.
-        self.require_sms_consent = bool(
-            NotificationSettings.objects.filter(organization=organization)
-            .values_list("require_sms_consent", flat=True)
-            .first()
-        )
+        self.require_sms_consent = requires_sms_consent(organization)
         self.classes: list[tuple[Outcome, ...]] = []
         self.class_sends: list[tuple[Outcome, ...]] = []
         self.class_of: dict[Facts, int] = {}

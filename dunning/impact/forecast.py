@@ -26,11 +26,11 @@ from django.db import connection
 from django.db.models import Count, Max, Min, Q
 
 from dunning.engine.rules import DROP_KINDS, Facts, Outcome, Rules, Step, decide
-from dunning.engine.run import preset_steps
+from dunning.engine.run import SENT_BY_PMS_CHANNEL, preset_steps, requires_sms_consent
 from dunning.models import Action, DunningDecision, DunningSettings
 from notifications.models import Channel, OptOut
 from payments.models import Snooze
-from practices.models import Bill, BillSource, BillState, Organization, Patient
+from practices.models import Bill, BillSource, BillState, Organization, Patient, SmsConsent
 
 CHANNELS = (Channel.SMS.value, Channel.EMAIL.value, Channel.PAPER.value)
 # Bills per read: the read reports its progress between chunks of about this many bills.
@@ -64,6 +64,8 @@ class Group:
     next_date: date | None
     snoozed_until: date | None
     decided: tuple[int, ...]  # bit masks over the forecast's step keys
+    sent_by_pms: str = ""  # §13.2: the channel the PMS already sent the statement by
+    sms_consent: bool = False  # §13.2: the PMS says yes to texts
 
 
 @dataclass
@@ -126,6 +128,7 @@ def forecast(
     window = [start + timedelta(days=n) for n in range(days)]
     steps = [preset_steps(s.preset_id) if s.preset_id is not None else () for s in settings]
     keys = _step_keys(steps, window)
+    consent = requires_sms_consent(organization)  # a notification setting: the same on both sides
     progress(0.0, "Reading the active bills")
     groups = read_groups(
         organization=organization,
@@ -136,8 +139,9 @@ def forecast(
     results = []
     for index, (config, preset) in enumerate(zip(settings, steps, strict=True)):
         progress(0.8 + 0.2 * index / len(settings), f"Forecasting {days} days")
+        rules = [_rules(config, preset, day) for day in window]
         result = (
-            walk(groups, scenario=index, rules=[_rules(config, preset, day) for day in window], keys=keys)
+            walk(groups, scenario=index, rules=rules, keys=keys, require_sms_consent=consent)
             if preset
             else Forecast(days=window, sends=[dict.fromkeys(CHANNELS, 0) for _ in window])
         )
@@ -148,8 +152,9 @@ def forecast(
 
 
 def walk(
-    groups: Sequence[Group], *, scenario: int, rules: Sequence[Rules], keys: Sequence[tuple[str, str]]
-) -> Forecast:
+    groups: Sequence[Group], *, scenario: int, rules: Sequence[Rules], keys: Sequence[tuple[str, str]],
+    require_sms_consent: bool = False,
+) -> Forecast:  # fmt: skip
     """Each group through the days of ``rules`` (one Rules per day), as the daily run treats a bill
     (``_Run.take``): not read before its stored next date; before its clock starts, read again on that day;
     snoozed, read again tomorrow (D11); otherwise decided by ``decide`` and given its next step's date, or
@@ -180,6 +185,7 @@ def walk(
             facts = Facts(
                 group.request, age, group.do_not_contact, above_electronic, above_print, group.sms, group.email,
                 group.sms_opted_out, group.email_opted_out, group.address_invalid, changed, decided,
+                group.sent_by_pms, require_sms_consent and not group.sms_consent,
             )  # fmt: skip
             outcomes = memo[index].get(facts)
             if outcomes is None:
@@ -267,15 +273,27 @@ def read_groups(
     for key, count in merged.items():
         request, dnc, *rest = key
         above = tuple((bool(rest[2 * i]), bool(rest[2 * i + 1])) for i in range(n))
-        sms, email, sms_out, email_out, invalid, changed, effective, next_date, snoozed = rest[
-            2 * n : 2 * n + 9
-        ]
-        masks = tuple(int(m) for m in rest[2 * n + 9 :])
+        facts = rest[2 * n : 2 * n + 11]
+        (
+            sms,
+            email,
+            sms_out,
+            email_out,
+            invalid,
+            changed,
+            effective,
+            next_date,
+            snoozed,
+            sent_by_pms,
+            consent,
+        ) = facts
+        masks = tuple(int(m) for m in rest[2 * n + 11 :])
         group = Group(
             count=int(count), request=bool(request), do_not_contact=bool(dnc), above=above, sms=bool(sms),
             email=bool(email), sms_opted_out=bool(sms_out), email_opted_out=bool(email_out),
             address_invalid=bool(invalid), amount_changed=bool(changed), effective=_as_date(effective) or start,
             next_date=_as_date(next_date), snoozed_until=_as_date(snoozed), decided=masks,
+            sent_by_pms=SENT_BY_PMS_CHANNEL.get(sent_by_pms, ""), sms_consent=bool(consent),
         )  # fmt: skip
         groups.append(group)
     return groups
@@ -290,7 +308,7 @@ def _group_sql(n_keys: int, words: int, n_thresholds: int) -> str:
     )
     above = ", ".join(["b.amount_due > %s, b.amount_due > %s"] * n_thresholds)
     masks = ", ".join(f"COALESCE(x.w{w}, 0)" for w in range(words))
-    columns = 2 + 2 * n_thresholds + 9 + words
+    columns = 2 + 2 * n_thresholds + 11 + words
     # The facts of run._due_batches (Facts, snooze, opt-outs) and the decided steps of the bill's generation.
     # Decisions are read by the chunk's range of bill ids alone, so that the unique index that leads with the
     # bill (decision_once_per_step) serves them; another organization's bills in the range are never joined.
@@ -312,7 +330,8 @@ def _group_sql(n_keys: int, words: int, n_thresholds: int) -> str:
         SELECT b.source = %s, p.do_not_contact, {above},
                p.mobile_phone <> '', p.email <> '', p.pms_sms_opt_out OR so.address IS NOT NULL,
                p.pms_email_opt_out OR eo.address IS NOT NULL, p.address_status = %s, b.amount_changed,
-               b.effective_created_date, b.next_dunning_date, s.until, {masks}, COUNT(*)
+               b.effective_created_date, b.next_dunning_date, s.until, b.sent_by_pms, p.sms_consent = %s,
+               {masks}, COUNT(*)
         FROM {bills} b
         JOIN {patients} p ON p.id = b.guarantor_id
         LEFT JOIN decided x ON x.bill_id = b.id AND x.generation = b.generation
@@ -339,6 +358,6 @@ def _group_params(
     params += [BillSource.REQUEST.value]
     for electronic, paper in thresholds:
         params += [electronic, paper]
-    params += ["invalid"]
+    params += ["invalid", SmsConsent.YES.value]
     params += [lo, hi, org, active, end]
     return params

@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from dunning.engine import run_dunning
 from dunning.impact.forecast import forecast
 from dunning.models import DunningDecision, DunningSettings, Preset
-from notifications.models import Message, OptOut
+from notifications.models import Message, NotificationSettings, OptOut
 from payments.models import Snooze
 from practices.models import Bill, BillState
 from tests.factories import AccountFactory, GuarantorFactory, OrganizationFactory
@@ -93,6 +94,12 @@ def world(org) -> None:
     )  # a bill update (D10)
     bill(org, guarantor(org, "F1"), "F-1", D0 - timedelta(days=88))  # finishes its schedule in the window
     bill(org, guarantor(org, "P1"), "P-1", D0 - timedelta(days=10), state=BillState.PAID)  # ended: nothing
+    # §13.2: statements the PMS already mailed or emailed (their age-0 step on that channel is skipped), and
+    # patients whose PMS records no consent to texts (skipped when the organization requires it).
+    bill(org, guarantor(org, "M1"), "M-1", D0 + timedelta(days=2), sent_by_pms="mail")
+    bill(org, guarantor(org, "E1"), "E-1", D0 - timedelta(days=40), sent_by_pms="email")
+    bill(org, guarantor(org, "K1", sms_consent="no"), "K-1", D0 - timedelta(days=9))
+    bill(org, guarantor(org, "K2", sms_consent="yes"), "K-2", D0 - timedelta(days=9))
 
 
 def engine_sends(org, days) -> list[dict[str, int]]:
@@ -108,17 +115,22 @@ def engine_sends(org, days) -> list[dict[str, int]]:
     return out
 
 
-SETTINGS = {
+SETTINGS: dict[str, dict[str, Any]] = {
     "defaults": {},
+    "texts need consent": {"require_sms_consent": True},
     "paper rules, thresholds and updates": {"drop_to_paper_on_opt_out": True, "skip_paper_when_electronic": True,
                                             "min_electronic": Decimal("5.00"), "min_print": Decimal("3.00"),
                                             "communicate_on_update": True},
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("changes", SETTINGS.values(), ids=SETTINGS.keys())
+@pytest.mark.parametrize("changes", [dict(c) for c in SETTINGS.values()], ids=SETTINGS.keys())
 def test_the_forecast_is_what_the_engine_then_decides_each_day(org, changes):
     world(org)
+    if changes.pop("require_sms_consent", False):
+        NotificationSettings.objects.update_or_create(
+            organization=org, defaults={"require_sms_consent": True}
+        )
     DunningSettings.objects.filter(organization=org).update(**changes)
     settings = DunningSettings.objects.get(organization=org)
     days = [D0 + timedelta(days=n) for n in range(DAYS)]
