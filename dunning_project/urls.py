@@ -21,6 +21,7 @@ urlpatterns = [
     path("webhooks/", include("notifications.urls")),
     path("dashboard/payments/", include("payments.dashboard_urls")),
     path("dashboard/after-final/", include("dunning.dashboard_urls")),
+    path("dashboard/results/", include("payments.results.urls")),
     path("dashboard/", include("notifications.dashboard_urls")),
     path("", include("payments.pay_urls")),
 ]

@@ -23,3 +23,11 @@ class PaymentsConfig(AppConfig):
         from payments.links import payment_url_for_ref
 
         register_pay_url(payment_url_for_ref)
+        # Results (SPEC §16): the AR snapshot of each import and the daily figures of the days kept since; and a
+        # few months of history for seed_demo's practice.
+        from payments.results.demo import demo_history
+        from payments.results.services import results_after_import
+        from practices.demo import register_demo_extension
+
+        register_post_import_hook(results_after_import)
+        register_demo_extension(demo_history)

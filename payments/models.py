@@ -353,3 +353,134 @@ class SandboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"Sandbox event {self.id}"
+
+
+# --- Results (SPEC §16): link events for attribution (V2), the daily figures the Results page adds up, and
+# the daily AR snapshot taken at each import (V1). The code that writes and reads them is payments.results.
+
+
+class LinkEventKind(models.TextChoices):
+    OPENED = "opened", "Link opened"
+    VERIFIED = "verified", "Date of birth verified"
+
+
+class LinkEvent(models.Model):
+    """A patient opened a message's payment link (``?m=<ref>``, V2), or verified their date of birth after
+    opening it (counted for the most recent opened message of the campaign).
+
+    The message's channel, kind, step and the amount it asked for are copied here: they never change, and the
+    daily figures group by them without reading the outbox again."""
+
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    bill = models.ForeignKey("practices.Bill", on_delete=models.CASCADE, related_name="+", db_index=False)
+    message = models.ForeignKey(
+        "notifications.Message", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    event = models.CharField(max_length=8, choices=LinkEventKind.choices)
+    channel = models.CharField(max_length=5)
+    message_kind = models.CharField(max_length=12)
+    step_key = models.CharField(max_length=64, blank=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # V2: the most recent opened message of a campaign before a payment or a verification.
+            models.Index(fields=["bill", "event", "at"], name="linkevent_bill_latest"),
+            # A message's first open (or verification): the funnel counts each message once.
+            models.Index(fields=["message", "event", "at"], name="linkevent_message_first"),
+            # The daily figures: an organization's events of a day.
+            models.Index(fields=["organization", "at"], name="linkevent_org_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()}: message {self.message_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Metric(models.TextChoices):
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    # Messages that went out or could not: sent, or undeliverable without ever being sent (the rate's base).
+    ATTEMPTED = "attempted", "Attempted"
+    UNDELIVERABLE = "undeliverable", "Undeliverable"
+    OPENED = "opened", "Link opened"
+    VERIFIED = "verified", "Verified"
+    PAID = "paid", "Paid"
+    PAPER_PAID = "paper_paid", "Paid on campaigns reached by paper"
+    PAY_DELAY = "pay_delay", "Days from first message to payment"
+
+
+class DailyFigure(models.Model):
+    """One figure of one day of an organization (its own zone's calendar day), by the message's channel, kind
+    and step (and the reason, for undeliverable; the number of days, for the time to pay).
+
+    Written once per day after the day has settled (``payments.results.services``), never rewritten; the Results page
+    adds up the rows of its range and computes the days that have not settled yet from the live tables."""
+
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    day = models.DateField()
+    metric = models.CharField(max_length=13, choices=Metric.choices)
+    channel = models.CharField(max_length=5, blank=True)
+    kind = models.CharField(max_length=12, blank=True)
+    step_key = models.CharField(max_length=64, blank=True)
+    reason = models.CharField(max_length=24, blank=True)
+    days = models.IntegerField(default=0)
+    count = models.BigIntegerField(default=0)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+
+    class Meta:
+        constraints = [
+            # Also the index of the page's read: an organization's rows of a range of days.
+            models.UniqueConstraint(
+                fields=["organization", "day", "metric", "channel", "kind", "step_key", "reason", "days"],
+                name="daily_figure_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.metric} {self.channel}/{self.kind}: {self.count} ({self.amount})"
+
+
+class BuiltDay(models.Model):
+    """The day's figures are in DailyFigure (a day without any activity has no figure, but has its row here)."""
+
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    day = models.DateField()
+    built_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "day"], name="built_day_once")]
+
+    def __str__(self) -> str:
+        return f"Figures of {self.day}"
+
+
+class ARSnapshot(models.Model):
+    """V1: the organization's accounts receivable by aging bucket on an import date (the last import of the
+    day wins), and the number of guarantors owing."""
+
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    day = models.DateField()
+    bucket_0_30 = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    bucket_31_60 = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    bucket_61_90 = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    bucket_over_90 = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    guarantors = models.PositiveIntegerField(
+        default=0, help_text="Guarantors with a balance owed (total > 0)."
+    )
+    taken_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "day"], name="ar_snapshot_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"AR on {self.day}: {self.total}"

@@ -25,6 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
+from notifications.paylinks import MESSAGE_PARAMETER
 from payments.checkout import (
     DobOutcome,
     PaymentRefused,
@@ -41,6 +42,7 @@ from payments.links import hash_token, payment_link_lookup
 from payments.models import Checkout, Payment, PaymentKind, PaymentLink, PaymentStatus
 from payments.processors import configured, get_processor
 from payments.receipts import receipt_for, receipt_pdf
+from payments.results.services import link_opened, link_verified
 from practices.models import Account, AgingCategory, Organization
 
 SESSION_KEY = "pay_verified"
@@ -123,6 +125,9 @@ def pay_link(request: HttpRequest, token: str) -> HttpResponse:
     link = payment_link_lookup(token=token, now=now)
     if link is None:
         return _unavailable(request, token)
+    if request.method == "GET" and request.GET.get(MESSAGE_PARAMETER):
+        # V2: which message's link this is (``?m=``); a reference of another campaign records nothing.
+        link_opened(bill=link.bill, message_ref=request.GET[MESSAGE_PARAMETER], at=now)
     if not _is_verified(request, link, now):
         return _verify(request, link, token, now)
     return _pay(request, link, token, now)
@@ -141,6 +146,7 @@ def _verify(request: HttpRequest, link: PaymentLink, token: str, now: datetime) 
         outcome = dob_verify(link=link, month_year=form.cleaned_data["dob"], now=now)
         if outcome == DobOutcome.VERIFIED:
             _mark_verified(request, link, now)
+            link_verified(bill=link.bill, at=now)  # V2: for the most recent opened message of the campaign
             following = _next_pop(request, link)
             if following:
                 return redirect(following)

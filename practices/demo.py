@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -167,6 +168,16 @@ def _organization_and_users() -> tuple[Organization, list[tuple[str, str]]]:
     return organization, logins
 
 
+# What other apps add to the demo once its feed is imported (payments: a few months of history for Results), each
+# called with (organization=, today=): practices imports nothing from them.
+_demo_extensions: list[Callable[..., Any]] = []
+
+
+def register_demo_extension(extension: Callable[..., Any]) -> None:
+    if extension not in _demo_extensions:
+        _demo_extensions.append(extension)
+
+
 def seed_demo(*, now: datetime | None = None) -> tuple[Organization, list[tuple[str, str]], ImportSummary]:
     organization, logins = _organization_and_users()
     moment = (now or timezone.now()).replace(microsecond=0)
@@ -175,4 +186,6 @@ def seed_demo(*, now: datetime | None = None) -> tuple[Organization, list[tuple[
     summary = feed_import(
         raw=json.dumps(document).encode(), source=FeedSource.DEMO, organization=organization
     )
+    for extension in _demo_extensions:
+        extension(organization=organization, today=today)
     return organization, logins, summary

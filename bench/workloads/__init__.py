@@ -61,6 +61,12 @@ WORKLOADS: tuple[Workload, ...] = (
         ("paper_letters",),
     ),
     Workload("send_pipeline", "bench.workloads.send_pipeline", [("send_pipeline", "msg/s", "≥ 300 msg/s per worker process")], ("send",)),
+    Workload(
+        "results",
+        "bench.workloads.results",
+        [("results_page", "ms", "≤ 300 ms, ratio ≤ 1.5"), ("results_page_queries", "queries", "≤ 20, same at any size")],
+        ("results_page",),
+    ),
 )  # fmt: skip
 
 

@@ -371,11 +371,12 @@ def _letter(
         ),
         language=language,
         kind=message.kind,
-        body=with_pay_url(message.body, context),
+        body=with_pay_url(message.body, context, message_id=message.pk),
         amount_due=amount,
         aging=aging,
         due_date=due_date,
-        pay_url=pay_url(context) or settings.PUBLIC_BASE_URL,
+        # The link (and its QR code) names this letter (``?m=``, V2), like a text's or an email's.
+        pay_url=pay_url(context, message_id=message.pk) or settings.PUBLIC_BASE_URL,
         statement_date=statement_date or batch_date,
         mailed_on=batch_date,
     )

@@ -78,3 +78,20 @@ def test_morning_workflow_screenshots(page: Page, live_server, morning: None) ->
     page.locator("table.data a").first.click()
     expect(page.get_by_role("heading", name="Payment request", exact=True)).to_be_visible()
     page.screenshot(path=out / "4-guarantor.png")
+
+
+def test_results_screenshot(page: Page, live_server, morning: None) -> None:
+    """The README's Results screenshot: the demo practice's last 90 days (its history, ``payments.results.demo``), as a
+    billing manager sees it."""
+    out = Path(SCREENSHOTS_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    organization, _logins, _summary = seed_demo()
+
+    page.goto(f"{live_server.url}/admin/login/?next=/dashboard/results/{organization.slug}/")
+    page.get_by_label("Username").fill("billing")
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Results", exact=True)).to_be_visible()
+    expect(page.get_by_role("table", name="Funnel by channel")).to_be_visible()
+    page.set_viewport_size({"width": 1280, "height": 1500})
+    page.screenshot(path=out / "5-results.png")
