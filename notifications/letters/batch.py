@@ -31,8 +31,17 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from notifications.frequency import ContactLog, parse_frequency_cap
 from notifications.letters.render import AGING_BUCKETS, Letter, LetterTooLong, PostalAddress, Practice, render
-from notifications.models import BatchState, Channel, LetterBatch, Message, Reason, State
+from notifications.models import (
+    BatchState,
+    Channel,
+    LetterBatch,
+    Message,
+    NotificationSettings,
+    Reason,
+    State,
+)
 from notifications.paylinks import pay_url, with_pay_url
 from notifications.templating import greeting_name, template_for
 from practices.csv_export import csv_text
@@ -104,7 +113,9 @@ def letter_batches_render_all(*, now: datetime | None = None) -> list[int]:
     batches. Returns the ids of the batches rendered. One organization's failure does not stop the others;
     it is logged and raised as ``LetterBatchFailed`` at the end."""
     moment = now or timezone.now()
-    pending = Message.objects.filter(channel=Channel.PAPER, state=State.PENDING).values("organization_id")
+    pending = Message.objects.filter(
+        Q(state=State.PENDING) | Q(state=State.SCHEDULED, scheduled_for__lte=moment), channel=Channel.PAPER
+    ).values("organization_id")
     abandoned = _abandoned_filter().values("organization_id")
     organizations = Organization.objects.filter(Q(pk__in=pending) | Q(pk__in=abandoned)).order_by("pk")
     rendered: list[int] = []
@@ -166,6 +177,10 @@ def _batch_claim(
     *, organization: Organization, day: date, moment: datetime, limit: int
 ) -> LetterBatch | None:
     with transaction.atomic():
+        # K2: letters the frequency cap held go with the first batch after they fit.
+        Message.objects.filter(
+            organization=organization, channel=Channel.PAPER, state=State.SCHEDULED, scheduled_for__lte=moment
+        ).update(state=State.PENDING, reason="", hold_detail="", updated_at=moment)
         ids = list(
             Message.objects.select_for_update(skip_locked=True)
             .filter(organization=organization, channel=Channel.PAPER, state=State.PENDING)
@@ -185,6 +200,7 @@ def _batch_claim(
         mine.filter(patient__do_not_contact=True).update(
             state=State.CANCELLED, reason=Reason.DO_NOT_CONTACT, updated_at=moment
         )
+        _hold_over_cap(mine, organization=organization, moment=moment)
         batch = LetterBatch.objects.create(organization=organization, batch_date=day)
         claimed = mine.update(state=State.SENDING, batch=batch, sending_started_at=moment, updated_at=moment)
         if not claimed:
@@ -193,6 +209,28 @@ def _batch_claim(
         batch.letter_count = claimed
         batch.save(update_fields=["letter_count"])
     return batch
+
+
+def _hold_over_cap(mine: QuerySet[Message], *, organization: Organization, moment: datetime) -> None:
+    """K2: a letter that would exceed the frequency cap of its guarantor or household is held (``scheduled``, with
+    the reason) to the first moment it fits, like a text or an email; never dropped. Two queries for the batch."""
+    raw = NotificationSettings.objects.filter(organization=organization).values_list(
+        "frequency_cap", flat=True
+    )
+    cap = parse_frequency_cap(raw.first() or "none")
+    if cap is None:
+        return
+    letters = list(mine.select_related("patient").order_by("pk"))
+    contacts = ContactLog.read(letters, now=moment, days=cap.days)
+    for letter in letters:
+        hold = contacts.hold(letter, now=moment, cap=cap, rules=())
+        if hold is None:
+            contacts.add(letter, moment)
+            continue
+        Message.objects.filter(pk=letter.pk, state=State.PENDING).update(
+            state=State.SCHEDULED, scheduled_for=hold.at, reason=hold.reason, hold_detail=hold.detail[:300],
+            updated_at=moment,
+        )  # fmt: skip
 
 
 # --- render -----------------------------------------------------------------------------------------------
