@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ROWS = {
     "feed_import", "bulk_list", "dashboard_list_page", "dashboard_list_queries", "dunning_first_run",
     "dunning_daily_run", "dunning_daily_growth", "paper_letters_1proc", "paper_letters_2proc", "send_pipeline",
-    "send_pipeline_compliance", "results_page", "results_page_queries",
+    "send_pipeline_compliance", "results_page", "results_page_queries", "checkout_confirmations",
 }  # fmt: skip
 KEYS = {"name", "value", "unit", "baseline", "ratio", "budget", "ok"}
 

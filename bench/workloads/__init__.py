@@ -67,6 +67,12 @@ WORKLOADS: tuple[Workload, ...] = (
         [("results_page", "ms", "≤ 300 ms, ratio ≤ 1.5"), ("results_page_queries", "queries", "≤ 20, same at any size")],
         ("results_page",),
     ),
+    Workload(
+        "checkout_confirmations",
+        "bench.workloads.checkout_confirmations",
+        [("checkout_confirmations", "events/s", "≥ 200 events/s per web process, 0 payments counted twice")],
+        ("checkout", "webhook"),
+    ),
 )  # fmt: skip
 
 
