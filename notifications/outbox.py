@@ -35,7 +35,7 @@ from notifications.optouts import is_opted_out, opt_out_set
 from notifications.paylinks import with_pay_url
 from notifications.send_window import DEFAULT_QUIET, Hold, SendPolicy, next_send
 from notifications.state_rules import StateRule, recipient_states, rules_for
-from practices.models import BILL_ENDED_STATES, Organization, Patient
+from practices.models import BILL_ENDED_STATES, Organization, Patient, SmsConsent
 from practices.timezones import candidate_zones, state_for_zip
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def send_policy(organization: Organization, *, cache: dict[int, SendPolicy] | No
             send_on_sundays=row.send_on_sundays,
             send_on_holidays=row.send_on_holidays,
             frequency_cap=parse_frequency_cap(row.frequency_cap or "none"),
+            require_sms_consent=row.require_sms_consent,
         )
     )
     if cache is not None:
@@ -206,24 +207,33 @@ def _enqueue(message_ids: list[int]) -> None:
             send_messages.delay(chunk)
 
 
-def _recheck(message: Message) -> str:
+def _recheck(message: Message, *, policy: SendPolicy) -> str:
     """N1: just before the provider, a message whose bill was paid or closed, or reset since it was decided
-    (an older generation), or whose recipient opted out or is flagged do-not-contact, is cancelled. A
-    ``completed`` bill's messages go: its final notice is the one that matters most (D11). Returns the
-    reason, or '' when it may go."""
+    (an older generation), or whose recipient opted out or is flagged do-not-contact (or deceased, §13.2), is
+    cancelled; so is a text to a patient without SMS consent when the organization requires it (§13.2), unless
+    staff recorded the patient's consent to that number with the resend. A ``completed`` bill's messages go:
+    its final notice is the one that matters most (D11). Returns the reason, or '' when it may go."""
     bill = message.bill
     if bill is not None:
         if bill.state in BILL_ENDED_STATES:
             return Reason.BILL_NOT_ACTIVE
         if message.generation < bill.generation:
             return Reason.OLDER_GENERATION
-    if message.patient.do_not_contact:
+    patient = message.patient
+    if patient.deceased:
+        return Reason.DECEASED
+    if patient.do_not_contact:
         return Reason.DO_NOT_CONTACT
     if is_opted_out(
-        patient=message.patient, channel=message.channel, address=message.destination,
+        patient=patient, channel=message.channel, address=message.destination,
         address_opted_out=getattr(message, "address_opted_out", None),
     ):  # fmt: skip
         return Reason.OPTED_OUT
+    if (
+        message.channel == Channel.SMS and policy.require_sms_consent and patient.sms_consent != SmsConsent.YES
+        and message.consent_at is None
+    ):  # fmt: skip
+        return Reason.NO_SMS_CONSENT
     return ""
 
 
@@ -248,11 +258,11 @@ def message_send(
         return ""  # another worker got there first, or it is not due, or it is paper
     message = prefetched if prefetched is not None else _sendable().get(pk=message_id)
 
-    reason = _recheck(message)
+    policy = send_policy(message.organization, cache=policies)
+    reason = _recheck(message, policy=policy)
     if reason:
         message_transition(message_id=message_id, to=State.CANCELLED, reason=reason)
         return State.CANCELLED
-    policy = send_policy(message.organization, cache=policies)
     if contacts is None:
         contacts = _contacts([message], now=moment, policies={message.organization_id: policy})
     hold = _hold(message, now=moment, policy=policy, contacts=contacts)
