@@ -274,9 +274,10 @@ def message_send(
         return State.SCHEDULED
     contacts.add(message, moment)
 
-    # The payment link goes into the text only now, for the provider; the stored body keeps PAY_URL (T4).
-    message.subject = with_pay_url(message.subject, message.context)
-    message.body = with_pay_url(message.body, message.context)
+    # The payment link goes into the text only now, for the provider; the stored body keeps PAY_URL (T4). It
+    # names this message (``?m=``), so that opening it is credited to this message (V2).
+    message.subject = with_pay_url(message.subject, message.context, message_id=message.pk)
+    message.body = with_pay_url(message.body, message.context, message_id=message.pk)
     try:
         provider_id = channel_for(message.channel).send(message)
     except ChannelError as exc:

@@ -88,3 +88,26 @@ def test_opening_a_link_records_its_message_and_verifying_counts_for_the_one_ope
     verified = LinkEvent.objects.get(event=LinkEventKind.VERIFIED)
     assert verified.message_id == email.pk  # the most recent opened message of the campaign
     assert verified.bill_id == bill.pk
+
+
+@time_machine.travel(datetime(2026, 11, 24, 18, 0, tzinfo=UTC), tick=False)  # 11:00 in Denver: no quiet hours
+def test_the_email_that_leaves_names_its_message(settings):
+    from django.core import mail
+
+    from notifications.models import State
+    from notifications.outbox import message_send
+
+    org = world.organization()
+    bill = world.campaign(org)
+    message, token = _linked_message(bill, Channel.EMAIL)
+    Message.objects.filter(pk=message.pk).update(
+        state=State.PENDING, sent_at=None, destination="ana@example.com", subject="Your balance"
+    )
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    settings.EMAIL_ENABLED = True
+
+    assert message_send(message_id=message.pk) == State.SENT
+
+    assert f"http://testserver/p/{token}/?m={message_ref(message.pk)}" in mail.outbox[0].body
+    assert PAY_URL in Message.objects.get(pk=message.pk).body  # the stored body keeps the placeholder (T4)
