@@ -19,6 +19,7 @@ ROWS = {
     "feed_import", "bulk_list", "dashboard_list_page", "dashboard_list_queries", "dunning_first_run",
     "dunning_daily_run", "dunning_daily_growth", "paper_letters_1proc", "paper_letters_2proc", "send_pipeline",
     "send_pipeline_compliance", "results_page", "results_page_queries", "checkout_confirmations",
+    "settings_impact_preview",
 }  # fmt: skip
 KEYS = {"name", "value", "unit", "baseline", "ratio", "budget", "ok"}
 
@@ -35,7 +36,8 @@ def test_the_harness_reports_every_budget_with_its_baseline(tmp_path):
     database = f"dunning_bench_smoke_{uuid.uuid4().hex[:8]}"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--scale", "0.01", "--json-out", str(out), "--db-name", database],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=110,
+        # The impact preview's baseline alone is 30 dry runs of the engine (about a minute at this size).
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
     rows = {r["name"]: r for r in json.loads(out.read_text())}

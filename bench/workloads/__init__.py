@@ -73,6 +73,12 @@ WORKLOADS: tuple[Workload, ...] = (
         [("checkout_confirmations", "events/s", "≥ 200 events/s per web process, 0 payments counted twice")],
         ("checkout", "webhook"),
     ),
+    Workload(
+        "impact_preview",
+        "bench.workloads.impact_preview",
+        [("settings_impact_preview", "s", "≤ 60 s, with progress; ratio ≤ 1")],
+        ("settings_impact_preview", "preview"),
+    ),
 )  # fmt: skip
 
 
