@@ -152,6 +152,7 @@ class FakeOpenDental:
         # Answers to list queries, kept until the next write (a 20 000-patient office is paged 200 times).
         self._lists: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         self._encoded: dict[tuple[str, int], bytes] = {}
+        self._plans_by_guarantor: dict[str, list[dict[str, Any]]] | None = None
         self._next = {
             "PatNum": 1,
             "StatementNum": 1,
@@ -226,6 +227,7 @@ class FakeOpenDental:
     def _num(self, kind: str) -> int:
         self._lists.clear()
         self._encoded.clear()
+        self._plans_by_guarantor = None
         value = self._next[kind]
         self._next[kind] = value + 1
         return value
@@ -283,6 +285,7 @@ class FakeOpenDental:
     def _touch_family(self, guarantor: int) -> None:
         self._lists.clear()
         self._encoded.clear()
+        self._plans_by_guarantor = None
         aging = self.office.aging.get(guarantor, {})
         total = sum(aging.get(name, 0.0) for name in BUCKETS)
         patient = self.office.patients.get(guarantor)
@@ -295,6 +298,7 @@ class FakeOpenDental:
         with self._lock:
             self._lists.clear()
             self._encoded.clear()
+            self._plans_by_guarantor = None
             self.office.patients[num].update(fields)
             self.office.patients[num]["DateTStamp"] = self.stamp()
 
@@ -494,9 +498,16 @@ class FakeOpenDental:
         if head == "payplans":
             if "PatNum" not in params and "Guarantor" not in params:
                 return 400, {"message": "PatNum or Guarantor is required."}, {}
-            items = [p for p in office.payplans
-                     if ("PatNum" not in params or str(p["PatNum"]) == params["PatNum"])
-                     and ("Guarantor" not in params or str(p["Guarantor"]) == params["Guarantor"])]  # fmt: skip
+            if self._plans_by_guarantor is None:  # an index until the next write: a sync asks once a family
+                self._plans_by_guarantor = {}
+                for plan in office.payplans:
+                    self._plans_by_guarantor.setdefault(str(plan["Guarantor"]), []).append(plan)
+            candidates = (
+                self._plans_by_guarantor.get(params["Guarantor"], [])
+                if "Guarantor" in params
+                else office.payplans
+            )
+            items = [p for p in candidates if "PatNum" not in params or str(p["PatNum"]) == params["PatNum"]]
             return 200, _page(items, params), {}
         if head == "statements":
             items = [
