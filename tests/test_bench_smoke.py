@@ -19,7 +19,7 @@ ROWS = {
     "feed_import", "bulk_list", "dashboard_list_page", "dashboard_list_queries", "dunning_first_run",
     "dunning_daily_run", "dunning_daily_growth", "paper_letters_1proc", "paper_letters_2proc", "send_pipeline",
     "send_pipeline_compliance", "results_page", "results_page_queries", "checkout_confirmations",
-    "settings_impact_preview",
+    "settings_impact_preview", "pms_sync",
 }  # fmt: skip
 KEYS = {"name", "value", "unit", "baseline", "ratio", "budget", "ok"}
 

@@ -79,6 +79,7 @@ WORKLOADS: tuple[Workload, ...] = (
         [("settings_impact_preview", "s", "≤ 60 s, with progress; ratio ≤ 1")],
         ("settings_impact_preview", "preview"),
     ),
+    Workload("pms_sync", "bench.workloads.pms_sync", [("pms_sync", "s", "≤ 60 s, ratio ≤ 1.5")], ("pms", "opendental")),
 )  # fmt: skip
 
 
