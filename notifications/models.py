@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -124,6 +125,7 @@ class Reason(models.TextChoices):
     FREQUENCY_CAP = "frequency_cap", "Held: the guarantor's contact-frequency cap is reached"
     HOUSEHOLD_CAP = "household_cap", "Held: the household's contact-frequency cap is reached"
     STATE_LIMIT = "state_limit", "Held: the recipient's state limits messages per period"
+    HOURLY_LIMIT = "hourly_limit", "Held: the organization's hourly text limit is reached"
 
 
 # The reasons of a held message; a message that goes clears them.
@@ -136,6 +138,7 @@ HOLD_REASONS = frozenset(
         Reason.FREQUENCY_CAP,
         Reason.HOUSEHOLD_CAP,
         Reason.STATE_LIMIT,
+        Reason.HOURLY_LIMIT,
     }
 )
 
@@ -264,6 +267,9 @@ class OptOutSource(models.TextChoices):
     EMAIL_UNSUBSCRIBE = "email_unsubscribe", "Email unsubscribe"
     EMAIL_RESUBSCRIBE = "email_resubscribe", "Email resubscribe (ESP)"
     STAFF = "staff", "Staff"
+    # K3 grants and revocations that do not change an address opt-out (OptOut): they are ledger rows only.
+    PMS_FLAG = "pms_flag", "PMS consent flag (feed import)"
+    QUICK_ADD = "quick_add", "Consent recorded by staff (quick-add)"
 
 
 class OptOut(models.Model):
@@ -294,13 +300,55 @@ class OptOut(models.Model):
 
 
 class OptOutEvent(models.Model):
-    """Every opt-out and opt-in as it happened (time and source), for the record."""
+    """The consent ledger (K3): every grant and revocation of consent, per organization, channel and address,
+    with its source, time, actor and the exact text that caused it, kept as proof.
 
-    opt_out = models.ForeignKey(OptOut, on_delete=models.CASCADE, related_name="events")
+    ``active`` is the state after the event: true is a revocation (opt-out), false a grant (opt-in, START,
+    consent). Rows with ``opt_out`` changed the address opt-out (OptOut); rows without it (the PMS consent flag,
+    a quick-add consent) are records only: the PMS flag is read from the patient and never written to OptOut.
+    ``patient`` is set when the event concerns one patient (the PMS flag, a quick-add); address events apply to
+    everyone reached at the address. ``actor_name`` keeps who it was if the user is deleted."""
+
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="consent_events", db_index=False
+    )
+    channel = models.CharField(max_length=5, choices=Channel.choices)
+    address = models.CharField(max_length=254, blank=True)
+    opt_out = models.ForeignKey(
+        OptOut, on_delete=models.CASCADE, related_name="events", null=True, blank=True
+    )
+    patient = models.ForeignKey(
+        "practices.Patient",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="consent_events",
+        db_index=False,
+    )
     active = models.BooleanField()
     source = models.CharField(max_length=20, choices=OptOutSource.choices)
     keyword = models.CharField(max_length=20, blank=True)
+    text = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
     at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # consent_history(): a guarantor's addresses in one organization, newest first; the CSV export.
+            models.Index(fields=["organization", "address", "at"], name="consent_event_address"),
+            # consent_history(): the rows recorded for the patients themselves (PMS flag, quick-add).
+            models.Index(
+                fields=["patient", "at"], condition=Q(patient__isnull=False), name="consent_event_patient"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{'opt-out' if self.active else 'opt-in'} {self.source} at {self.at:%Y-%m-%d %H:%M}"
@@ -423,6 +471,14 @@ class NotificationSettings(models.Model):
     send_on_holidays = models.BooleanField(
         default=True, help_text="K1: off holds messages on US federal holidays (and their observed days)."
     )
+    # K5: texts per clock hour for the whole organization (carrier registration limits); NULL: no limit.
+    hourly_sms_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="K5: at most this many texts per clock hour for the organization (its carrier registration's "
+        "throughput); the rest wait, in order, for the next hour. Empty: no limit.",
+    )
 
     class Meta:
         verbose_name = "sending settings"
@@ -430,6 +486,29 @@ class NotificationSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Sending settings of {self.organization}"
+
+
+class SmsHourCount(models.Model):
+    """K5: the texts an organization's workers took for one clock hour (UTC) under ``hourly_sms_limit``.
+
+    The atomic counter behind the limit: a chunk of messages reserves its slots in one locked read and update
+    of this row, so two workers never send more than the limit between them, and gives back what it did not
+    use. Rows older than a day are deleted by the sweeper."""
+
+    # Indexed by sms_hour_count_once, which leads with the organization.
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    hour = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "hour"], name="sms_hour_count_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} texts of {self.organization_id} in the hour of {self.hour:%Y-%m-%d %H:00}"
 
 
 class BatchState(models.TextChoices):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,10 +15,13 @@ from practices.models import Organization, Patient
 @transaction.atomic
 def opt_out_set(
     *, organization: Organization, channel: str, address: str, active: bool, source: str, keyword: str = "",
-    at: datetime | None = None,
+    at: datetime | None = None, text: str = "", actor: Any = None,
 ) -> OptOut:  # fmt: skip
-    """Record an opt-out (``active=True``) or re-subscription. An opt-out cancels at once every pending and
-    scheduled message on that channel to that address."""
+    """Record an opt-out (``active=True``) or re-subscription, and its row in the consent ledger (K3). An
+    opt-out cancels at once every pending and scheduled message on that channel to that address.
+
+    ``text``: the exact inbound text or provider event detail that caused it (kept as proof); ``actor``: the
+    staff user who recorded it, None for the patient's own action through a provider."""
     moment = at or timezone.now()
     opt_out, created = OptOut.objects.select_for_update().get_or_create(
         organization=organization,
@@ -28,12 +32,22 @@ def opt_out_set(
     if not created and opt_out.active != active:
         opt_out.active, opt_out.source, opt_out.keyword, opt_out.changed_at = active, source, keyword, moment
         opt_out.save(update_fields=["active", "source", "keyword", "changed_at"])
-    OptOutEvent.objects.create(opt_out=opt_out, active=active, source=source, keyword=keyword, at=moment)
+    OptOutEvent.objects.create(
+        organization=organization, channel=channel, address=address, opt_out=opt_out, active=active,
+        source=source, keyword=keyword, text=text, at=moment, **actor_fields(actor),
+    )  # fmt: skip
     if active:
         Message.objects.filter(
             organization=organization, channel=channel, destination=address, state__in=OPEN_STATES
         ).update(state=State.CANCELLED, reason=Reason.OPTED_OUT, updated_at=moment)
     return opt_out
+
+
+def actor_fields(actor: Any) -> dict[str, Any]:
+    """A ledger row's ``actor`` and ``actor_name`` (kept should the user be deleted); none for no user."""
+    if getattr(actor, "pk", None) is None:
+        return {"actor": None, "actor_name": ""}
+    return {"actor": actor, "actor_name": (actor.get_full_name() or actor.get_username())[:150]}
 
 
 def is_opted_out(
