@@ -96,7 +96,7 @@ def inbound_sms_apply(
     if intent in (STOP, START):
         _opt_out_record(
             organizations=organizations, number=from_number, active=intent == STOP,
-            keyword=inbound_keyword(body)[:20], message_sid=message_sid, at=at or timezone.now(),
+            keyword=inbound_keyword(body)[:20], message_sid=message_sid, at=at or timezone.now(), text=body,
         )  # fmt: skip
     if settings.TWILIO_ADVANCED_OPT_OUT:
         return twilio.empty_twiml()
@@ -112,6 +112,7 @@ def _opt_out_record(
     keyword: str,
     message_sid: str,
     at: datetime,
+    text: str = "",
 ) -> None:
     if message_sid:
         try:
@@ -121,7 +122,7 @@ def _opt_out_record(
             return  # a retry of a message already applied
     for organization in organizations:
         opt_out_set(organization=organization, channel=Channel.SMS, address=number, active=active,
-                    source=OptOutSource.SMS_KEYWORD, keyword=keyword, at=at)  # fmt: skip
+                    source=OptOutSource.SMS_KEYWORD, keyword=keyword, at=at, text=text)  # fmt: skip
 
 
 def _named_organization(organizations: list[Organization], number: str) -> Organization | None:

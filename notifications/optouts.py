@@ -34,13 +34,23 @@ def opt_out_set(
         opt_out.save(update_fields=["active", "source", "keyword", "changed_at"])
     OptOutEvent.objects.create(
         organization=organization, channel=channel, address=address, opt_out=opt_out, active=active,
-        source=source, keyword=keyword, text=text, at=moment, **actor_fields(actor),
+        source=source, keyword=keyword, text=ledger_text(text), at=moment, **actor_fields(actor),
     )  # fmt: skip
     if active:
         Message.objects.filter(
             organization=organization, channel=channel, destination=address, state__in=OPEN_STATES
         ).update(state=State.CANCELLED, reason=Reason.OPTED_OUT, updated_at=moment)
     return opt_out
+
+
+# Twilio's longest inbound body is 1 600 characters; an event detail is shorter. Longer text is cut, not refused.
+LEDGER_TEXT_LIMIT = 2000
+
+
+def ledger_text(text: str) -> str:
+    """The text as the ledger keeps it, whatever it came as: PostgreSQL text holds neither NUL nor a lone
+    surrogate (both become U+FFFD / "?")."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")[:LEDGER_TEXT_LIMIT]
 
 
 def actor_fields(actor: Any) -> dict[str, Any]:
