@@ -28,7 +28,7 @@ from payments.models import (
     Snooze,
 )
 from payments.refunds import RefundRefused, RefundUnavailable, payment_refund, refund_left
-from payments.settings_keys import REQUEST_CHANNELS
+from payments.settings_keys import PLAN_MAX_MONTHS_LIMIT, REQUEST_CHANNELS
 from practices.models import AgingCategory, Role
 from practices.services import audit_record
 from practices.tenancy import OrganizationScopedAdmin, user_has_role
@@ -55,7 +55,7 @@ class PaymentSettingsForm(forms.ModelForm):
         model = PaymentSettings
         fields = [
             "organization", "min_payment_amount", "eligible_aging", "max_open_claims", "request_channels",
-            "snooze_reasons", "link_lifetime_days",
+            "snooze_reasons", "link_lifetime_days", "plan_max_months", "plan_min_installment",
         ]  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -70,6 +70,18 @@ class PaymentSettingsForm(forms.ModelForm):
         value = self.cleaned_data["min_payment_amount"]
         if value < 0:
             raise forms.ValidationError("The minimum payment amount cannot be negative.")
+        return value
+
+    def clean_plan_max_months(self) -> int:
+        value = self.cleaned_data["plan_max_months"]
+        if value > PLAN_MAX_MONTHS_LIMIT:
+            raise forms.ValidationError(f"At most {PLAN_MAX_MONTHS_LIMIT} months.")
+        return value
+
+    def clean_plan_min_installment(self) -> Decimal:
+        value = self.cleaned_data["plan_min_installment"]
+        if value <= 0:
+            raise forms.ValidationError("The smallest installment must be more than zero.")
         return value
 
     def clean_eligible_aging(self) -> list[str]:

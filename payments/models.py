@@ -42,6 +42,17 @@ class PaymentSettings(models.Model):
     request_channels = models.JSONField(default=_request_channels, help_text="Any of sms, email.")
     snooze_reasons = models.JSONField(default=_snooze_reasons, blank=True)
     link_lifetime_days = models.PositiveIntegerField(default=30)
+    # H5: the most monthly installments a patient may choose (0: no plans and no pay-later; 1: pay-later
+    # only) and the smallest installment; defaults in docs/decisions.md.
+    plan_max_months = models.PositiveSmallIntegerField(
+        default=6,
+        db_default=6,
+        help_text="H5: the most monthly installments (0 turns plans and pay-later off).",
+    )
+    plan_min_installment = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("25.00"), db_default=Decimal("25.00"),
+        help_text="H5: each installment is at least this much.",
+    )  # fmt: skip
 
     class Meta:
         verbose_name_plural = "payment settings"
@@ -150,6 +161,11 @@ class PaymentLink(models.Model):
 
 class PaymentStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
+    # A refund the processor has accepted but not completed (Stripe's refund ``status`` pending or
+    # requires_action): it holds what it returns (nothing more can be refunded over it) but reopens nothing and
+    # is neither exported nor posted until it succeeds; one that fails or is canceled ends ``failed``.
+    PENDING = "pending", "Pending (refund not completed yet)"
+    FAILED = "failed", "Failed (refund failed or canceled)"
     # Only the card form of before hosted checkout (issue 14) recorded declines; a hosted checkout's declines
     # stay with the processor and its Checkout.
     DECLINED = "declined", "Declined"
@@ -161,6 +177,9 @@ class PaymentKind(models.TextChoices):
     PAYMENT = "payment", "Payment"
     REFUND = "refund", "Refund"
     DISPUTE = "dispute", "Dispute (chargeback)"
+    # Money that came back after a refund or dispute (a dispute won, a refund that failed after it succeeded): a
+    # positive row naming the payment, exported and posted as a positive payment reversing the negative one.
+    REVERSAL = "reversal", "Reversal (dispute won, refund failed)"
 
 
 class ReviewReason(models.TextChoices):
@@ -214,10 +233,12 @@ class Payment(models.Model):
 
     class Meta:
         constraints = [
-            # A payment takes money, a refund or dispute gives it back and names the payment (H3).
+            # A payment takes money, a refund or dispute gives it back and names the payment (H3), a reversal
+            # takes it again (a dispute won) and names the payment too.
             models.CheckConstraint(
                 condition=Q(kind="payment", amount__gt=0, refund_of__isnull=True)
-                | Q(kind__in=["refund", "dispute"], amount__lt=0, refund_of__isnull=False),
+                | Q(kind__in=["refund", "dispute"], amount__lt=0, refund_of__isnull=False)
+                | Q(kind="reversal", amount__gt=0, refund_of__isnull=False),
                 name="payment_amount_sign_by_kind",
             ),
             # H2: one row per processor id, whatever events and retries announce it.
@@ -288,6 +309,125 @@ class Checkout(models.Model):
 
     def __str__(self) -> str:
         return f"Checkout {self.reference} ({self.status})"
+
+
+PAY_LATER_MAX_DAYS = 60
+
+
+class PlanKind(models.TextChoices):
+    MONTHLY = "monthly", "Monthly installments"
+    PAY_LATER = "pay_later", "Pay later"
+
+
+class PlanState(models.TextChoices):
+    PENDING_CARD = "pending_card", "Waiting for the card to be saved"
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed (paid in full)"
+    FAILED = "failed", "Failed (an installment could not be charged)"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+PLAN_OPEN_STATES = (PlanState.PENDING_CARD, PlanState.ACTIVE)
+
+
+class PaymentPlan(models.Model):
+    """A payment plan the patient chose on the payment page (H5): the campaign's balance in monthly installments,
+    or paid later in one (pay-later). The card stays with the processor: ``customer_reference`` and
+    ``payment_method_reference`` are its ids, taken from the signed confirmation of the card-save checkout."""
+
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="payment_plans"
+    )
+    guarantor = models.ForeignKey(
+        "practices.Patient", on_delete=models.CASCADE, related_name="payment_plans", db_index=False
+    )
+    bill = models.ForeignKey("practices.Bill", on_delete=models.PROTECT, related_name="payment_plans")
+    checkout = models.OneToOneField(
+        Checkout, on_delete=models.PROTECT, related_name="plan", help_text="The card-save checkout."
+    )
+    kind = models.CharField(max_length=9, choices=PlanKind.choices)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    installment_count = models.PositiveSmallIntegerField()
+    processor = models.CharField(max_length=30)
+    customer_reference = models.CharField(max_length=255, blank=True)
+    payment_method_reference = models.CharField(max_length=255, blank=True)
+    state = models.CharField(max_length=12, choices=PlanState.choices, default=PlanState.PENDING_CARD)
+    created_at = models.DateTimeField()
+    activated_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total__gt=0, installment_count__gte=1), name="plan_total_and_count_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="pay_later") | Q(installment_count=1), name="plan_pay_later_is_one"
+            ),
+            # One open plan per guarantor: a second sign-up cannot start while one waits or runs.
+            models.UniqueConstraint(
+                fields=["guarantor"], condition=Q(state__in=["pending_card", "active"]), name="plan_one_open"
+            ),
+        ]
+        indexes = [
+            # The guarantor page and the import's re-assertion of on_payment_plan (open plans of a guarantor).
+            models.Index(fields=["guarantor", "state"], name="plan_by_guarantor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} plan {self.pk} of {self.total} ({self.state})"
+
+
+class InstallmentState(models.TextChoices):
+    PENDING = "pending", "Waiting for the plan to start"
+    SCHEDULED = "scheduled", "Scheduled"
+    CHARGING = "charging", "Being charged"
+    RETRYING = "retrying", "Declined: to be tried again"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Installment(models.Model):
+    """One charge of a plan, on its date (H5). ``idempotency_key`` is unique and sent to the processor with each
+    attempt (``<key>:<attempt>``), so two workers, or a worker retrying after a crash, never charge it twice.
+    Amounts are exact cents: each installment is the total divided evenly, the last takes the remainder."""
+
+    plan = models.ForeignKey(PaymentPlan, on_delete=models.CASCADE, related_name="installments")
+    sequence = models.PositiveSmallIntegerField()
+    due_date = models.DateField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    state = models.CharField(max_length=9, choices=InstallmentState.choices, default=InstallmentState.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    payment = models.OneToOneField(
+        Payment, on_delete=models.SET_NULL, null=True, blank=True, related_name="installment"
+    )
+    payment_reference = models.CharField(max_length=255, blank=True, help_text="The last PaymentIntent.")
+    last_failure = models.CharField(max_length=300, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["plan", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "sequence"], name="installment_once_per_sequence"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="installment_amount_positive"),
+        ]
+        indexes = [
+            # The charging tick: installments whose attempt is due (payments.plans.installments_claim).
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(state__in=["scheduled", "retrying"]),
+                name="installment_due",
+            ),
+            # The same tick: claims left by a worker that died mid-charge.
+            models.Index(fields=["claimed_at"], condition=Q(state="charging"), name="installment_charging"),
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"Installment {self.sequence} of plan {self.plan_id}: {self.amount} on {self.due_date}"
 
 
 class ProcessorEvent(models.Model):

@@ -1,5 +1,5 @@
-"""`org_settings` keys owned by payments (SPEC §4, §10): min_payment_amount, eligible_aging, max_open_claims,
-request_channels.
+"""`org_settings` keys owned by payments (SPEC §4, §10, §14): min_payment_amount, eligible_aging, max_open_claims,
+request_channels, plan_max_months, plan_min_installment.
 
 Values read as JSON: money as a string with 2 decimals, lists as arrays in a fixed order, max_open_claims as an
 integer or null. The PaymentSettings row is created on the first write; until then the defaults apply.
@@ -48,6 +48,25 @@ def parse_max_open_claims(raw: str) -> int | None:
     return int(raw)
 
 
+PLAN_MAX_MONTHS_LIMIT = 24
+
+
+def parse_plan_max_months(raw: str) -> int:
+    if not _COUNT.match(raw) or int(raw) > PLAN_MAX_MONTHS_LIMIT:
+        raise SettingError(
+            f"expected an integer from 0 to {PLAN_MAX_MONTHS_LIMIT} (0 turns plans and pay-later off, 1 allows "
+            "pay-later only)"
+        )
+    return int(raw)
+
+
+def parse_plan_min_installment(raw: str) -> Decimal:
+    amount = parse_money(raw)
+    if amount <= 0:
+        raise SettingError("expected an amount > 0 with at most 2 decimals, e.g. 25.00")
+    return amount
+
+
 def _writer(field: str) -> Callable[[Organization, Any], None]:
     def write(organization: Organization, value: Any) -> None:
         row, _ = PaymentSettings.objects.get_or_create(organization=organization)
@@ -91,5 +110,23 @@ register(
         parse=lambda raw: parse_choice_list(raw, allowed=REQUEST_CHANNELS),
         write=_writer("request_channels"),
         help="B5: comma list of sms, email",
+    )
+)
+register(
+    SettingKey(
+        name="plan_max_months",
+        read=lambda org: payment_settings_get(organization=org).plan_max_months,
+        parse=parse_plan_max_months,
+        write=_writer("plan_max_months"),
+        help=f"H5: the most monthly installments, 0-{PLAN_MAX_MONTHS_LIMIT} (0: no plans, 1: pay-later only)",
+    )
+)
+register(
+    SettingKey(
+        name="plan_min_installment",
+        read=lambda org: f"{payment_settings_get(organization=org).plan_min_installment:.2f}",
+        parse=parse_plan_min_installment,
+        write=_writer("plan_min_installment"),
+        help="H5: the smallest installment (amount > 0, 2 decimals)",
     )
 )

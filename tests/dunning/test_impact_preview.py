@@ -265,7 +265,7 @@ def test_a_failing_preview_says_so(org, manager, monkeypatch):
 def payment_form(**overrides):
     data = {"min_payment_amount": "0.00", "eligible_aging": ["0_30", "31_60", "61_90", "over_90"],
             "max_open_claims": "", "request_channels": ["sms", "email"], "snooze_reasons": "Paying Friday",
-            "link_lifetime_days": "30"}  # fmt: skip
+            "link_lifetime_days": "30", "plan_max_months": "6", "plan_min_installment": "25.00"}  # fmt: skip
     data.update(overrides)
     return data
 

@@ -151,6 +151,8 @@ def form_data(org, **overrides):
         "request_channels": ["email"],
         "snooze_reasons": "Paying Friday\n\n  Insurance pending  \nPaying Friday\n",
         "link_lifetime_days": "30",
+        "plan_max_months": "6",
+        "plan_min_installment": "25.00",
     }
     data.update(overrides)
     return data
@@ -189,6 +191,8 @@ def test_a_billing_manager_edits_the_settings_with_lists_validated(client, org):
         {"request_channels": ["paper"]},
         {"min_payment_amount": "-1.00"},
         {"snooze_reasons": "x" * 201},
+        {"plan_max_months": "25"},
+        {"plan_min_installment": "0.00"},
     ],
 )
 def test_the_admin_form_rejects_bad_values(client, org, overrides):
@@ -249,3 +253,42 @@ def test_a_billing_manager_sees_only_their_organizations_settings(client, org):
     url = reverse("admin:payments_paymentsettings_change", args=[theirs.pk])
     assert client.get(url).status_code == 404
     assert client.post(url, form_data(front_desk_org)).status_code == 404
+
+
+# --- payment plans (H5) -------------------------------------------------------------------------------------
+
+
+def test_the_plan_limits_have_defaults_and_are_set_and_audited_like_the_other_keys(org):
+    code, out, _ = run("org_settings", "--org", "smile-dental", "--json")
+    document = json.loads(out)
+    assert (document["plan_max_months"], document["plan_min_installment"]) == (6, "25.00")
+
+    code, out, _ = run(
+        "org_settings",
+        "--org",
+        "smile-dental",
+        "--set",
+        "plan_max_months=12",
+        "--set",
+        "plan_min_installment=40",
+    )
+    assert code == 0
+    row = PaymentSettings.objects.get(organization=org)
+    assert (row.plan_max_months, row.plan_min_installment) == (12, Decimal("40.00"))
+    assert "plan_max_months=12" in out and "plan_min_installment=40.00" in out
+    event = AuditEvent.objects.get(action="settings.change")
+    assert event.changes["plan_max_months"] == [6, 12]
+    assert event.changes["plan_min_installment"] == ["25.00", "40.00"]
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    ["plan_max_months=25", "plan_max_months=-1", "plan_max_months=six", "plan_min_installment=0",
+     "plan_min_installment=-5", "plan_min_installment=10.005"],
+)  # fmt: skip
+def test_a_bad_plan_limit_exits_2_and_changes_nothing(org, assignment):
+    code, _out, err = run("org_settings", "--org", "smile-dental", "--set", assignment)
+    assert code == 2
+    assert assignment.split("=")[0] in err
+    assert not PaymentSettings.objects.exists()
+    assert not AuditEvent.objects.filter(action="settings.change").exists()
