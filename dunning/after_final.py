@@ -154,6 +154,7 @@ def _annotated(queryset: QuerySet[Bill]) -> QuerySet[WorklistBill]:
         DunningDecision.objects.filter(
             bill=OuterRef("pk"), generation=OuterRef("generation"), kind=Kind.FINAL
         )
+        .exclude(reason=SkipReason.CLAIMS_PENDING)  # K6: a hold is not a decision of the step
         .order_by("created_at")
         .values("created_at")[:1]
     )
@@ -220,6 +221,7 @@ def worklist_rows(*, bills: Iterable[WorklistBill]) -> list[WorklistRow]:
     reasons = dict(SkipReason.choices)
     rows = (
         DunningDecision.objects.filter(bill_id__in=list(generation), kind=Kind.FINAL)
+        .exclude(reason=SkipReason.CLAIMS_PENDING)  # K6: the step's own decision came once the claims settled
         .order_by("bill_id", "channel")
         .values_list("bill_id", "generation", "channel", "action", "reason", "message__state")
     )

@@ -166,6 +166,7 @@ class SkipReason(models.TextChoices):
     DROP_TO_PAPER = "drop_to_paper", "Sent as a letter instead (opted out electronically)"
     SENT_BY_PMS = "sent_by_pms", "The PMS already sent this statement on this channel"
     NO_SMS_CONSENT = "no_sms_consent", "No SMS consent in the PMS (consent required)"
+    CLAIMS_PENDING = "claims_pending", "Insurance claims pending (over the open-claims limit)"
 
 
 class DunningDecision(models.Model):

@@ -289,6 +289,9 @@ class Bill(models.Model):
     next_dunning_date = models.DateField(null=True, blank=True)
     # D10: the amount changed without a reset since the last run; the next run decides a bill_update message.
     amount_changed = models.BooleanField(default=False)
+    # K6: the last run held this bill's due steps for its guarantor's open insurance claims; each run first
+    # releases the held bills whose claims have settled (dunning.engine.run._release_settled_claims).
+    claims_held = models.BooleanField(default=False, db_default=False)
     closed_reason = models.CharField(
         max_length=12, choices=ClosedReason.choices, blank=True, default="", db_default="",
         help_text="A2: collections or written off, recorded on the after-final worklist.",
@@ -338,6 +341,12 @@ class Bill(models.Model):
                 fields=["organization"], condition=Q(state="completed"), name="bill_completed_by_org"
             ),
             models.Index(fields=["patient"], condition=Q(patient__isnull=False), name="bill_patient"),
+            # K6: the bills held for their guarantor's claims, released by each run once the claims settle.
+            models.Index(
+                fields=["organization"],
+                condition=Q(state="active", claims_held=True),
+                name="bill_claims_held",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,5 @@
 """The D-rules as one pure function: what a bill with these facts gets on a date (D2-D6, D10, D11, B5,
-and §13.2's ``sent_by_pms`` and ``require_sms_consent``).
+§13.2's ``sent_by_pms`` and ``require_sms_consent``, and K6's claims-pending hold).
 
 A bill's decisions depend only on a few facts (its age, its source, the thresholds it clears, how its
 guarantor can be reached, what was already decided for its generation), so bills with the same facts get the
@@ -51,6 +51,8 @@ class Facts(NamedTuple):
     sent_by_pms: str = ""
     # §13.2: ``require_sms_consent`` is on and the PMS does not say ``yes`` for this patient.
     sms_consent_missing: bool = False
+    # K6: ``max_open_claims`` is set and the guarantor's open insurance claims exceed it.
+    claims_pending: bool = False
 
     def opted_out(self, channel: str) -> bool:
         return self.sms_opted_out if channel == "sms" else self.email_opted_out
@@ -124,6 +126,15 @@ def decide(facts: Facts, rules: Rules) -> tuple[Outcome, ...]:
             put(None, "bill_update", channel, age, _update_key(rules), Action.SKIP, SkipReason.DO_NOT_CONTACT)
         return _sorted(out)
 
+    if facts.claims_pending:  # K6: nothing goes and no step is consumed (see hold_key)
+        for step in due:
+            key = hold_key(step)
+            if (key, step.channel) not in facts.decided:
+                put(step, step.kind, step.channel, step.age, key, Action.SKIP, SkipReason.CLAIMS_PENDING)
+        for channel in _bill_update_channels(facts, rules):
+            put(None, "bill_update", channel, age, _update_key(rules), Action.SKIP, SkipReason.CLAIMS_PENDING)
+        return _sorted(out)
+
     # D2: per channel only the latest due step goes; the earlier ones are superseded.
     latest: dict[str, Step] = {}
     for step in due:
@@ -170,6 +181,27 @@ def decide(facts: Facts, rules: Rules) -> tuple[Outcome, ...]:
         else:
             put(None, "bill_update", channel, age, key, Action.SEND, "")
     return _sorted(out)
+
+
+def hold_key(step: Step) -> str:
+    """K6: the key of a step's ``claims_pending`` decision. Not the step's own key, so the step stays due (D1)
+    and comes back, with catch-up (D2), once the claims settle; unique like any decision, so a held step is
+    recorded once per generation however many runs see it held."""
+    return f"hold:{step.pk}"
+
+
+def held(facts: Facts, rules: Rules) -> bool:
+    """K6: whether a bill with ``facts`` has steps waiting for its guarantor's claims to settle: claims over
+    the limit and a step due that neither B5, the PMS (§13.2) nor do-not-contact (D11) has already decided."""
+    if not facts.claims_pending or facts.do_not_contact:
+        return False
+    for step in rules.steps:
+        if step.age > facts.age or (step.key, step.channel) in facts.decided:
+            continue
+        if step.age == 0 and (facts.request or step.channel == facts.sent_by_pms):
+            continue
+        return True
+    return False
 
 
 def _update_key(rules: Rules) -> str:

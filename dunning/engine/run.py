@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from dunning.engine.rules import Facts, Outcome, Rules, Step, decide
+from dunning.engine.rules import Facts, Outcome, Rules, Step, decide, held
 from dunning.models import Action, DunningDecision, DunningRun, PresetStep
 from dunning.selectors import dunning_settings_get
 from notifications.models import Channel, Message, NotificationSettings, OptOut, State, Template
@@ -34,7 +34,7 @@ from notifications.outbox import initial_state, messages_queue_on_commit, send_p
 from notifications.state_rules import recipient_states, rules_for
 from notifications.templating import message_values, render_message, template_for
 from payments.links import payment_links_create
-from payments.models import Snooze
+from payments.models import PaymentSettings, Snooze
 from practices.bulk import bulk_insert, copy_rows
 from practices.models import Bill, BillSource, BillState, Organization, Patient, SentByPms, SmsConsent
 from practices.timezones import candidate_zones, state_for_zip
@@ -50,7 +50,7 @@ COLUMNS = (
     "guarantor__address_status", "guarantor__address_line1", "guarantor__address_line2", "guarantor__address_city",
     "guarantor__address_state", "guarantor__address_zip", "guarantor__timezone", "guarantor__timezone_source",
     "snoozed", "sms_blocked", "email_blocked", "guarantor__preferred_name", "guarantor__language", "guarantor__care_of",
-    "guarantor__sms_consent", "sent_by_pms",
+    "guarantor__sms_consent", "guarantor__open_claims", "sent_by_pms",
 )  # fmt: skip
 MESSAGE_COLUMNS = (
     "id", "organization_id", "patient_id", "bill_id", "generation", "step_key", "kind", "channel", "template_id",
@@ -63,6 +63,9 @@ DECISION_COLUMNS = (
 )  # fmt: skip
 RUN_BILLS = "dunning_run_bill"
 RUN_SKIPS = "dunning_run_skip"
+# K6: the next date of a bill held for its guarantor's claims with no later step to fall due: only the claims
+# settling brings it back (``_release_settled_claims``), never a date.
+HELD_UNTIL_SETTLED = date(9999, 12, 31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,7 @@ def run_dunning(
         run = _Run(
             organization, rules, settings.min_electronic, settings.min_print, moment, write=not dry_run
         )
+        _release_settled_claims(organization, on, run.max_open_claims)
         for batch in _due_batches(organization, on):
             run.take(batch)
         if dry_run:
@@ -151,6 +155,33 @@ def requires_sms_consent(organization: Organization) -> bool:
     )
 
 
+def max_open_claims(organization: Organization) -> int | None:
+    """K6 (and R10): the organization's ``max_open_claims``; None, the default, is no limit."""
+    return (
+        PaymentSettings.objects.filter(organization=organization)
+        .values_list("max_open_claims", flat=True)
+        .first()
+    )
+
+
+def claims_over(open_claims: int, limit: int | None) -> bool:
+    """K6: a guarantor's dunning waits while its open claims exceed the limit (none: never)."""
+    return limit is not None and open_claims > limit
+
+
+def _release_settled_claims(organization: Organization, on: date, limit: int | None) -> None:
+    """K6: the bills held for their guarantor's claims (``claims_held``) whose claims have settled since (a
+    feed brought the count down, or the limit was raised or removed) fall due on ``on``: the run that follows
+    reads them and catches up (D2). One UPDATE through the partial index ``bill_claims_held``, so the daily
+    run still reads only the bills with something due (D13)."""
+    held_bills = Bill.objects.filter(
+        organization=organization, state=BillState.ACTIVE, claims_held=True, next_dunning_date__gt=on
+    )
+    if limit is not None:
+        held_bills = held_bills.filter(guarantor__open_claims__lte=limit)
+    held_bills.update(next_dunning_date=on)
+
+
 def preset_steps(preset_id: int) -> tuple[Step, ...]:
     """The preset's steps as the rules take them, by age then channel."""
     return tuple(
@@ -162,8 +193,8 @@ def preset_steps(preset_id: int) -> tuple[Step, ...]:
 
 
 # A row is the bill's first ten columns, its guarantor's, then the bill's later ones (§13.2's sent_by_pms).
-BILL_COLUMNS = (*COLUMNS[:10], *COLUMNS[32:])
-GUARANTOR_COLUMNS = ("pk", *(c.removeprefix("guarantor__") for c in COLUMNS[10:32]))
+BILL_COLUMNS = (*COLUMNS[:10], *COLUMNS[33:])
+GUARANTOR_COLUMNS = ("pk", *(c.removeprefix("guarantor__") for c in COLUMNS[10:33]))
 # §13.2: the channel by which the PMS already sent a statement (Facts.sent_by_pms).
 SENT_BY_PMS_CHANNEL = {SentByPms.MAIL: Channel.PAPER, SentByPms.EMAIL: Channel.EMAIL}
 
@@ -219,8 +250,10 @@ class _Run:
         self.created = timezone.now()
         self.policy = send_policy(organization)
         self.require_sms_consent = requires_sms_consent(organization)
+        self.max_open_claims = max_open_claims(organization)
         self.classes: list[tuple[Outcome, ...]] = []
         self.class_sends: list[tuple[Outcome, ...]] = []
+        self.class_held: list[bool] = []
         self.class_of: dict[Facts, int] = {}
         self.next_ages: dict[int, int | None] = {}
         self.templates: dict[tuple[str, str, int | None, str], Template] = {}
@@ -243,23 +276,23 @@ class _Run:
         ).values_list("bill_id", "generation", "step_key", "channel"):
             decided.setdefault((bill_pk, generation), set()).add((key, channel))
 
-        plan: list[tuple[int, int, int, int | None, date | None, bool]] = []
+        plan: list[tuple[int, int, int, int | None, date | None, bool, bool]] = []
         sending: list[tuple[tuple[Any, ...], int, int]] = []
         for row in batch:
             pk, bill_id, source, generation, effective, amount = row[:6]
             age = (on - effective).days
             if age < 0:
-                plan.append((pk, generation, age, None, effective, False))
+                plan.append((pk, generation, age, None, effective, False, False))
                 continue
             if row[25]:  # snoozed (D11): nothing now; the steps fall due again afterwards, with catch-up (D2)
-                plan.append((pk, generation, age, None, on + timedelta(days=1), False))
+                plan.append((pk, generation, age, None, on + timedelta(days=1), False, False))
                 continue
             done = decided.get((pk, generation))
             facts = Facts(
                 source == BillSource.REQUEST, age, row[12], amount > self.min_electronic, amount > self.min_print,
                 bool(row[13]), bool(row[14]), row[15] or row[26], row[16] or row[27], row[17] == "invalid", row[6],
-                frozenset(done) if done else NOTHING_DECIDED, SENT_BY_PMS_CHANNEL.get(row[32], ""),
-                self.require_sms_consent and row[31] != SmsConsent.YES,
+                frozenset(done) if done else NOTHING_DECIDED, SENT_BY_PMS_CHANNEL.get(row[33], ""),
+                self.require_sms_consent and row[31] != SmsConsent.YES, claims_over(row[32], self.max_open_claims),
             )  # fmt: skip
             index = self.class_of.get(facts)
             if index is None:
@@ -267,10 +300,14 @@ class _Run:
             if age not in self.next_ages:
                 self.next_ages[age] = self.rules.next_age(age)
             next_age = self.next_ages[age]
-            if next_age is None:  # past its last step: completed (D11)
-                plan.append((pk, generation, age, index, None, True))
-            else:
-                plan.append((pk, generation, age, index, effective + timedelta(days=next_age), False))
+            waiting = self.class_held[index]
+            if next_age is not None:  # read again when its next step falls due, held or not
+                next_date: date | None = effective + timedelta(days=next_age)
+            elif waiting:  # K6: past its last step, steps held: back when the claims settle, not completed
+                next_date = HELD_UNTIL_SETTLED
+            else:  # past its last step: completed (D11)
+                next_date = None
+            plan.append((pk, generation, age, index, next_date, next_date is None, waiting))
             if self.classes[index]:
                 self.result.append((bill_id, generation, age, index))
                 self.decision_count += len(self.classes[index])
@@ -285,6 +322,7 @@ class _Run:
         index = len(self.classes)
         self.classes.append(outcomes)
         self.class_sends.append(tuple(o for o in outcomes if o.action == Action.SEND))
+        self.class_held.append(held(facts, self.rules))
         self.class_of[facts] = index
         return index
 
@@ -294,13 +332,15 @@ class _Run:
     # --- writing -------------------------------------------------------------------------------------
 
     def _write_batch(
-        self, plan: list[tuple[int, int, int, int | None, date | None, bool]],
+        self, plan: list[tuple[int, int, int, int | None, date | None, bool, bool]],
         sending: list[tuple[tuple[Any, ...], int, int]],
     ) -> None:  # fmt: skip
         if not self.tables:
             _temp_tables()
             self.tables = True
-        copy_rows(RUN_BILLS, ["bill_id", "generation", "age", "class_id", "next_date", "complete"], plan)
+        copy_rows(
+            RUN_BILLS, ["bill_id", "generation", "age", "class_id", "next_date", "complete", "held"], plan
+        )
         if not sending:
             return
         organization = self.organization
@@ -407,9 +447,10 @@ class _Run:
                     [organization.pk, on, Action.SKIP, created],
                 )
                 # D13: each bill read gets its next due date; one past its last step is completed (D11); the
-                # bill-update flag is consumed (D10).
+                # bill-update flag is consumed (D10); K6's hold is marked or lifted.
                 cursor.execute(
                     f"""UPDATE practices_bill SET next_dunning_date = b.next_date, amount_changed = %s,
+                        claims_held = b.held,
                         state = CASE WHEN b.complete THEN %s ELSE practices_bill.state END,
                         ended_at = CASE WHEN b.complete THEN %s ELSE practices_bill.ended_at END
                     FROM {RUN_BILLS} b WHERE practices_bill.id = b.bill_id AND practices_bill.state = %s""",  # noqa: S608
@@ -428,7 +469,7 @@ def _temp_tables() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE {RUN_BILLS} (bill_id bigint, generation integer, age integer, class_id integer, "
-            "next_date date, complete boolean)"
+            "next_date date, complete boolean, held boolean)"
         )
         cursor.execute(
             f"CREATE TEMPORARY TABLE {RUN_SKIPS} (class_id integer, step_id bigint, step_key varchar(64), "

@@ -2,7 +2,8 @@
 
 One row per case: the facts that differ from a plain deliverable bill, the settings, and the decisions
 expected, reason included. Each row names the rule it holds; removing a condition from ``decide`` (for
-example ``and all_out`` in D5) fails a row. §13.2's ``sent_by_pms`` and ``require_sms_consent`` rows too."""
+example ``and all_out`` in D5) fails a row. §13.2's ``sent_by_pms`` and ``require_sms_consent`` rows too, and
+K6's claims-pending hold (SPEC §15)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dunning.engine.rules import Facts, Rules, Step, decide
+from dunning.engine.rules import Facts, Rules, Step, decide, held, hold_key
 
 ON = date(2026, 11, 24)
 STEPS = (
@@ -36,6 +37,11 @@ def rules(**changes: Any) -> Rules:
 
 def decided_through(age: int) -> frozenset[tuple[str, str]]:
     return frozenset((s.key, s.channel) for s in STEPS if s.age <= age)
+
+
+def held_through(age: int, after: int = -1) -> frozenset[tuple[str, str]]:
+    """K6: the claims_pending decisions of the steps older than ``after`` up to ``age``."""
+    return frozenset((hold_key(s), s.channel) for s in STEPS if after < s.age <= age)
 
 
 CASES = [
@@ -123,6 +129,28 @@ CASES = [
      rules(skip_paper=True),
      [(0, "email", "statement", "send", ""), (0, "paper", "statement", "send", ""),
       (0, "sms", "statement", "skip", "no_sms_consent")]),
+    # K6: claims over max_open_claims hold every due step (not consumed) and come back with D2 once settled.
+    ("K6 claims pending: the due step is held", facts(claims_pending=True, decided=decided_through(0), age=10),
+     rules(), [(10, "sms", "reminder", "skip", "claims_pending")]),
+    ("K6 a held step is decided once", facts(claims_pending=True, decided=decided_through(0) | held_through(10, 0),
+     age=20), rules(), []),
+    ("K6 the next steps fall due while held", facts(claims_pending=True,
+     decided=decided_through(0) | held_through(10, 0), age=30), rules(),
+     [(30, "email", "due", "skip", "claims_pending"), (30, "sms", "due", "skip", "claims_pending")]),
+    ("K6 settled: D2 sends the latest held step per channel",
+     facts(decided=decided_through(0) | held_through(30, 0), age=40), rules(),
+     [(10, "sms", "reminder", "skip", "superseded"), (30, "email", "due", "send", ""), (30, "sms", "due", "send", "")]),
+    ("K6 a new bill held from age 0", facts(claims_pending=True), rules(),
+     [(0, "email", "statement", "skip", "claims_pending"), (0, "paper", "statement", "skip", "claims_pending"),
+      (0, "sms", "statement", "skip", "claims_pending")]),
+    ("K6 do not contact comes first", facts(claims_pending=True, do_not_contact=True, decided=decided_through(0),
+     age=10), rules(), [(10, "sms", "reminder", "skip", "do_not_contact")]),
+    ("K6 a request's age-0 steps are still the request", facts(claims_pending=True, request=True), rules(),
+     [(0, "email", "statement", "skip", "request"), (0, "paper", "statement", "skip", "request"),
+      (0, "sms", "statement", "skip", "request")]),
+    ("K6 a bill update is skipped while held", facts(claims_pending=True, amount_changed=True,
+     decided=decided_through(0), age=3), rules(communicate_on_update=True),
+     [(3, "email", "bill_update", "skip", "claims_pending"), (3, "sms", "bill_update", "skip", "claims_pending")]),
 ]  # fmt: skip
 
 
@@ -134,3 +162,28 @@ def test_decide(case, given, settings, expected):
 
 def test_next_age_is_the_next_step_and_none_past_the_last():
     assert [rules().next_age(age) for age in (0, 9, 10, 89, 90)] == [10, 10, 30, 90, None]
+
+
+def test_k6_a_held_step_keeps_its_own_key_free():
+    """The claims_pending decision is recorded under the hold key, so the step itself stays due (D1)."""
+    (outcome,) = decide(facts(claims_pending=True, decided=decided_through(0), age=10), rules())
+    assert (outcome.step_key, outcome.step_id) == ("hold:4", 4)
+    assert outcome.step_key != STEPS[3].key
+
+
+HELD_CASES = [
+    ("claims over, a step due", facts(claims_pending=True, decided=decided_through(0), age=10), True),
+    ("claims over, the held step already recorded", facts(claims_pending=True,
+     decided=decided_through(0) | held_through(10, 0), age=20), True),
+    ("claims over, nothing due", facts(claims_pending=True, decided=decided_through(10), age=20), False),
+    ("claims within the limit", facts(decided=decided_through(0), age=10), False),
+    ("do not contact consumes the steps", facts(claims_pending=True, do_not_contact=True, age=10), False),
+    ("a request's age-0 steps are not held", facts(claims_pending=True, request=True, age=5), False),
+    ("the letter the PMS mailed is not held", facts(claims_pending=True, sent_by_pms="paper",
+     decided=decided_through(0) - {(STEPS[2].key, "paper")}, age=5), False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "given", "expected"), HELD_CASES, ids=[c[0] for c in HELD_CASES])
+def test_held_says_whether_steps_wait_for_the_claims(case, given, expected):
+    assert held(given, rules()) is expected, case
