@@ -25,8 +25,14 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Max, Min, Q
 
-from dunning.engine.rules import DROP_KINDS, Facts, Outcome, Rules, Step, decide
-from dunning.engine.run import SENT_BY_PMS_CHANNEL, preset_steps, requires_sms_consent
+from dunning.engine.rules import DROP_KINDS, Facts, Outcome, Rules, Step, decide, held
+from dunning.engine.run import (
+    HELD_UNTIL_SETTLED,
+    SENT_BY_PMS_CHANNEL,
+    max_open_claims,
+    preset_steps,
+    requires_sms_consent,
+)
 from dunning.models import Action, DunningDecision, DunningSettings
 from notifications.models import Channel, OptOut
 from payments.models import Snooze
@@ -66,6 +72,9 @@ class Group:
     decided: tuple[int, ...]  # bit masks over the forecast's step keys
     sent_by_pms: str = ""  # §13.2: the channel the PMS already sent the statement by
     sms_consent: bool = False  # §13.2: the PMS says yes to texts
+    # K6, per scenario: the guarantor's open claims exceed that scenario's max_open_claims.
+    claims_over: tuple[bool, ...] = ()
+    claims_held: bool = False  # K6: the last run held the bill's steps for its claims
 
 
 @dataclass
@@ -121,11 +130,14 @@ def _step_keys(steps: Sequence[tuple[Step, ...]], days: Sequence[date]) -> list[
 
 def forecast(
     *, organization: Organization, settings: Sequence[DunningSettings], start: date, days: int = 30,
-    progress: Progress = _no_progress,
+    progress: Progress = _no_progress, claim_limits: Sequence[int | None] | None = None,
 ) -> list[Forecast]:  # fmt: skip
     """The daily runs of ``start`` and the ``days - 1`` days after it under each of ``settings``, from one
-    read of the live data. Reads only; ``progress`` hears the fraction done and what is being done."""
+    read of the live data. Reads only; ``progress`` hears the fraction done and what is being done.
+    ``claim_limits``: each scenario's ``max_open_claims`` (K6), the organization's own by default."""
     window = [start + timedelta(days=n) for n in range(days)]
+    if claim_limits is None:
+        claim_limits = [max_open_claims(organization)] * len(settings)
     steps = [preset_steps(s.preset_id) if s.preset_id is not None else () for s in settings]
     keys = _step_keys(steps, window)
     consent = requires_sms_consent(organization)  # a notification setting: the same on both sides
@@ -134,6 +146,7 @@ def forecast(
         organization=organization,
         thresholds=[(s.min_electronic, s.min_print) for s in settings],
         keys=keys, start=start, end=window[-1], progress=lambda f: progress(0.8 * f, "Reading the active bills"),
+        claim_limits=claim_limits,
     )  # fmt: skip
     bills = sum(g.count for g in groups)
     results = []
@@ -158,7 +171,9 @@ def walk(
     """Each group through the days of ``rules`` (one Rules per day), as the daily run treats a bill
     (``_Run.take``): not read before its stored next date; before its clock starts, read again on that day;
     snoozed, read again tomorrow (D11); otherwise decided by ``decide`` and given its next step's date, or
-    completed past its last step. A read consumes the bill-update flag (D10)."""
+    completed past its last step. A read consumes the bill-update flag (D10). K6: a bill held for claims
+    that are within the scenario's limit is released on the first day (``_release_settled_claims``); one
+    still held past its last step waits instead of completing."""
     window = [r.on for r in rules]
     result = Forecast(days=window, sends=[dict.fromkeys(CHANNELS, 0) for _ in window])
     memo: list[dict[Facts, tuple[Outcome, ...]]] = [{} for _ in window]
@@ -172,20 +187,24 @@ def walk(
         if decided is None:
             decided = decoded[group.decided] = _decode(group.decided, keys)
         next_date, changed, count = group.next_date, group.amount_changed, group.count
+        over = bool(group.claims_over) and group.claims_over[scenario]
+        waiting = group.claims_held
         for index, day in enumerate(window):
+            if waiting and not over and next_date is not None and next_date > day:
+                next_date = day  # K6: the claims are within the limit, the run releases the bill
             if next_date is not None and next_date > day:
                 continue
             age = (day - group.effective).days
             if age < 0:
-                next_date, changed = group.effective, False
+                next_date, changed, waiting = group.effective, False, False
                 continue
             if group.snoozed_until is not None and group.snoozed_until > day:
-                next_date, changed = day + timedelta(days=1), False
+                next_date, changed, waiting = day + timedelta(days=1), False, False
                 continue
             facts = Facts(
                 group.request, age, group.do_not_contact, above_electronic, above_print, group.sms, group.email,
                 group.sms_opted_out, group.email_opted_out, group.address_invalid, changed, decided,
-                group.sent_by_pms, require_sms_consent and not group.sms_consent,
+                group.sent_by_pms, require_sms_consent and not group.sms_consent, over,
             )  # fmt: skip
             outcomes = memo[index].get(facts)
             if outcomes is None:
@@ -202,9 +221,13 @@ def walk(
                     result.kinds[kind] = result.kinds.get(kind, 0) + count
                 decided = decided | {(o.step_key, o.channel) for o in outcomes}
             changed = False
+            waiting = over and held(facts, rules[index])
             if age not in next_ages:
                 next_ages[age] = last_rules.next_age(age)
             next_age = next_ages[age]
+            if next_age is None and waiting:  # K6: held past its last step, not completed
+                next_date = HELD_UNTIL_SETTLED
+                continue
             if next_age is None:  # past its last step: completed (D11), read no more
                 result.completed += count
                 break
@@ -240,12 +263,15 @@ def _as_date(value: Any) -> date | None:
 def read_groups(
     *, organization: Organization, thresholds: Sequence[tuple[Decimal, Decimal]], keys: Sequence[tuple[str, str]],
     start: date, end: date, progress: Callable[[float], None] = lambda fraction: None,
+    claim_limits: Sequence[int | None] = (),
 ) -> list[Group]:  # fmt: skip
     """The organization's active bills a run between ``start`` and ``end`` would read (next date on or before
-    ``end``, or none yet), grouped by everything the runs look at, with their count. Set-based: one grouping
-    query per chunk of bill ids, on SQLite as on PostgreSQL."""
+    ``end``, or none yet, or held for claims that a run may release: K6), grouped by everything the runs look
+    at, with their count. Set-based: one grouping query per chunk of bill ids, on SQLite as on PostgreSQL.
+    ``claim_limits`` holds each scenario's ``max_open_claims`` (none: no limit)."""
+    limits = list(claim_limits) or [None] * len(thresholds)
     due = Bill.objects.filter(
-        Q(next_dunning_date__lte=end) | Q(next_dunning_date__isnull=True),
+        Q(next_dunning_date__lte=end) | Q(next_dunning_date__isnull=True) | Q(claims_held=True),
         organization=organization, state=BillState.ACTIVE,
     )  # fmt: skip
     span = due.aggregate(low=Min("pk"), high=Max("pk"), bills=Count("pk"))
@@ -257,11 +283,12 @@ def read_groups(
     width = -(-(high - low + 1) // chunks)
     words = max(1, -(-len(keys) // BITS_PER_WORD))
     sql = _group_sql(len(keys), words, len(thresholds))
+    per_scenario = [(e, p, limit) for (e, p), limit in zip(thresholds, limits, strict=True)]
     merged: dict[tuple[Any, ...], int] = {}
     for chunk in range(chunks):
         lo = low + chunk * width
         hi = min(high, lo + width - 1)
-        params = _group_params(organization, thresholds, keys, start, end, lo, hi)
+        params = _group_params(organization, per_scenario, keys, start, end, lo, hi)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             for row in cursor.fetchall():
@@ -272,8 +299,9 @@ def read_groups(
     groups = []
     for key, count in merged.items():
         request, dnc, *rest = key
-        above = tuple((bool(rest[2 * i]), bool(rest[2 * i + 1])) for i in range(n))
-        facts = rest[2 * n : 2 * n + 11]
+        above = tuple((bool(rest[3 * i]), bool(rest[3 * i + 1])) for i in range(n))
+        claims = tuple(bool(rest[3 * i + 2]) for i in range(n))
+        facts = rest[3 * n : 3 * n + 12]
         (
             sms,
             email,
@@ -286,14 +314,16 @@ def read_groups(
             snoozed,
             sent_by_pms,
             consent,
+            claims_held,
         ) = facts
-        masks = tuple(int(m) for m in rest[2 * n + 11 :])
+        masks = tuple(int(m) for m in rest[3 * n + 12 :])
         group = Group(
             count=int(count), request=bool(request), do_not_contact=bool(dnc), above=above, sms=bool(sms),
             email=bool(email), sms_opted_out=bool(sms_out), email_opted_out=bool(email_out),
             address_invalid=bool(invalid), amount_changed=bool(changed), effective=_as_date(effective) or start,
             next_date=_as_date(next_date), snoozed_until=_as_date(snoozed), decided=masks,
             sent_by_pms=SENT_BY_PMS_CHANNEL.get(sent_by_pms, ""), sms_consent=bool(consent),
+            claims_over=claims, claims_held=bool(claims_held),
         )  # fmt: skip
         groups.append(group)
     return groups
@@ -306,9 +336,13 @@ def _group_sql(n_keys: int, words: int, n_thresholds: int) -> str:
     sums = ", ".join(
         f"CAST(SUM(CASE WHEN k.word = {w} THEN k.bit ELSE 0 END) AS BIGINT) AS w{w}" for w in range(words)
     )
-    above = ", ".join(["b.amount_due > %s, b.amount_due > %s"] * n_thresholds)
+    # Per scenario: the thresholds (S4, S5) and K6's claims over its limit (a NULL limit: never over).
+    above = ", ".join(
+        ["b.amount_due > %s, b.amount_due > %s, COALESCE(p.open_claims > CAST(%s AS INTEGER), FALSE)"]
+        * n_thresholds
+    )
     masks = ", ".join(f"COALESCE(x.w{w}, 0)" for w in range(words))
-    columns = 2 + 2 * n_thresholds + 11 + words
+    columns = 2 + 3 * n_thresholds + 12 + words
     # The facts of run._due_batches (Facts, snooze, opt-outs) and the decided steps of the bill's generation.
     # Decisions are read by the chunk's range of bill ids alone, so that the unique index that leads with the
     # bill (decision_once_per_step) serves them; another organization's bills in the range are never joined.
@@ -331,7 +365,7 @@ def _group_sql(n_keys: int, words: int, n_thresholds: int) -> str:
                p.mobile_phone <> '', p.email <> '', p.pms_sms_opt_out OR so.address IS NOT NULL,
                p.pms_email_opt_out OR eo.address IS NOT NULL, p.address_status = %s, b.amount_changed,
                b.effective_created_date, b.next_dunning_date, s.until, b.sent_by_pms, p.sms_consent = %s,
-               {masks}, COUNT(*)
+               b.claims_held, {masks}, COUNT(*)
         FROM {bills} b
         JOIN {patients} p ON p.id = b.guarantor_id
         LEFT JOIN decided x ON x.bill_id = b.id AND x.generation = b.generation
@@ -339,14 +373,14 @@ def _group_sql(n_keys: int, words: int, n_thresholds: int) -> str:
         LEFT JOIN sms_out so ON so.address = p.mobile_phone
         LEFT JOIN email_out eo ON eo.address = p.email
         WHERE b.id BETWEEN %s AND %s AND b.organization_id = %s AND b.state = %s
-          AND (b.next_dunning_date IS NULL OR b.next_dunning_date <= %s)
+          AND (b.next_dunning_date IS NULL OR b.next_dunning_date <= %s OR b.claims_held = %s)
         GROUP BY {", ".join(str(i) for i in range(1, columns + 1))}
     """  # noqa: S608  (table names from the models, values as parameters)
 
 
 def _group_params(
-    organization: Organization, thresholds: Sequence[tuple[Decimal, Decimal]], keys: Sequence[tuple[str, str]],
-    start: date, end: date, lo: int, hi: int,
+    organization: Organization, thresholds: Sequence[tuple[Decimal, Decimal, int | None]],
+    keys: Sequence[tuple[str, str]], start: date, end: date, lo: int, hi: int,
 ) -> list[Any]:  # fmt: skip
     org, active = organization.pk, BillState.ACTIVE.value
     params: list[Any] = []
@@ -356,8 +390,8 @@ def _group_params(
     params += [org, start]
     params += [org, True, Channel.SMS.value, org, True, Channel.EMAIL.value]
     params += [BillSource.REQUEST.value]
-    for electronic, paper in thresholds:
-        params += [electronic, paper]
+    for electronic, paper, limit in thresholds:
+        params += [electronic, paper, limit]
     params += ["invalid", SmsConsent.YES.value]
-    params += [lo, hi, org, active, end]
+    params += [lo, hi, org, active, end, True]
     return params

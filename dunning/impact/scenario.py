@@ -23,10 +23,11 @@ DUNNING_KEYS = (
 )  # fmt: skip
 # What the bulk list reads (R3, R4, R10).
 PAYMENT_KEYS = ("min_payment_amount", "eligible_aging", "max_open_claims")
-# Of the dunning keys, those the daily run reads, and those only an import reads (resets, aging).
+# Of the keys, those the daily run reads (max_open_claims too: K6's hold), and those only an import reads
+# (resets, aging).
 ENGINE_KEYS = (
     "preset", "min_electronic", "min_print", "communicate_on_update", "drop_to_paper_on_opt_out",
-    "skip_paper_when_electronic",
+    "skip_paper_when_electronic", "max_open_claims",
 )  # fmt: skip
 IMPORT_KEYS = ("preset", "bill_aging", "bill_reset_flag", "reset_on_fields", "reset_fields")
 LABELS = {

@@ -147,10 +147,11 @@ def impact_compute(
     )
     changed = changed_keys(current, proposed)
     engine_changed = any(key in ENGINE_KEYS for key in changed)
-    settings = [now.dunning, then.dunning] if engine_changed else [now.dunning]
+    sides = [now, then] if engine_changed else [now]
     forecasts = forecast(
-        organization=organization, settings=settings, start=start, days=days,
+        organization=organization, settings=[side.dunning for side in sides], start=start, days=days,
         progress=lambda fraction, stage: progress(0.85 * fraction, stage),
+        claim_limits=[side.payment.max_open_claims for side in sides],
     )  # fmt: skip
     progress(0.85, "Comparing the bulk payment request list")
     bulk = bulk_list_change(

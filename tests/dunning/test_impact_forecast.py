@@ -16,7 +16,7 @@ from dunning.engine import run_dunning
 from dunning.impact.forecast import forecast
 from dunning.models import DunningDecision, DunningSettings, Preset
 from notifications.models import Message, NotificationSettings, OptOut
-from payments.models import Snooze
+from payments.models import PaymentSettings, Snooze
 from practices.models import Bill, BillState
 from tests.factories import AccountFactory, GuarantorFactory, OrganizationFactory
 
@@ -56,11 +56,14 @@ def run(org, day):
 
 def world(org) -> None:
     """Bills at every point of the schedule, with the facts the rules read: a history made by real runs."""
-    # Some history first: bills that started before D0 and were dunned by the engine on their way.
+    # Some history first: bills that started before D0 and were dunned by the engine on their way. K6: two
+    # guarantors with open insurance claims (3 and 1), held by the history's runs when a limit of 2 or 0 is set.
     old = [
         bill(org, guarantor(org, f"H{n}"), f"H-{n}", D0 - timedelta(days=age))
         for n, age in enumerate((5, 25, 50, 80))
     ]
+    bill(org, guarantor(org, "I1", open_claims=3), "I-1", D0 - timedelta(days=20))
+    bill(org, guarantor(org, "I2", open_claims=1), "I-2", D0 - timedelta(days=100))  # held past its last step
     for day in range(80, 0, -1):
         run(org, D0 - timedelta(days=day))
     assert all(b.generation == 1 for b in old)
@@ -121,12 +124,26 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "paper rules, thresholds and updates": {"drop_to_paper_on_opt_out": True, "skip_paper_when_electronic": True,
                                             "min_electronic": Decimal("5.00"), "min_print": Decimal("3.00"),
                                             "communicate_on_update": True},
+    # K6: held throughout the window; a limit raised after the history releases one of the two on D0 (the
+    # catch-up of D2); a limit removed releases both.
+    "claims held": {"history_claims": 0, "max_open_claims": 0},
+    "claims limit raised": {"history_claims": 0, "max_open_claims": 2},
+    "claims limit removed": {"history_claims": 0, "max_open_claims": None},
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("changes", [dict(c) for c in SETTINGS.values()], ids=SETTINGS.keys())
 def test_the_forecast_is_what_the_engine_then_decides_each_day(org, changes):
+    if "history_claims" in changes:
+        PaymentSettings.objects.update_or_create(
+            organization=org, defaults={"max_open_claims": changes.pop("history_claims")}
+        )
     world(org)
+    if "max_open_claims" in changes:
+        PaymentSettings.objects.filter(organization=org).update(
+            max_open_claims=changes.pop("max_open_claims")
+        )
+        assert Bill.objects.filter(claims_held=True).count() == 2  # both held by the history
     if changes.pop("require_sms_consent", False):
         NotificationSettings.objects.update_or_create(
             organization=org, defaults={"require_sms_consent": True}

@@ -187,6 +187,28 @@ def test_a_reset_rule_resets_a_known_bill_of_the_recent_imports(org, feed_bytes)
     assert compute(org, reset_on_fields=True, reset_fields=["due_date"])["resets"]["proposed"] == 0
 
 
+def test_raising_max_open_claims_forecasts_the_held_steps_going_out(org):
+    """K6: a bill of Nov 20 whose guarantor has 3 open claims over a limit of 2, its statement held. Current
+    settings: nothing in 30 days. No limit (or 3): the run of Nov 24 releases it and D2 sends the held
+    statement on all three channels (the latest due step of each), then standard-30 goes on: the day-10 text
+    on Nov 30, the day-20 email on Dec 10, the day-30 due notice on all three channels on Dec 20."""
+    PaymentSettings.objects.filter(organization=org).update(max_open_claims=2)
+    start = TODAY - timedelta(days=4)
+    bill(org, guarantor(org, "G1", open_claims=3), "S-1", start)
+    run(org, start)
+    assert DunningDecision.objects.filter(reason="claims_pending").count() == 3
+
+    for proposed in (None, 3):
+        result = compute(org, max_open_claims=proposed)
+        assert result["same_forecast"] is False
+        assert result["current"]["messages"] == 0
+        days = {d["date"]: (d["sms"], d["email"], d["paper"]) for d in result["proposed"]["per_day"]
+                if d["sms"] or d["email"] or d["paper"]}  # fmt: skip
+        assert days == {"2026-11-24": (1, 1, 1), "2026-11-30": (1, 0, 0), "2026-12-10": (0, 1, 0),
+                        "2026-12-20": (1, 1, 1)}, proposed  # fmt: skip
+    assert compute(org, max_open_claims=1)["proposed"]["messages"] == 0
+
+
 def test_a_change_the_runs_do_not_read_compares_the_same_forecast(org):
     bill(org, guarantor(org, "G1"), "S-1", TODAY)
     result = compute(org, bill_reset_flag=True)
