@@ -380,10 +380,15 @@ def _mark_sent(message_id: int, provider_id: str, moment: datetime) -> None:
     is durable, so if the server crashes before this reaches the disk the message is found ``sending`` and the
     sweeper moves it to ``unknown`` for review (N1); it is never sent twice."""
     at = connection.ops.adapt_datetimefield_value(moment)
-    with transaction.atomic(), connection.cursor() as cursor:
+    params = [State.SENT, at, provider_id, at, message_id, State.SENDING]
+    with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL synchronous_commit = off")
-        cursor.execute(_SENT, [State.SENT, at, provider_id, at, message_id, State.SENDING])
+            # One round trip: the two statements of one query string run as one implicit transaction (or
+            # inside the caller's), and SET LOCAL holds for it alone. This relies on client-side binding,
+            # Django's default with psycopg 3 (no ``server_side_binding``).
+            cursor.execute(f"SET LOCAL synchronous_commit = off; {_SENT}", params)
+        else:
+            cursor.execute(_SENT, params)
 
 
 class _SendError(TypedDict):
