@@ -270,6 +270,8 @@ class OptOutSource(models.TextChoices):
     # K3 grants and revocations that do not change an address opt-out (OptOut): they are ledger rows only.
     PMS_FLAG = "pms_flag", "PMS consent flag (feed import)"
     QUICK_ADD = "quick_add", "Consent recorded by staff (quick-add)"
+    # K4: a reply that is no keyword but reads as a request to stop ("please stop texting me", "número equivocado").
+    SMS_PHRASE = "sms_phrase", "SMS reply read as a request to stop"
 
 
 class OptOut(models.Model):
@@ -369,6 +371,69 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_id}"
+
+
+class ReviewState(models.TextChoices):
+    OPEN = "open", "To review"
+    OPTED_OUT = "opted_out", "Opted out"
+    DISMISSED = "dismissed", "Not an opt-out"
+
+
+class Confirmation(models.TextChoices):
+    """The one confirmation text after an opt-out (K4): in our answer to the webhook, or sent by a worker
+    after staff opted the number out from the queue; none when the number was already opted out."""
+
+    NONE = "", "None"
+    IN_REPLY = "in_reply", "In the reply to the text"
+    PENDING = "pending", "Waiting for a worker"
+    SENDING = "sending", "Being sent"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class InboundReview(models.Model):
+    """An inbound text that is no keyword but is, or might be, a request to stop texting (K4), per
+    organization the sender's number concerns. ``open`` ones wait on the replies review queue for a person;
+    the ones the phrase table opted out at once are kept ``opted_out`` with no ``decided_by``, so staff can
+    see what the table did. ``rule``: the row of notifications.revocation that matched."""
+
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="inbound_reviews", db_index=False
+    )
+    number = models.CharField(max_length=32, help_text="The sender, E.164.")
+    text = models.TextField()
+    message_sid = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField()
+    patients = models.ManyToManyField("practices.Patient", blank=True, related_name="+")
+    state = models.CharField(max_length=10, choices=ReviewState.choices, default=ReviewState.OPEN)
+    rule = models.CharField(max_length=40, blank=True)
+    language = models.CharField(max_length=2, default="en")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    confirmation = models.CharField(max_length=10, choices=Confirmation.choices, blank=True, default="")
+    confirmation_sid = models.CharField(max_length=64, blank=True)
+    confirmation_error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            # A retried webhook (the same MessageSid) finds its rows.
+            models.UniqueConstraint(
+                fields=["organization", "message_sid"],
+                condition=~Q(message_sid=""),
+                name="inbound_review_once",
+            ),
+        ]
+        indexes = [
+            # inbound_reviews(): an organization's queue and its decided tab, newest first.
+            models.Index(fields=["organization", "state", "received_at"], name="inbound_review_queue"),
+            # inbound_review_close(): a STOP closes the open items of its number.
+            models.Index(fields=["number"], condition=Q(state="open"), name="inbound_review_open_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reply from …{self.number[-4:]} ({self.get_state_display()})"
 
 
 class Template(models.Model):

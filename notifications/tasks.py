@@ -6,6 +6,7 @@ from celery import shared_task
 
 from notifications.letters.batch import letter_batches_render_all
 from notifications.outbox import message_send, messages_release_due, messages_send, messages_sweep_stale
+from notifications.replies import opt_out_confirmation_send
 
 
 @shared_task(name="notifications.send_message", acks_late=True, ignore_result=True)
@@ -34,3 +35,9 @@ def sweep_stale() -> int:
 @shared_task(name="notifications.render_letter_batches", ignore_result=True)
 def render_letter_batches() -> list[int]:
     return letter_batches_render_all()
+
+
+@shared_task(name="notifications.send_opt_out_confirmation", acks_late=True, ignore_result=True)
+def send_opt_out_confirmation(review_id: int) -> str:
+    """K4: the one confirmation text after staff opted a number out from the replies review queue."""
+    return opt_out_confirmation_send(review_id=review_id)

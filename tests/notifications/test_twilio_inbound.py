@@ -101,7 +101,9 @@ def test_every_stop_keyword_opts_out_and_gets_exactly_one_reply(
 
     reply = answer(inbound(client, twilio, body))
 
-    assert reply == (EMPTY if advanced_opt_out else STOP_REPLY)
+    # Twilio confirms only its own keywords; "OPT OUT" (the FCC's, with a space) is ours to confirm.
+    twilio_confirmed = advanced_opt_out and " ".join(body.upper().split()) != "OPT OUT"
+    assert reply == (EMPTY if twilio_confirmed else STOP_REPLY)
     assert (opt_out().active, opt_out().source, opt_out().keyword) == (
         True,
         "sms_keyword",
@@ -140,11 +142,17 @@ def test_advanced_opt_out_type_is_honoured_for_a_keyword_outside_our_list(client
     assert (opt_out().active, opt_out().keyword) == (True, "ARRET")
 
 
-@pytest.mark.parametrize("body", ["stop please", "STOP IT", "please stop", "who is this?"])
-def test_a_text_that_is_not_a_whole_keyword_changes_nothing_and_gets_no_reply(
+@pytest.mark.parametrize("body", ["stop please", "STOP IT", "please stop"])
+def test_a_stop_that_is_not_the_whole_keyword_opts_out_as_a_phrase_and_we_confirm_it(
     client, twilio, patient, advanced_opt_out, body
 ):
-    assert answer(inbound(client, twilio, body)) == EMPTY
+    """K4: Twilio handles only the exact keyword, so it neither blocks nor confirms these; we do both."""
+    assert answer(inbound(client, twilio, body)) == STOP_REPLY
+    assert (opt_out().active, opt_out().source) == (True, "sms_phrase")
+
+
+def test_a_question_changes_nothing_and_gets_no_reply(client, twilio, patient, advanced_opt_out):
+    assert answer(inbound(client, twilio, "who is this?")) == EMPTY
     assert not OptOut.objects.exists()
 
 
