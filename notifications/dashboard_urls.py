@@ -12,4 +12,7 @@ urlpatterns = [
     path("undeliverable/", views.undeliverable_list, name="undeliverable"),
     path("undeliverable/<int:pk>/", views.undeliverable_detail, name="undeliverable-detail"),
     path("undeliverable/<int:pk>/resend/", views.undeliverable_resend, name="undeliverable-resend"),
+    path("replies/", views.replies_index, name="replies-index"),
+    path("replies/<slug:org>/", views.replies, name="replies"),
+    path("replies/<slug:org>/<int:pk>/decide/", views.reply_decide, name="reply-decide"),
 ]

@@ -1,7 +1,9 @@
-"""Dashboard views of notifications: the undeliverable list (U1). Thin: load rows, call one service."""
+"""Dashboard views of notifications: the undeliverable list (U1) and the replies review queue (K4). Thin: load
+rows, call one service."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 from django.contrib import messages
@@ -14,7 +16,14 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from notifications.models import Channel, Message, State
+from dunning_project.dashboard import organization_from_url, organization_index
+from notifications.models import Channel, InboundReview, Message, ReviewState, State
+from notifications.replies import (
+    ReviewError,
+    inbound_review_decide,
+    inbound_review_open_count,
+    inbound_reviews,
+)
 from notifications.resend import AS_IS_REASONS, ResendError, message_resend
 from notifications.selectors import undeliverable_filter, undeliverable_messages, undeliverable_reason
 from practices.models import Organization, Role
@@ -136,3 +145,80 @@ def undeliverable_resend(request: HttpRequest, pk: int) -> HttpResponse:
         text += f" Quiet hours: it goes out at {local:%H:%M} on {local:%b %d} in the patient's time."
     messages.success(request, text)
     return redirect("notifications_dashboard:undeliverable")
+
+
+# K4: the replies review queue. The organization is a path segment, as on the after-final worklist (T1).
+REPLY_TABS = ("open", "decided")
+
+
+class ReplyRow(NamedTuple):
+    review: InboundReview
+    number: str
+
+
+def _reply_rows(reviews: Iterable[InboundReview]) -> list[ReplyRow]:
+    return [ReplyRow(review, phone_masked(review.number)) for review in reviews]
+
+
+@login_required
+@require_GET
+def replies_index(request: HttpRequest) -> HttpResponse:
+    """Replies: straight to the queue of the user's organization, or a choice when there are several."""
+    return organization_index(request, url_name="notifications_dashboard:replies", title="Replies to review")
+
+
+@login_required
+@require_GET
+def replies(request: HttpRequest, org: str) -> HttpResponse:
+    """K4: the open replies, newest first, each with "Opt out this number" and "Not an opt-out"; and what was
+    decided (by staff, by the phrase table or by a STOP)."""
+    organization, organizations = organization_from_url(request, org)
+    tab = request.GET.get("tab", "open")
+    if tab not in REPLY_TABS:
+        tab = "open"
+    page = Paginator(inbound_reviews(organization=organization, open_only=tab == "open"), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "organization": organization,
+        "organizations": organizations,
+        "tab": tab,
+        "page": page,
+        "rows": _reply_rows(page.object_list),
+        "open_count": page.paginator.count
+        if tab == "open"
+        else inbound_review_open_count(organization=organization),
+    }
+    return render(request, "notifications/replies.html", context)
+
+
+@login_required
+@require_POST
+def reply_decide(request: HtmxHttpRequest, org: str, pk: int) -> HttpResponse:
+    """One decision on one open reply, through ``inbound_review_decide`` (audited). htmx gets the row back,
+    decided; a plain form post goes back to the queue with a message."""
+    organization, _ = organization_from_url(request, org)
+    review = InboundReview.objects.filter(organization=organization, pk=pk).first()
+    if review is None:
+        raise Http404
+    decision = request.POST.get("decision", "")
+    try:
+        review = inbound_review_decide(review=review, decision=decision, user=request.user)
+    except ReviewError as exc:
+        text, level = f"Nothing changed for …{review.number[-4:]}: {exc}", messages.ERROR
+    else:
+        if review.state == ReviewState.OPTED_OUT:
+            sent = (
+                "one confirmation text is on its way" if review.confirmation else "it was already opted out"
+            )
+            text = f"{phone_masked(review.number)} is opted out of texts; {sent}."
+        else:
+            text = f"Kept: the reply from {phone_masked(review.number)} is not an opt-out."
+        level = messages.SUCCESS
+    if request.htmx:
+        review.refresh_from_db()
+        row = ReplyRow(review, phone_masked(review.number))
+        context = {"organization": organization, "row": row, "notice": text, "tab": "open"}
+        return render(request, "notifications/_reply_row.html", context)
+    messages.add_message(request, level, text)
+    return redirect("notifications_dashboard:replies", organization.slug)

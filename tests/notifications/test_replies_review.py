@@ -289,3 +289,35 @@ def test_a_confirmation_twilio_refuses_is_failed_with_its_reason_and_not_retried
     review.refresh_from_db()
     assert review.confirmation_error.startswith("21610")
     assert len(twilio.messages) == 1
+
+
+def test_the_queue_page_decides_by_plain_post_and_another_practices_reply_answers_404(
+    client, twilio, patient, front_desk, settings, monkeypatch
+):
+    """T1, T2: the front desk of one practice decides its own replies only; the page lists what waits."""
+    monkeypatch.setattr("notifications.tasks.send_opt_out_confirmation.delay", lambda review_id: None)
+    inbound(client, twilio, "who is this?")
+    review = InboundReview.objects.get()
+    other = OrganizationFactory.create(slug="other")
+    MembershipFactory.create(organization=other, role=Role.FRONT_DESK, user=front_desk)
+    client.force_login(front_desk)
+
+    page = client.get("/dashboard/replies/smile/")
+    assert page.status_code == 200
+    assert "who is this?" in page.content.decode()
+    assert (
+        client.post(f"/dashboard/replies/other/{review.pk}/decide/", {"decision": "dismissed"}).status_code
+        == 404
+    )
+    stranger = MembershipFactory.create(
+        organization=other, role=Role.FRONT_DESK, user__username="stranger"
+    ).user
+    client.force_login(stranger)
+    assert client.get("/dashboard/replies/smile/").status_code == 404
+    client.force_login(front_desk)
+
+    response = client.post(f"/dashboard/replies/smile/{review.pk}/decide/", {"decision": "dismissed"})
+
+    assert (response.status_code, response["Location"]) == (302, "/dashboard/replies/smile/")
+    assert InboundReview.objects.get().state == ReviewState.DISMISSED
+    assert "Nothing to review" in client.get("/dashboard/replies/smile/").content.decode()
