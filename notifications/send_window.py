@@ -36,6 +36,8 @@ class SendPolicy:
     frequency_cap: FrequencyCap | None = None
     # §13.2: text only patients whose PMS records SMS consent (``sms_consent`` yes).
     require_sms_consent: bool = False
+    # K5: texts per clock hour for the organization (None: no limit).
+    hourly_sms_limit: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """`org_settings` keys owned by notifications: quiet_hours (Q1) and the compliance keys of §15 K1/K2:
 frequency_cap (``N/Dd`` or ``none``; JSON: the string, or null), send_on_sundays, send_on_holidays (booleans);
-and require_sms_consent (boolean, §13.2).
+require_sms_consent (boolean, §13.2); and hourly_sms_limit (K5: an integer from 1 or ``none``; JSON: the
+integer, or null).
 
 The NotificationSettings row is created on the first write; until then the defaults apply (21:00-08:00, no cap,
 Sundays and holidays allowed)."""
@@ -13,6 +14,7 @@ from datetime import time
 from typing import Any
 
 from notifications.frequency import CAP_FORM, FrequencyCap, parse_frequency_cap
+from notifications.hourly_limit import LIMIT_FORM, parse_hourly_sms_limit
 from notifications.models import NotificationSettings
 from practices.models import Organization
 from practices.org_settings import SettingError, SettingKey, parse_bool, register
@@ -91,3 +93,12 @@ for _name, _help in (
             help=_help,
         )
     )
+register(
+    SettingKey(
+        name="hourly_sms_limit",
+        read=_field_reader("hourly_sms_limit", None),
+        parse=parse_hourly_sms_limit,
+        write=_field_writer("hourly_sms_limit"),
+        help=f"K5: texts per clock hour for the organization (carrier registration limits): {LIMIT_FORM}",
+    )
+)

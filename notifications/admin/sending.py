@@ -1,5 +1,5 @@
 """Admin: an organization's sending settings (billing managers, T2, audited T5): quiet hours (Q1), the frequency cap
-(K2), Sundays and holidays (K1), beside the read-only table of state rules the product ships (K1)."""
+(K2), Sundays and holidays (K1), the hourly text limit (K5), beside the read-only table of state rules the product ships (K1)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class SendingSettingsForm(forms.ModelForm):
             "send_on_sundays",
             "send_on_holidays",
             "require_sms_consent",
+            "hourly_sms_limit",
         ]
         help_texts = {"frequency_cap": f"K2, per guarantor and household, across SMS, email and paper: {CAP_FORM} "
                       "(empty: no cap). Staff resends are counted but allowed."}  # fmt: skip
@@ -61,6 +62,7 @@ class SendingSettingsAdmin(OrganizationScopedAdmin[NotificationSettings]):
         "frequency_cap_shown",
         "send_on_sundays",
         "send_on_holidays",
+        "hourly_sms_limit_shown",
     ]
     list_select_related = ["organization"]
     readonly_fields = ["state_rules"]
@@ -75,6 +77,10 @@ class SendingSettingsAdmin(OrganizationScopedAdmin[NotificationSettings]):
     @admin.display(description="frequency cap")
     def frequency_cap_shown(self, obj: NotificationSettings) -> str:
         return obj.frequency_cap or "none"
+
+    @admin.display(description="texts an hour")
+    def hourly_sms_limit_shown(self, obj: NotificationSettings) -> str:
+        return "no limit" if obj.hourly_sms_limit is None else str(obj.hourly_sms_limit)
 
     @admin.display(description="state rules (K1, read-only)")
     def state_rules(self, obj: NotificationSettings | None = None) -> SafeString:
