@@ -9,3 +9,8 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications import settings_keys  # noqa: F401  (registers org_settings keys)
+        from notifications.consent import consent_from_pms
+        from practices.importer.consent import register_consent_hook
+
+        # K3: the PMS consent flags an import changes become consent ledger rows.
+        register_consent_hook(consent_from_pms)

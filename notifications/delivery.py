@@ -73,6 +73,6 @@ def _provider_opt_out(*, message: Message, at: datetime, error_code: str) -> boo
     if cancelled:
         opt_out_set(
             organization=message.organization, channel=message.channel, address=message.destination, active=True,
-            source=OptOutSource.PROVIDER_ERROR, at=at,
+            source=OptOutSource.PROVIDER_ERROR, at=at, text=f"Twilio error {error_code} on message {message.provider_id}",
         )  # fmt: skip
     return cancelled == 1

@@ -132,7 +132,7 @@ def _apply(*, message: Message, event: Any, esp_name: str, at: datetime) -> None
         return
     if kind == "subscribed":
         if not _matches(NOT_A_RESUBSCRIBE, esp_name, esp_event):
-            _resubscribe(message=message, at=at)
+            _resubscribe(message=message, event=event, esp_name=esp_name, at=at)
         return
     dropped_for_opt_out = kind in FAILURE_EVENTS and (
         event.reject_reason in OPT_OUT_REJECT_REASONS or _matches(SUPPRESSED_FOR_OPT_OUT, esp_name, esp_event)
@@ -146,6 +146,7 @@ def _apply(*, message: Message, event: Any, esp_name: str, at: datetime) -> None
         opt_out_set(
             organization=message.organization, channel=Channel.EMAIL, address=message.destination, active=True,
             source=OptOutSource.EMAIL_COMPLAINT if complaint else OptOutSource.EMAIL_UNSUBSCRIBE, at=at,
+            text=event_detail(event=event, esp_name=esp_name),
         )  # fmt: skip
         if dropped_for_opt_out:
             # Never reached the patient, and not a bad address: cancelled, like an SMS refused with 21610.
@@ -166,7 +167,15 @@ def _apply(*, message: Message, event: Any, esp_name: str, at: datetime) -> None
         )
 
 
-def _resubscribe(*, message: Message, at: datetime) -> None:
+def event_detail(*, event: Any, esp_name: str) -> str:
+    """The ledger's text for an ESP event (K3): the ESP, anymail's normalized event type, the ESP's own event
+    id and whatever reason it gave, e.g. ``Postmark complained (event 4e0b…): spam complaint``."""
+    reason = event.description or event.reject_reason or event.mta_response or ""
+    head = f"{esp_name} {event.event_type}" + (f" (event {event.event_id})" if event.event_id else "")
+    return f"{head}: {reason}" if reason else head
+
+
+def _resubscribe(*, message: Message, event: Any, esp_name: str, at: datetime) -> None:
     address = message.destination
     held = OptOut.objects.filter(
         organization=message.organization, channel=Channel.EMAIL, address=address, active=True,
@@ -174,4 +183,5 @@ def _resubscribe(*, message: Message, at: datetime) -> None:
     ).exists()  # fmt: skip
     if held:
         opt_out_set(organization=message.organization, channel=Channel.EMAIL, address=address, active=False,
-                    source=OptOutSource.EMAIL_RESUBSCRIBE, at=at)  # fmt: skip
+                    source=OptOutSource.EMAIL_RESUBSCRIBE, at=at,
+                    text=event_detail(event=event, esp_name=esp_name))  # fmt: skip

@@ -11,7 +11,8 @@ import phonenumbers
 from django.db import transaction
 from django.utils import timezone
 
-from notifications.models import UNDELIVERABLE_STATES, Channel, Kind, Message, Reason, State
+from notifications.consent import consent_record
+from notifications.models import UNDELIVERABLE_STATES, Channel, Kind, Message, OptOutSource, Reason, State
 from notifications.optouts import is_opted_out
 from notifications.outbox import message_create
 from notifications.templating import OPT_OUT_HINT, render_message, template_for
@@ -158,6 +159,14 @@ def _resend(
             ),
             now=moment,
         )
+        if consented:
+            # K3: the staff-recorded consent is a ledger row, with the user who recorded it.
+            consent_record(
+                organization=original.organization, channel=channel, address=destination, active=False,
+                source=OptOutSource.QUICK_ADD, patient=patient, actor=user, at=moment,
+                text=f"Consent to texts at this number confirmed on the undeliverable list (resend of message "
+                f"{original.pk})",
+            )  # fmt: skip
         audit_record(
             organization=original.organization,
             actor=user,

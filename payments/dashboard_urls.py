@@ -24,6 +24,11 @@ urlpatterns = [
     path("<slug:org>/lift/", views.lift, name="lift"),
     path("<slug:org>/guarantors/<pmsid:guarantor_id>/", views.guarantor, name="guarantor"),
     path(
+        "<slug:org>/guarantors/<pmsid:guarantor_id>/consent.csv",
+        views.guarantor_consent_csv,
+        name="guarantor-consent-csv",
+    ),
+    path(
         "<slug:org>/guarantors/<pmsid:guarantor_id>/request/",
         views.guarantor_request,
         name="guarantor-request",

@@ -4,6 +4,7 @@ request and the eligibility explanation (B4, R12). Thin: resolve the organizatio
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dunning.after_final import after_final_worklist
 from dunning_project.dashboard import organization_from_url, organization_index, uses_the_admin
+from notifications.consent import actor_label, consent_history, event_label, ledger_csv_lines
 from notifications.models import Kind, State
 from notifications.selectors import undeliverable_messages
 from payments.campaigns import (
@@ -632,8 +634,35 @@ def _render_guarantor(
         "snooze_form": snooze_form,
         "requests": guarantor_requests(user=request.user, guarantor=patient),
         "blocked_links": guarantor_blocked_links(user=request.user, guarantor=patient),
+        "consent_history": _consent_rows(patient),
     }
     return render(request, "payments/dashboard/guarantor.html", context, status=status)
+
+
+# The page shows the newest ledger rows; the CSV has them all.
+CONSENT_ROWS_SHOWN = 100
+
+
+def _consent_rows(patient: Patient) -> dict[str, Any]:
+    events = list(consent_history(guarantor=patient)[: CONSENT_ROWS_SHOWN + 1])
+    rows = [
+        {"event": event, "kind": event_label(event), "actor": actor_label(event)}
+        for event in events[:CONSENT_ROWS_SHOWN]
+    ]
+    return {"rows": rows, "more": len(events) > CONSENT_ROWS_SHOWN}
+
+
+@login_required
+@require_GET
+def guarantor_consent_csv(request: HttpRequest, org: str, guarantor_id: str) -> StreamingHttpResponse:
+    """K3: the guarantor's consent history as CSV, as proof (every row, newest first)."""
+    organization, _organizations = organization_from_url(request, org)
+    patient = _guarantor_or_404(request, organization, guarantor_id)
+    lines = ledger_csv_lines(events=consent_history(guarantor=patient).iterator(), organization=organization)
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", f"consent-{organization.slug}-{patient.external_id}.csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @login_required

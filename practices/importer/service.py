@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 
 from practices.accounts import account_figures
 from practices.bulk import bulk_upsert
+from practices.importer.consent import consent_before, consent_report
 from practices.importer.policy import BillPolicy, bill_clock, policy_for, run_post_import_hooks
 from practices.importer.records import (
     PatientRow,
@@ -395,6 +396,8 @@ def _write_patients(org: Organization, rows: list[PatientRow], generated_at: dat
     guarantor_rows = [row for row in rows if row.is_guarantor]
     dependent_rows = [row for row in rows if not row.is_guarantor]
     key = ["organization", "external_id"]
+    # K3: the consent flags as they were, for the ledger rows of what this import changes.
+    before = consent_before(org)
 
     # Guarantors first (a guarantor's guarantor is itself), then link each to itself in one UPDATE.
     bulk_upsert(
@@ -441,6 +444,7 @@ def _write_patients(org: Organization, rows: list[PatientRow], generated_at: dat
     bulk_upsert(
         Account, accounts, columns=ACCOUNT_COLUMNS, conflict=["guarantor"], update=ACCOUNT_UPDATE_FIELDS
     )
+    consent_report(org=org, before=before, rows=rows, at=generated_at)
     return len(rows)
 
 
