@@ -4,7 +4,8 @@ A household is every guarantor of the organization reached at the same mobile nu
 counts is what was sent: a message with ``sent_at`` in the window, or one in flight (``sending``, or ``unknown``
 after a lost answer) since it was claimed, on any channel, letters included (a letter is sent when its batch is
 mailed, in flight from the batch on). A message that would exceed the cap is held to the first instant it fits,
-never dropped; a staff resend is counted but not held by the cap (a state's limit still holds it).
+never dropped; a staff resend is counted but not held by the cap (a state's limit still holds it). A payment's
+receipt is neither held nor counted (``notifications.transactional``).
 
 ``ContactLog.read`` reads the contacts of a whole chunk of messages in two queries (the households, then their
 messages), and the chunk's own sends are added as they happen: the check adds no query per message.
@@ -22,6 +23,7 @@ from django.db.models.functions import Coalesce
 
 from notifications.models import Kind, Message, Reason, State
 from notifications.state_rules import StateRule
+from notifications.transactional import TRANSACTIONAL_KINDS
 from practices.models import Patient
 from practices.org_settings import SettingError
 
@@ -92,6 +94,7 @@ class ContactLog:
                         log.households.setdefault(key, set()).add(pk)
         rows = (
             Message.objects.filter(patient_id__in=members)
+            .exclude(kind__in=TRANSACTIONAL_KINDS)  # a receipt is no collection contact (H4)
             .filter(
                 Q(sent_at__gt=since)
                 | Q(
@@ -109,7 +112,9 @@ class ContactLog:
         return log
 
     def add(self, message: Message, at: datetime) -> None:
-        """A message of the chunk was sent (or claimed): later ones count it."""
+        """A message of the chunk was sent (or claimed): later ones count it (a receipt does not count)."""
+        if message.kind in TRANSACTIONAL_KINDS:
+            return
         self.contacts.setdefault(message.patient_id, []).append((at, message.channel))
 
     def household(self, message: Message) -> set[int]:

@@ -35,6 +35,7 @@ from notifications.optouts import is_opted_out, opt_out_set
 from notifications.paylinks import with_pay_url
 from notifications.send_window import DEFAULT_QUIET, Hold, SendPolicy, next_send
 from notifications.state_rules import StateRule, recipient_states, rules_for
+from notifications.transactional import is_transactional
 from practices.models import BILL_ENDED_STATES, Organization, Patient, SmsConsent
 from practices.timezones import candidate_zones, state_for_zip
 
@@ -131,15 +132,16 @@ def initial_state(
     policy: SendPolicy,
     zones: tuple[str, ...],
     rules: tuple[StateRule, ...],
+    transactional: bool = False,
 ) -> tuple[str, str, datetime, str]:
     """(state, reason, scheduled_for, hold detail) of a new message: ``undelivered`` without a destination (U1),
     else ``scheduled`` while quiet hours, a state's hours, a Sunday or a holiday hold it in any of the recipient's
     candidate zones (Q1, Q3, K1; paper is never held), else ``pending``. The one rule behind ``messages_create``
     and the dunning engine's bulk writes; the frequency cap (K2) counts what was sent, so it is applied when the
-    message is claimed."""
+    message is claimed. A ``transactional`` message (a receipt, ``notifications.transactional``) is never held."""
     if not has_destination:
         return State.UNDELIVERED, Reason.NO_DESTINATION, now, ""
-    if channel == Channel.PAPER:
+    if channel == Channel.PAPER or transactional:
         return State.PENDING, "", now, ""
     hold = next_send(now, zones=zones, rules=rules, policy=policy)
     if hold.at > now:
@@ -171,7 +173,7 @@ def messages_create(
             channel=message.channel, has_destination=has_destination, now=moment,
             policy=send_policy(message.organization, cache=cache),
             zones=recipient_zones(patient, destination=message.destination),
-            rules=recipient_rules(patient, message.channel),
+            rules=recipient_rules(patient, message.channel), transactional=is_transactional(message.kind),
         )  # fmt: skip
         if reason:
             message.reason = reason
@@ -288,7 +290,9 @@ def message_send(
 
 def _hold(message: Message, *, now: datetime, policy: SendPolicy, contacts: ContactLog) -> Hold:
     """The send window (Q1-Q3, K1) and the contact counts (K1 limits, K2 cap) together: the first instant both
-    allow, named by the rule that held it longest."""
+    allow, named by the rule that held it longest. A transactional message (a receipt) goes now."""
+    if is_transactional(message.kind):
+        return Hold(at=now)
     rules = recipient_rules(message.patient, message.channel)
     at, named, longest = now, Hold(at=now), timedelta(0)
     for _ in range(8):  # each round only moves forward; a cap that fits stays fitting

@@ -2,8 +2,10 @@
 
 A receipt says who was paid, how much, when, the processor's reference and what is left to pay: no visit,
 procedure or diagnosis, nothing clinical. The email goes through ``notifications.outbox.messages_create`` like
-every message (quiet hours, opt-outs and the re-check before sending apply); its subject is the payment, not a
-campaign, so it carries no bill and the pre-send re-check does not cancel it when the payment ended the campaign.
+every message, but as a transactional message (``notifications.transactional``): it goes at once, whatever the
+hour or the contact count, and is not counted as a contact; the re-check before sending (an email opt-out,
+do-not-contact) still applies. Its subject is the payment, not a campaign, so it carries no bill and the pre-send
+re-check does not cancel it when the payment ended the campaign.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from reportlab.pdfgen import canvas
 
 from notifications.models import Channel, Kind, Message
 from notifications.outbox import messages_create
-from payments.models import Payment, PaymentKind
+from payments.models import Payment, PaymentKind, PaymentStatus
 from practices.phones import phone_display
 
 
@@ -48,7 +50,9 @@ def receipt_for(*, payment: Payment) -> Receipt:
     bill = payment.bill
     guarantor = bill.guarantor
     paid_at = timezone.localtime(payment.created_at, organization.tzinfo)
-    returned = -sum((r.amount for r in payment.returns.all()), Decimal("0.00"))
+    returned = -sum(
+        (r.amount for r in payment.returns.all() if r.status == PaymentStatus.SUCCEEDED), Decimal("0.00")
+    )
     return Receipt(
         practice=organization.name,
         practice_phone=phone_display(organization.phone),
