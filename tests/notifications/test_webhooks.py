@@ -161,9 +161,15 @@ def test_stop_keywords_opt_out_with_time_and_source(client, patient, body):
 
 
 @pytest.mark.parametrize("body", ["stop please", "STOP IT", "please stop"])
-def test_a_keyword_must_be_the_whole_message(client, patient, body):
+def test_a_stop_in_a_sentence_is_a_phrase_opt_out_not_a_keyword(client, patient, body):
+    # K4 (SPEC §15): revocation "in any reasonable manner"; the keyword is the whole message, a request to stop
+    # in other words is read by the phrase table (notifications/revocation.py) and recorded as such.
     inbound(client, body)
-    assert not OptOut.objects.exists()
+    opt_out = OptOut.objects.get(
+        organization=patient.organization, channel="sms", address=patient.mobile_phone
+    )
+    assert opt_out.active is True
+    assert opt_out.source == "sms_phrase"
 
 
 def test_a_stop_cancels_pending_and_scheduled_sms_to_that_number(client, patient):
