@@ -290,8 +290,13 @@ class PaymentAdmin(OrganizationScopedAdmin[Payment]):
             except (RefundRefused, RefundUnavailable) as exc:
                 form.add_error("amount", str(exc))
             else:
+                done = (
+                    "Refunded"
+                    if refund.status == PaymentStatus.SUCCEEDED
+                    else "Refund pending at the processor:"
+                )
                 self.message_user(
-                    request, f"Refunded {-refund.amount} of payment {payment.pk} ({refund.processor_reference}).",
+                    request, f"{done} {-refund.amount} of payment {payment.pk} ({refund.processor_reference}).",
                     messages.SUCCESS,
                 )  # fmt: skip
                 return HttpResponseRedirect(change_url)

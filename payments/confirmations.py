@@ -6,6 +6,11 @@ transaction as its effect) and each payment once per its processor id (the Payme
 it twice, as ``checkout.session.completed`` and ``payment_intent.succeeded``; the first records it, the other
 finds it). Amounts are the processor's cents, turned into dollars exactly.
 
+Refunds have a status (``refund.*`` events): only a succeeded one reopens what it returns and is exported and
+posted; a pending one holds the amount (nothing more can be refunded over it); a failed one holds nothing. A
+dispute closed ``won`` gives the amount back (a reversal row, posted as a positive payment); ``lost`` keeps it
+owed.
+
 Lock order (docs/architecture.md): the event's row first (its unique index makes a concurrent duplicate wait),
 then the bill ``FOR NO KEY UPDATE``; the organization is never locked. A staff refund holds the same bill lock
 across its call to the processor, so the ``charge.refunded`` that Stripe sends for it waits and then finds it.
@@ -21,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from payments.models import (
@@ -227,9 +232,17 @@ def _payment_insert(payment: Payment) -> Payment | None:
     return payment
 
 
+# What holds money going back on a payment: succeeded rows, and refunds still pending (they will return it
+# unless they fail). A failed refund holds nothing.
+_HOLDING = (PaymentStatus.SUCCEEDED, PaymentStatus.PENDING)
+
+
 def returned_on(payment: Payment) -> Decimal:
-    """What has gone back on ``payment`` so far (refunds and disputes), as a positive amount."""
-    total = Payment.objects.filter(refund_of=payment).aggregate(total=Sum("amount"))["total"]
+    """What has gone back on ``payment`` so far (refunds, pending ones included, and disputes, less what came
+    back: a dispute won, a refund that failed after it succeeded), as a positive amount."""
+    total = Payment.objects.filter(refund_of=payment, status__in=_HOLDING).aggregate(total=Sum("amount"))[
+        "total"
+    ]
     return -(total or Decimal("0.00"))
 
 
@@ -250,9 +263,16 @@ def _charge_refunded(processor: str, charge: dict[str, Any], moment: datetime) -
         return "not a payment of ours", None
     total_cents = int(charge.get("amount_refunded") or 0)
     bill = Bill.objects.select_for_update(no_key=True).get(pk=payment.bill_id)
-    refunds = Payment.objects.filter(refund_of=payment, kind=PaymentKind.REFUND).aggregate(t=Sum("amount"))[
-        "t"
-    ]
+    # The refunds the running total covers: pending and succeeded ones, less those that failed after they had
+    # succeeded (the charge's total drops again then, and their reversal row is here).
+    refunds = (
+        Payment.objects.filter(refund_of=payment)
+        .filter(
+            Q(kind=PaymentKind.REFUND, status__in=_HOLDING)
+            | Q(kind=PaymentKind.REVERSAL, processor_reference__endswith=REFUND_FAILED_SUFFIX)
+        )
+        .aggregate(t=Sum("amount"))["t"]
+    )
     missing = from_cents(total_cents) + (refunds or Decimal("0.00"))
     left = payment.amount - returned_on(payment)
     amount = min(missing, left)
@@ -263,6 +283,130 @@ def _charge_refunded(processor: str, charge: dict[str, Any], moment: datetime) -
         processor_reference=f"{charge.get('id')}/refunded/{total_cents}", actor_label=processor,
     )  # fmt: skip
     return "refund recorded", refund
+
+
+REFUND_FAILED_SUFFIX = "/failed"
+DISPUTE_WON_SUFFIX = "/won"
+# https://docs.stripe.com/api/refunds/object: status is pending, requires_action, succeeded, failed or canceled.
+_REFUND_STATUS = {
+    "succeeded": PaymentStatus.SUCCEEDED, "pending": PaymentStatus.PENDING,
+    "requires_action": PaymentStatus.PENDING, "failed": PaymentStatus.FAILED, "canceled": PaymentStatus.FAILED,
+}  # fmt: skip
+
+
+def refund_status(processor_status: str) -> str:
+    """Our status of a refund the processor reports as ``processor_status`` (unknown values: pending)."""
+    return _REFUND_STATUS.get(processor_status, PaymentStatus.PENDING)
+
+
+def _refund_changed(processor: str, refund: dict[str, Any], moment: datetime) -> Outcome:
+    """https://docs.stripe.com/api/refunds/object, in ``refund.created``, ``refund.updated`` and ``refund.failed``
+    (every refund since API version 2024-10-28.acacia, https://docs.stripe.com/changelog/acacia/2024-10-28/
+    refund-webhook-update) and the older ``charge.refund.updated``: the refund's own id, amount and status.
+
+    A refund recorded here (by ``payment_refund``, or from ``charge.refunded`` before its id was known: that row is
+    given the id) takes the new status; one made in the processor's dashboard is recorded with its status."""
+    payment = _payment_of(processor, str(refund.get("payment_intent") or ""))
+    reference = str(refund.get("id") or "")
+    if payment is None or not reference:
+        return "not a payment of ours", None
+    status = refund_status(str(refund.get("status") or ""))
+    amount = from_cents(int(refund.get("amount") or 0))
+    bill = Bill.objects.select_for_update(no_key=True).get(pk=payment.bill_id)
+    row = (
+        Payment.objects.select_for_update().filter(processor=processor, processor_reference=reference).first()
+    )
+    if row is None:
+        row = (
+            Payment.objects.select_for_update()
+            .filter(refund_of=payment, kind=PaymentKind.REFUND, amount=-amount,
+                    processor_reference__contains="/refunded/")
+            .order_by("pk")
+            .first()
+        )  # fmt: skip
+        if row is not None:
+            Payment.objects.filter(pk=row.pk).update(processor_reference=reference)
+            row.processor_reference = reference
+    if row is None:
+        if status == PaymentStatus.FAILED:
+            return f"a refund that {refund.get('status')} before it was recorded: nothing to do", None
+        amount = min(amount, payment.amount - returned_on(payment))
+        if amount <= 0:
+            return "refunds already recorded", None
+        row = return_record(
+            payment=payment, bill=bill, kind=PaymentKind.REFUND, amount=amount, moment=moment,
+            processor_reference=reference, actor_label=processor, status=status,
+        )  # fmt: skip
+        return f"refund recorded ({status})", row
+    return refund_status_apply(row=row, payment=payment, bill=bill, status=status, moment=moment,
+                               actor_label=processor)  # fmt: skip
+
+
+def refund_status_apply(
+    *, row: Payment, payment: Payment, bill: Bill, status: str, moment: datetime, actor_label: str
+) -> Outcome:
+    """Move the refund ``row`` of ``payment`` (``bill`` locked by the caller) to ``status``: a pending refund that
+    succeeds reopens what it returns and takes the date it succeeded (exported and posted from then); one that
+    fails reopens nothing and holds nothing any more; a refund that fails after it had succeeded keeps its row
+    (it was exported or posted) and gets a reversal row that takes the amount off again."""
+    if row.status == status:
+        return "already recorded", None
+    if row.status == PaymentStatus.PENDING and status == PaymentStatus.SUCCEEDED:
+        Payment.objects.filter(pk=row.pk).update(status=status, created_at=moment)
+        row.status, row.created_at = status, moment
+        reopened = bill_reopen(bill=bill, amount=-row.amount)
+        audit_record(
+            organization=payment.organization, actor_label=actor_label, action="payment.refund_succeeded", obj=row,
+            changes={"status": [PaymentStatus.PENDING, status], "bill": reopened.bill_id,
+                     "amount_due": [str(reopened.amount_due + row.amount), str(reopened.amount_due)]},
+        )  # fmt: skip
+        return "refund succeeded", row
+    if row.status == PaymentStatus.PENDING and status == PaymentStatus.FAILED:
+        Payment.objects.filter(pk=row.pk).update(status=status)
+        row.status = status
+        audit_record(
+            organization=payment.organization, actor_label=actor_label, action="payment.refund_failed", obj=row,
+            changes={"status": [PaymentStatus.PENDING, status], "amount": str(row.amount)},
+        )  # fmt: skip
+        return "refund failed: nothing was reopened", row
+    if row.status == PaymentStatus.SUCCEEDED and status == PaymentStatus.FAILED:
+        reversal = reversal_record(
+            payment=payment, bill=bill, returned=row, moment=moment, actor_label=actor_label,
+            processor_reference=f"{row.processor_reference}{REFUND_FAILED_SUFFIX}",
+        )  # fmt: skip
+        return ("refund failed after it succeeded: reversed" if reversal else "already reversed"), reversal
+    return f"no change ({row.status} stays; the processor says {status})", None
+
+
+def reversal_record(
+    *, payment: Payment, bill: Bill, returned: Payment, moment: datetime, processor_reference: str,
+    actor_label: str,
+) -> Payment | None:  # fmt: skip
+    """The money of ``returned`` (a refund or dispute of ``payment``) came back: a positive row that exports and
+    posts as a payment reversing the negative one, and the amount taken off what is owed again (``bill``
+    locked by the caller). None when it was recorded already."""
+    amount = -returned.amount
+    row = _payment_insert(
+        Payment(
+            organization_id=payment.organization_id, bill=bill, link_id=payment.link_id, kind=PaymentKind.REVERSAL,
+            refund_of=payment, amount=amount, status=PaymentStatus.SUCCEEDED, processor=payment.processor,
+            processor_reference=processor_reference, created_at=moment,
+        )
+    )  # fmt: skip
+    if row is None:
+        return None
+    settled = bill_settle(bill=bill, amount=amount, moment=moment)
+    if settled.amount_due < 0:
+        Payment.objects.filter(pk=row.pk).update(needs_review=ReviewReason.OVERPAID)
+        row.needs_review = ReviewReason.OVERPAID
+    audit_record(
+        organization=payment.organization, actor_label=actor_label, action="payment.reversal", obj=row,
+        changes={
+            "payment": payment.pk, "reverses": returned.pk, "amount": str(amount), "bill": settled.bill_id,
+            "amount_due": [str(settled.amount_due + amount), str(settled.amount_due)],
+        },
+    )  # fmt: skip
+    return row
 
 
 def _dispute_created(processor: str, dispute: dict[str, Any], moment: datetime) -> Outcome:
@@ -286,27 +430,63 @@ def _dispute_created(processor: str, dispute: dict[str, Any], moment: datetime) 
     return "dispute recorded, needs review", row
 
 
+def _dispute_closed(processor: str, dispute: dict[str, Any], moment: datetime) -> Outcome:
+    """https://docs.stripe.com/api/disputes/object: a closed dispute's ``status`` is ``won`` (the funds are
+    reinstated: the amount is ours again, so it is taken off the reopened balance and a reversing positive row
+    posts back; the dispute needs no one any more), ``lost`` (the money stays with the card holder and stays
+    owed), or ``warning_closed`` (an inquiry that never became a chargeback: like won)."""
+    reference = str(dispute.get("id") or "")
+    status = str(dispute.get("status") or "")
+    row = (
+        Payment.objects.select_related("refund_of__organization")
+        .filter(processor=processor, processor_reference=reference, kind=PaymentKind.DISPUTE)
+        .first()
+    )
+    if row is None or row.refund_of is None:
+        return "no dispute of ours recorded", None
+    payment = row.refund_of
+    bill = Bill.objects.select_for_update(no_key=True).get(pk=row.bill_id)
+    if status in ("won", "warning_closed"):
+        reversal = reversal_record(
+            payment=payment, bill=bill, returned=row, moment=moment, actor_label=processor,
+            processor_reference=f"{reference}{DISPUTE_WON_SUFFIX}",
+        )  # fmt: skip
+        Payment.objects.filter(pk=row.pk, reviewed_at__isnull=True).update(reviewed_at=moment)
+        return ("dispute won: the amount is paid again" if reversal else "already recorded"), reversal
+    if status == "lost":
+        audit_record(
+            organization=payment.organization, actor_label=processor, action="payment.dispute_lost", obj=row,
+            changes={"payment": payment.pk, "amount": str(row.amount)},
+        )  # fmt: skip
+        return "dispute lost: the amount stays owed", None
+    return f"dispute closed {status or 'without a status'}: nothing changed", None
+
+
 def return_record(
     *, payment: Payment, bill: Bill, kind: str, amount: Decimal, moment: datetime, processor_reference: str,
-    actor: Any = None, actor_label: str = "", review: str = "",
+    actor: Any = None, actor_label: str = "", review: str = "", status: str = PaymentStatus.SUCCEEDED,
 ) -> Payment:  # fmt: skip
     """Money gone back on ``payment`` (a refund or a dispute; ``bill`` locked by the caller): a negative row that
     exports and posts as a negative payment, and the amount owed again (H3). A campaign that had ended paid is
     reopened; when the guarantor has started another request campaign since (one at a time, B2), that one
-    carries the amount instead."""
+    carries the amount instead. A ``pending`` refund is recorded but reopens nothing until it succeeds
+    (``refund_status_apply``)."""
     row = Payment.objects.create(
         organization_id=payment.organization_id, bill=bill, link=payment.link, kind=kind, refund_of=payment,
-        amount=-amount, status=PaymentStatus.SUCCEEDED, processor=payment.processor,
+        amount=-amount, status=status, processor=payment.processor,
         processor_reference=processor_reference, needs_review=review,
     )  # fmt: skip
-    reopened = bill_reopen(bill=bill, amount=amount)
+    changes: dict[str, Any] = {"payment": payment.pk, "amount": str(-amount)}
+    if status == PaymentStatus.SUCCEEDED:
+        reopened = bill_reopen(bill=bill, amount=amount)
+        changes |= {
+            "bill": reopened.bill_id, "amount_due": [str(reopened.amount_due - amount), str(reopened.amount_due)]
+        }  # fmt: skip
+    else:
+        changes["status"] = status
     audit_record(
         organization=payment.organization, actor=actor, actor_label=actor_label, action=f"payment.{kind}",
-        obj=row,
-        changes={
-            "payment": payment.pk, "amount": str(-amount), "bill": reopened.bill_id,
-            "amount_due": [str(reopened.amount_due - amount), str(reopened.amount_due)],
-        },
+        obj=row, changes=changes,
     )  # fmt: skip
     return row
 
@@ -337,10 +517,37 @@ def bill_reopen(*, bill: Bill, amount: Decimal) -> Bill:
     return bill
 
 
+def bill_settle(*, bill: Bill, amount: Decimal, moment: datetime) -> Bill:
+    """``amount`` is paid again on ``bill`` (locked by the caller; a reversal, the inverse of ``bill_reopen``):
+    taken off the bill while it owes, and a campaign paid in full ends ``paid``; when it has ended since and the
+    guarantor has another request campaign, that one is reduced instead. Returns the bill that took it."""
+    target = bill
+    if bill.state not in BILL_OWING_STATES and bill.source == BillSource.REQUEST:
+        other = (
+            Bill.objects.select_for_update(no_key=True)
+            .filter(guarantor_id=bill.guarantor_id, source=BillSource.REQUEST, state=BillState.ACTIVE)
+            .exclude(pk=bill.pk)
+            .first()
+        )
+        target = other or bill
+    target.amount_due -= amount
+    fields = ["amount_due"]
+    if target.state in BILL_OWING_STATES and target.amount_due <= 0:
+        target.state, target.ended_at = BillState.PAID, moment
+        fields += ["state", "ended_at"]
+    target.save(update_fields=fields)
+    return target
+
+
 HANDLERS: dict[str, Callable[[str, dict[str, Any], datetime], Outcome]] = {
     "checkout.session.completed": _session_completed,
     "payment_intent.succeeded": _intent_succeeded,
     "payment_intent.payment_failed": _intent_failed,
     "charge.refunded": _charge_refunded,
     "charge.dispute.created": _dispute_created,
+    "charge.dispute.closed": _dispute_closed,
+    "refund.created": _refund_changed,
+    "refund.updated": _refund_changed,
+    "refund.failed": _refund_changed,
+    "charge.refund.updated": _refund_changed,
 }

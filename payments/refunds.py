@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from payments.confirmations import return_record, returned_on
+from payments.confirmations import refund_status, return_record, returned_on
 from payments.models import Payment, PaymentKind, PaymentStatus
 from payments.processors import get_processor
 from payments.processors.base import ProcessorError, to_cents
@@ -55,7 +55,8 @@ def payment_refund(
     *, payment: Payment, amount: Decimal | str | None = None, user: Any = None, actor_label: str = ""
 ) -> Payment:
     """Refund ``amount`` of ``payment`` (all that is left when None) through its processor and record it: a
-    negative payment, exported and posted as such, and the amount owed again on the campaign (H3)."""
+    negative payment, exported and posted as such, and the amount owed again on the campaign (H3), once the
+    processor says it succeeded (a pending refund is recorded ``pending`` and waits for its event)."""
     with transaction.atomic():
         bill = Bill.objects.select_for_update(no_key=True).get(pk=payment.bill_id)
         left = refund_left(payment=payment)
@@ -69,10 +70,13 @@ def payment_refund(
                 f"{value} is more than what is left to refund on payment {payment.pk} ({left})"
             )
         processor = get_processor(payment.processor)
+        # The same request again (a timeout, a second click) carries the same key and never refunds twice; a
+        # refund recorded since, failed ones included, makes the next request a new one.
+        earlier = Payment.objects.filter(refund_of=payment, kind=PaymentKind.REFUND).count()
         try:
             result = processor.refund(
                 payment_reference=payment.processor_reference, amount_cents=to_cents(value),
-                idempotency_key=f"refund-{payment.pk}-{to_cents(payment.amount - left)}-{to_cents(value)}",
+                idempotency_key=f"refund-{payment.pk}-{earlier}-{to_cents(payment.amount - left)}-{to_cents(value)}",
                 metadata={"payment": str(payment.pk), "organization": payment.organization.slug},
             )  # fmt: skip
         except ProcessorError as exc:
@@ -81,11 +85,14 @@ def payment_refund(
                     f"the processor ({payment.processor}) is not answering: {exc}"
                 ) from exc
             raise RefundRefused(f"the processor ({payment.processor}) refused the refund: {exc}") from exc
-        if result.status in ("failed", "canceled"):
+        status = refund_status(result.status)
+        if status == PaymentStatus.FAILED:
             raise RefundRefused(f"the processor's refund {result.id} ended {result.status}")
+        # A pending refund (some cards and banks take days) is recorded as such: it reopens nothing until the
+        # processor's refund.updated says it succeeded (payments.confirmations.refund_status_apply).
         return return_record(
             payment=payment, bill=bill, kind=PaymentKind.REFUND, amount=value, moment=timezone.now(),
-            processor_reference=result.id, actor=user, actor_label=actor_label,
+            processor_reference=result.id, actor=user, actor_label=actor_label, status=status,
         )  # fmt: skip
 
 

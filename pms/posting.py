@@ -6,6 +6,12 @@ first looks for the reference in the notes of the guarantor's payments there (Pa
 DateEntry); only when it is not there does it record the attempt (committed) and POST the payment (Payments
 POST: PatNum, PayAmt, PayDate, PayNote; https://www.opendental.com/site/apipayments.html). So a crash between
 the post and our record, or an answer lost on the way back, never posts twice: the next try finds it.
+
+Money going back (H3) is posted the same way, as a payment with a negative PayAmt on the guarantor: a refund
+once it has succeeded, a dispute, and a reversal (a dispute won) with a positive one; each only after what it
+returns is in Open Dental, its note naming that payment's reference and PayNum. PayType is not sent: Open Dental
+gives every API payment the type of its ApiPaymentType preference (Setup > Advanced Setup > API), so a refund
+has the type of the payment it returns.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from payments.models import Payment, PaymentStatus
+from payments.confirmations import REFUND_FAILED_SUFFIX
+from payments.models import Payment, PaymentKind, PaymentStatus
 from pms.models import Connection, PaymentPost, PostState
 from pms.opendental.client import OpenDentalClient, OpenDentalError, OpenDentalRefused
 from practices.models import CENTS, Organization
@@ -53,12 +60,27 @@ def new_reference() -> str:
     return "DUN-" + secrets.token_hex(8).upper()
 
 
-def payment_note(payment: Payment, reference: str) -> str:
-    """The PMS payment's note: our reference (what a later try looks for), nothing clinical (T4)."""
+def payment_note(payment: Payment, reference: str, *, of: PaymentPost | None = None) -> str:
+    """The PMS payment's note: what it is, the PMS payment it returns or reverses (``of``: its post), and our
+    reference last (what a later try looks for, as "ref <reference>"); nothing clinical (T4)."""
+    before = f"online payment {of.reference} (PayNum {of.pms_payment_id or '?'})" if of is not None else ""
+    if payment.kind == PaymentKind.REFUND:
+        return f"Refund through the processor of {before}, ref {reference}"
+    if payment.kind == PaymentKind.DISPUTE:
+        return f"Card dispute (chargeback) of {before}, ref {reference}"
+    if payment.kind == PaymentKind.REVERSAL:
+        what = (
+            "Refund failed" if payment.processor_reference.endswith(REFUND_FAILED_SUFFIX) else "Dispute won"
+        )
+        return f"{what}: reverses {before.replace('online payment ', 'the return ', 1)}, ref {reference}"
     return f"Online payment through the patient payment page, ref {reference}"
 
 
 def payments_to_post(*, organization: Organization, connection: Connection) -> list[Payment]:
+    """Succeeded money movements since posting began, oldest first: payments, and refunds, disputes and reversals
+    (H3) of payments that were themselves posted here; money going back on a payment from before (exported
+    with export_payments) is exported too, not posted. A pending refund waits until it succeeds; a failed one
+    is never posted."""
     if connection.posting_starts_at is None:
         return []
     return list(
@@ -68,9 +90,21 @@ def payments_to_post(*, organization: Organization, connection: Connection) -> l
             created_at__gte=connection.posting_starts_at,
         )
         .exclude(pms_post__state__in=[PostState.POSTED, PostState.FAILED])
+        .exclude(refund_of__created_at__lt=connection.posting_starts_at)
         .select_related("bill__guarantor")
         .order_by("created_at", "pk")
     )
+
+
+def _predecessor(payment: Payment) -> Payment | None:
+    """What ``payment`` returns or reverses, which must be in the PMS before it: the payment of a refund or a
+    dispute; the refund or dispute a reversal takes back (its processor reference less the suffix)."""
+    if payment.kind == PaymentKind.REVERSAL:
+        returned = payment.processor_reference.rsplit("/", 1)[0]
+        return Payment.objects.filter(processor=payment.processor, processor_reference=returned).first()
+    if payment.refund_of_id is not None:
+        return Payment.objects.filter(pk=payment.refund_of_id).first()
+    return None
 
 
 def _claim(post: PaymentPost, now: datetime) -> bool:
@@ -87,7 +121,7 @@ def _find(client: OpenDentalClient, post: PaymentPost, patnum: int, organization
         (post.first_attempt_at or post.created_at).astimezone(organization.tzinfo) - timedelta(days=1)
     ).date()
     for found in client.get_all("payments", {"PatNum": patnum, "DateEntry": since.isoformat()}):
-        if post.reference in str(found.get("PayNote") or ""):
+        if f"ref {post.reference}" in str(found.get("PayNote") or ""):
             return str(found.get("PayNum") or "")
     return None
 
@@ -101,14 +135,29 @@ def _mark_posted(post: PaymentPost, pay_num: str, now: datetime) -> None:
 def post_payment(
     *, client: OpenDentalClient, payment: Payment, organization: Organization, now: datetime | None = None
 ) -> str:
-    """Post one payment; returns "posted", "found" (an earlier try had), "failed" (refused), "pending" (Open
-    Dental unreachable; the row says why) or "busy" (another run holds it)."""
+    """Post one payment (a refund, a dispute or a reversal: with its signed amount, once what it returns is
+    posted); returns "posted", "found" (an earlier try had), "failed" (refused, or what it returns was), "pending"
+    (Open Dental unreachable; the row says why) or "busy" (another run holds it, or what it returns is not
+    posted yet)."""
     moment = now or timezone.now()
+    before: PaymentPost | None = None
+    if payment.kind != PaymentKind.PAYMENT:
+        predecessor = _predecessor(payment)
+        before = PaymentPost.objects.filter(payment=predecessor).first() if predecessor is not None else None
+        if before is None or before.state == PostState.PENDING:
+            return "busy"
     post, _ = PaymentPost.objects.get_or_create(
         payment=payment, defaults={"organization": organization, "reference": new_reference()}
     )
     if post.state != PostState.PENDING:
         return "found" if post.state == PostState.POSTED else "failed"
+    if before is not None and before.state == PostState.FAILED:
+        PaymentPost.objects.filter(pk=post.pk, state=PostState.PENDING).update(
+            state=PostState.FAILED, claimed_until=None,
+            last_error=f"{payment.get_kind_display().lower()} of payment {before.payment_id}, which Open Dental "
+            "refused: post both by hand",
+        )  # fmt: skip
+        return "failed"
     if not _claim(post, moment):
         return "busy"
     post.refresh_from_db()
@@ -137,7 +186,7 @@ def post_payment(
                 "PatNum": int(guarantor),
                 "PayAmt": str(payment.amount.quantize(CENTS)),
                 "PayDate": payment.created_at.astimezone(organization.tzinfo).date().isoformat(),
-                "PayNote": payment_note(payment, post.reference),
+                "PayNote": payment_note(payment, post.reference, of=before),
             },
         )
     except OpenDentalRefused as exc:

@@ -9,6 +9,8 @@ The real ``stripe`` SDK talks to it over HTTP once ``STRIPE_API_BASE_URL`` is se
         ...
         fake.complete(session_id)           # the patient pays on the hosted page (or clicks "Pay" there)
         fake.dispute(payment_intent_id)     # the card holder disputes the charge
+        fake.dispute_close(dispute_id, status="won")   # the bank decides
+        fake.refund_status = "pending"       # refunds stay pending until fake.refund_settle(refund_id, status=...)
         fake.events                          # every event it made, signed or not delivered yet
         fake.signed(event)                   # (body, Stripe-Signature) for Django's test client
 
@@ -31,7 +33,9 @@ product reads and the ones around them that a reader would expect:
   what is left is refused, ``amount`` is the parameter at fault).
 - Events (https://docs.stripe.com/api/events/object): ``checkout.session.completed``,
   ``payment_intent.succeeded``, ``payment_intent.payment_failed``, ``charge.refunded`` (the Charge, with the
-  running total ``amount_refunded``), ``charge.dispute.created`` (https://docs.stripe.com/api/disputes/object).
+  running total ``amount_refunded``), ``refund.created``, ``refund.updated`` and ``refund.failed`` (the Refund,
+  https://docs.stripe.com/api/refunds/object: ``status`` pending, succeeded or failed), ``charge.dispute.created``
+  and ``charge.dispute.closed`` (https://docs.stripe.com/api/disputes/object: ``status`` won or lost).
 - Signatures (https://docs.stripe.com/webhooks#verify-manually): ``Stripe-Signature: t=<unix time>,v1=<hex
   HMAC-SHA256 of "<t>.<raw body>" under the endpoint's signing secret>``, computed here from first principles,
   not with the SDK, so that the product's verification is checked against the scheme itself.
@@ -191,6 +195,9 @@ class FakeStripe:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.setup_intents: dict[str, dict[str, Any]] = {}
         self.customers: dict[str, dict[str, Any]] = {}
+        self.disputes: dict[str, dict[str, Any]] = {}
+        # "pending": new refunds stay pending until ``refund_settle`` (a bank that takes days); else they succeed.
+        self.refund_status = "succeeded"
         self.events: list[dict[str, Any]] = []
         self.pending: deque[dict[str, Any]] = deque()
         self.deliveries: list[Delivery] = []
@@ -310,8 +317,43 @@ class FakeStripe:
                 "payment_intent": intent["id"], "reason": reason, "status": "needs_response",
             }  # fmt: skip
             charge["disputed"] = True
+            self.disputes[dispute["id"]] = dispute
             self._event("charge.dispute.created", dispute)
             return dispute
+
+    def dispute_close(self, dispute_id: str, *, status: str) -> dict[str, Any]:
+        """The bank decides (https://docs.stripe.com/disputes/how-disputes-work): ``status`` becomes ``won`` (the
+        funds are reinstated, ``charge.dispute.funds_reinstated``) or ``lost``; ``charge.dispute.closed`` follows
+        (https://docs.stripe.com/api/events/types#event_types-charge.dispute.closed)."""
+        with self._lock:
+            dispute = self.disputes[dispute_id]
+            dispute.update(status=status, is_charge_refundable=False)
+            dispute["evidence_details"]["has_evidence"] = True
+            dispute["evidence_details"]["submission_count"] = 1
+            if status == "won":
+                self._event("charge.dispute.funds_reinstated", dispute)
+            self._event("charge.dispute.closed", dispute)
+            return dispute
+
+    def refund_settle(self, refund_id: str, *, status: str, failure_reason: str = "") -> dict[str, Any]:
+        """A pending refund ends (https://docs.stripe.com/refunds#failed-refunds): ``succeeded``, or ``failed``
+        with a ``failure_reason`` (e.g. ``expired_or_canceled_card``; the amount returns to the balance and leaves
+        the charge's ``amount_refunded``). ``refund.updated`` follows, and ``refund.failed`` for a failure
+        (https://docs.stripe.com/api/events/types#event_types-refund.failed). A refund that had succeeded can
+        fail too, the same way."""
+        with self._lock:
+            refund = self.refunds[refund_id]
+            refund["status"] = status
+            if status == "failed":
+                refund["failure_reason"] = failure_reason or "expired_or_canceled_card"
+                refund["failure_balance_transaction"] = f"txn_{secrets.token_hex(12)}"
+                charge = self.charges[refund["charge"]]
+                charge["amount_refunded"] -= refund["amount"]
+                charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+            self._event("refund.updated", refund)
+            if status == "failed":
+                self._event("refund.failed", refund)
+            return refund
 
     def signed(
         self, event: dict[str, Any], *, secret: str | None = None, timestamp: int | None = None
@@ -583,12 +625,19 @@ class FakeStripe:
         refund = {
             "id": f"re_{secrets.token_hex(12)}", "object": "refund", "amount": amount, "charge": charge["id"],
             "created": int(time.time()), "currency": "usd", "metadata": params.get("metadata", {}),
-            "payment_intent": intent["id"], "reason": params.get("reason"), "status": "succeeded",
+            "payment_intent": intent["id"], "reason": params.get("reason"), "status": self.refund_status,
+            "balance_transaction": f"txn_{secrets.token_hex(12)}", "destination_details": {"type": "card", "card": {
+                "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"}},
+            "failure_reason": None, "pending_reason": "processing" if self.refund_status == "pending" else None,
+            "receipt_number": None, "source_transfer_reversal": None, "transfer_reversal": None,
         }  # fmt: skip
         self.refunds[refund["id"]] = refund
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        # Both events since API version 2024-10-28.acacia
+        # (https://docs.stripe.com/changelog/acacia/2024-10-28/refund-webhook-update).
         self._event("charge.refunded", charge)
+        self._event("refund.created", refund)
         return 200, refund
 
     def _event(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:

@@ -309,14 +309,17 @@ def test_a_refund_made_in_the_processors_dashboard_is_recorded_from_charge_refun
     payment = pay(client, fake, bill, "150.00")
     intent = payment.processor_reference
     charge = fake.payment_intents[intent]["latest_charge"]
-    fake._refund_create({"payment_intent": intent, "amount": "2500"})  # the practice clicked Refund at Stripe
+    status, answer = fake._refund_create({"payment_intent": intent, "amount": "2500"})  # Refund, at Stripe
+    assert status == 200 and answer["charge"] == charge
 
-    assert deliver_all(client, fake) == [200]
+    # charge.refunded records it from the running total; refund.created then gives that row the refund's id.
+    assert deliver_all(client, fake) == [200, 200]
     assert post(client, fake, fake.event_of("charge.refunded")).status_code == 200  # a retry
+    assert post(client, fake, fake.event_of("refund.created")).status_code == 200
 
     refund = Payment.objects.get(kind=PaymentKind.REFUND)
-    assert (refund.amount, refund.refund_of, refund.processor_reference) == (
-        Decimal("-25.00"), payment, f"{charge}/refunded/2500",
+    assert (refund.amount, refund.refund_of, refund.processor_reference, refund.status) == (
+        Decimal("-25.00"), payment, answer["id"], PaymentStatus.SUCCEEDED,
     )  # fmt: skip
     bill.refresh_from_db()
     assert (bill.amount_due, bill.state, bill.ended_at) == (Decimal("25.00"), BillState.ACTIVE, None)
@@ -329,7 +332,7 @@ def test_a_refund_made_here_is_not_counted_again_when_its_event_arrives(
     payment = pay(client, fake, bill, "100.00")
 
     payment_refund(payment=payment, amount=Decimal("30.00"), actor_label="test")
-    assert deliver_all(client, fake) == [200]  # charge.refunded, amount_refunded 3000
+    assert deliver_all(client, fake) == [200, 200]  # charge.refunded (amount_refunded 3000), refund.created
 
     assert list(Payment.objects.filter(kind=PaymentKind.REFUND).values_list("amount", flat=True)) == [
         Decimal("-30.00")

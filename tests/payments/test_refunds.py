@@ -62,7 +62,7 @@ def test_a_partial_refund_goes_through_the_processor_and_reopens_what_it_returns
     document = json.loads(out)
     row = Payment.objects.get(kind=PaymentKind.REFUND)
     assert document == {
-        "refund_id": row.pk, "payment_id": payment.pk, "amount": "-30.00", "processor": "sandbox",
+        "refund_id": row.pk, "payment_id": payment.pk, "amount": "-30.00", "status": "succeeded", "processor": "sandbox",
         "processor_reference": row.processor_reference, "left_to_refund": "70.00", "bill_id": bill.bill_id,
         "amount_due": "30.00", "bill_state": "active",
     }  # fmt: skip
