@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from notifications.channels import ChannelError, channel_for
 from notifications.frequency import ContactLog, look_back_days, parse_frequency_cap
+from notifications.hourly_limit import SmsAllowance
 from notifications.models import (
     ELECTRONIC,
     TRANSITIONS,
@@ -29,6 +30,7 @@ from notifications.models import (
     OptOut,
     OptOutSource,
     Reason,
+    SmsHourCount,
     State,
 )
 from notifications.optouts import is_opted_out, opt_out_set
@@ -67,7 +69,8 @@ def message_transition(
 
 
 def send_policy(organization: Organization, *, cache: dict[int, SendPolicy] | None = None) -> SendPolicy:
-    """The organization's sending settings: quiet hours (Q1), Sundays and holidays (K1), the frequency cap (K2).
+    """The organization's sending settings: quiet hours (Q1), Sundays and holidays (K1), the frequency cap (K2),
+    the hourly text limit (K5).
     ``cache``: organization id → policy, kept by a caller that handles many messages (a bulk send, a queued
     chunk) so that the settings are read once."""
     if cache is not None and organization.pk in cache:
@@ -82,6 +85,7 @@ def send_policy(organization: Organization, *, cache: dict[int, SendPolicy] | No
             send_on_holidays=row.send_on_holidays,
             frequency_cap=parse_frequency_cap(row.frequency_cap or "none"),
             require_sms_consent=row.require_sms_consent,
+            hourly_sms_limit=row.hourly_sms_limit,
         )
     )
     if cache is not None:
@@ -246,6 +250,7 @@ def message_send(
     policies: dict[int, SendPolicy] | None = None,
     prefetched: Message | None = None,
     contacts: ContactLog | None = None,
+    allowance: SmsAllowance | None = None,
 ) -> str:
     """Claim ``message_id`` and hand it to its channel. Returns the state it ends in (or '' if not ours).
 
@@ -254,7 +259,9 @@ def message_send(
 
     ``policies``: shared by the messages of one queued chunk (see ``send_policy``). ``prefetched``: the message as
     ``messages_send`` read it with its chunk (see there); None reads it here, after the claim. ``contacts``: the
-    chunk's contact counts (``ContactLog.read``); None reads them here when a rule needs them."""
+    chunk's contact counts (``ContactLog.read``); None reads them here when a rule needs them. ``allowance``: the
+    chunk's reserved texts under the hourly limit (K5, ``SmsAllowance.reserve``); None reserves here when one
+    applies."""
     moment = now or timezone.now()
     if not _claim(message_id, moment):
         return ""  # another worker got there first, or it is not due, or it is paper
@@ -274,6 +281,22 @@ def message_send(
             hold_detail=hold.detail[:300],
         )  # fmt: skip
         return State.SCHEDULED
+    if message.channel == Channel.SMS and policy.hourly_sms_limit is not None:
+        own = allowance is None
+        if allowance is None:
+            allowance = SmsAllowance.reserve(
+                [message], now=moment, limits={message.organization_id: policy.hourly_sms_limit}
+            )
+        try:
+            if not allowance.take(message):
+                message_transition(
+                    message_id=message_id, to=State.SCHEDULED, scheduled_for=allowance.next_hour,
+                    reason=Reason.HOURLY_LIMIT, hold_detail=allowance.detail(message)[:300],
+                )  # fmt: skip
+                return State.SCHEDULED
+        finally:
+            if own:
+                allowance.close()
     contacts.add(message, moment)
 
     # The payment link goes into the text only now, for the provider; the stored body keeps PAY_URL (T4). It
@@ -331,16 +354,24 @@ def messages_send(message_ids: Sequence[int], *, now: datetime | None = None) ->
     for prefetched in messages.values():
         send_policy(prefetched.organization, cache=policies)
     contacts = _contacts(list(messages.values()), now=moment, policies=policies)
+    # K5: the chunk's texts under an hourly limit take their slots at once, in the order they were queued.
+    allowance = SmsAllowance.reserve(
+        [messages[pk] for pk in message_ids if pk in messages], now=moment,
+        limits={pk: policy.hourly_sms_limit for pk, policy in policies.items()},
+    )  # fmt: skip
     states = []
-    for message_id in message_ids:
-        message = messages.get(message_id)
-        if message is None:
-            continue  # deleted since it was queued
-        states.append(
-            message_send(
-                message_id=message_id, now=now, policies=policies, prefetched=message, contacts=contacts
-            )
-        )
+    try:
+        for message_id in message_ids:
+            message = messages.get(message_id)
+            if message is None:
+                continue  # deleted since it was queued
+            state = message_send(
+                message_id=message_id, now=now, policies=policies, prefetched=message, contacts=contacts,
+                allowance=allowance,
+            )  # fmt: skip
+            states.append(state)
+    finally:
+        allowance.close()
     return states
 
 
@@ -436,7 +467,9 @@ def messages_release_due(*, now: datetime | None = None, limit: int = 5000) -> i
     due = list(
         Message.objects.filter(state=State.SCHEDULED, scheduled_for__lte=moment)
         .exclude(channel=Channel.PAPER)
-        .order_by("scheduled_for")
+        .order_by(
+            "scheduled_for", "pk"
+        )  # the texts the hourly limit (K5) held go in the order they were queued
         .values_list("pk", flat=True)[:limit]
     )
     lost = list(
@@ -492,6 +525,8 @@ def messages_send_due(
 def messages_sweep_stale(*, now: datetime | None = None) -> int:
     """Move electronic messages stuck in ``sending`` to ``unknown`` for review, never back to pending."""
     moment = now or timezone.now()
+    # K5's hourly counts are read for the current hour only; a day of them is kept for a person to look at.
+    SmsHourCount.objects.filter(hour__lt=moment - timedelta(days=1)).delete()
     return Message.objects.filter(
         state=State.SENDING, sending_started_at__lt=moment - STALE_SENDING_AFTER, channel__in=ELECTRONIC
     ).update(state=State.UNKNOWN, reason=Reason.STALE_SENDING, updated_at=moment)

@@ -78,9 +78,9 @@ class SendingSettingsAdmin(OrganizationScopedAdmin[NotificationSettings]):
     def frequency_cap_shown(self, obj: NotificationSettings) -> str:
         return obj.frequency_cap or "none"
 
-    @admin.display(description="texts an hour")
+    @admin.display(description="hourly text limit")
     def hourly_sms_limit_shown(self, obj: NotificationSettings) -> str:
-        return "no limit" if obj.hourly_sms_limit is None else str(obj.hourly_sms_limit)
+        return "no limit" if obj.hourly_sms_limit is None else f"{obj.hourly_sms_limit} texts an hour"
 
     @admin.display(description="state rules (K1, read-only)")
     def state_rules(self, obj: NotificationSettings | None = None) -> SafeString:
