@@ -22,6 +22,14 @@ from practices.org_settings import SettingError, SettingKey, parse_bool, registe
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 
+def notification_settings_create(*, organization: Organization) -> NotificationSettings:
+    """The organization's sending settings row with its defaults (quiet hours 21:00-08:00, no cap, every day,
+    no hourly limit), created with the organization (``organization_settings_create``) so that a billing
+    manager finds it in the admin; idempotent."""
+    row, _ = NotificationSettings.objects.get_or_create(organization=organization)
+    return row
+
+
 def parse_quiet_hours(raw: str) -> tuple[time, time]:
     match = _WINDOW.match(raw)
     if not match:

@@ -47,6 +47,7 @@ class ReadOnlyMirrorAdmin(OrganizationScopedAdmin[_ModelT]):
 _SETTINGS_LINKS = [
     ("dunning_settings", "admin:dunning_dunningsettings_change", "Dunning settings"),
     ("payment_settings", "admin:payments_paymentsettings_change", "Payment settings"),
+    ("notification_settings", "admin:notifications_notificationsettings_change", "Sending settings"),
 ]
 
 

@@ -49,13 +49,12 @@ def state_rules_context() -> dict[str, Any]:
 
 @admin.register(NotificationSettings)
 class SendingSettingsAdmin(OrganizationScopedAdmin[NotificationSettings]):
-    """One row per organization, made by the first change (org_settings or Add here); until then the defaults
-    apply (21:00-08:00, no cap, every day)."""
+    """One row per organization, created with it with the defaults (21:00-08:00, no cap, every day, no hourly
+    limit): billing managers change it, and nobody adds one here."""
 
     form = SendingSettingsForm
     view_role = Role.BILLING_MANAGER
     change_role = Role.BILLING_MANAGER
-    add_role = Role.BILLING_MANAGER
     list_display = [
         "organization",
         "quiet_hours",
@@ -69,6 +68,11 @@ class SendingSettingsAdmin(OrganizationScopedAdmin[NotificationSettings]):
 
     def get_readonly_fields(self, request: HttpRequest, obj: NotificationSettings | None = None) -> list[str]:
         return ["organization", "state_rules"] if obj is not None else ["state_rules"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # One row per organization, created with it (organization_settings_create, and migration 0011 for the
+        # organizations before): billing managers change it, and nobody adds one here.
+        return False
 
     @admin.display(description="quiet hours")
     def quiet_hours(self, obj: NotificationSettings) -> str:

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from dunning.admin import DunningSettingsForm
 from dunning.models import DunningSettings, Preset
+from notifications.models import NotificationSettings
 from payments.models import ALL_AGING, PaymentSettings
 from practices.models import Organization, Role
 from practices.services import organization_create
@@ -41,6 +42,11 @@ def test_create_org_creates_the_settings_rows_with_the_defaults():
         ["sms", "email"],
         None,
     )
+    sending = NotificationSettings.objects.get(organization=org)
+    assert (f"{sending.quiet_start:%H:%M}", f"{sending.quiet_end:%H:%M}", sending.frequency_cap) == (
+        "21:00", "08:00", ""
+    )  # fmt: skip
+    assert (sending.send_on_sundays, sending.send_on_holidays, sending.hourly_sms_limit) == (True, True, None)
 
 
 def test_an_organization_added_in_the_admin_gets_its_settings_rows(admin_client):
@@ -52,6 +58,7 @@ def test_an_organization_added_in_the_admin_gets_its_settings_rows(admin_client)
     org = Organization.objects.get(slug="smile-dental")
     assert DunningSettings.objects.get(organization=org).preset == Preset.objects.get(slug="standard-30")
     assert PaymentSettings.objects.filter(organization=org).exists()
+    assert NotificationSettings.objects.filter(organization=org).exists()
 
 
 def test_the_migration_gives_every_existing_organization_its_rows():
@@ -81,6 +88,19 @@ def test_the_payments_migration_gives_every_existing_organization_its_row():
     assert PaymentSettings.objects.get(organization=chosen).eligible_aging == ["over_90"]
     migration.create_missing_rows(apps, None)
     assert PaymentSettings.objects.count() == 2
+
+
+def test_the_notifications_migration_gives_every_existing_organization_its_row():
+    bare = OrganizationFactory.create(slug="before-sending-rows")
+    chosen = OrganizationFactory.create(slug="chose-a-cap")
+    NotificationSettings.objects.create(organization=chosen, frequency_cap="3/7d")
+    migration = importlib.import_module("notifications.migrations.0011_settings_for_every_organization")
+    migration.create_missing_rows(apps, None)
+    row = NotificationSettings.objects.get(organization=bare)
+    assert (f"{row.quiet_start:%H:%M}-{row.quiet_end:%H:%M}", row.frequency_cap) == ("21:00-08:00", "")
+    assert NotificationSettings.objects.get(organization=chosen).frequency_cap == "3/7d"
+    migration.create_missing_rows(apps, None)
+    assert NotificationSettings.objects.count() == 2
 
 
 @pytest.fixture
@@ -129,6 +149,13 @@ def test_the_billing_manager_lists_the_practices_settings_without_adding_them(cl
     assert [row.organization.name for row in listing.context["cl"].result_list] == ["Smile Dental"]
     listing = client.get(reverse("admin:payments_paymentsettings_changelist"))
     assert [row.organization.name for row in listing.context["cl"].result_list] == ["Smile Dental"]
+    listing = client.get(reverse("admin:notifications_notificationsettings_changelist"))
+    assert [row.organization.name for row in listing.context["cl"].result_list] == ["Smile Dental"]
+    assert reverse("admin:notifications_notificationsettings_add") not in listing.content.decode()
+    sending = NotificationSettings.objects.get(organization=manager.organization)
+    page = client.get(reverse("admin:practices_organization_change", args=[manager.organization.pk]))
+    sending_url = reverse("admin:notifications_notificationsettings_change", args=[sending.pk])
+    assert f'<a href="{sending_url}">Sending settings</a>' in page.content.decode()
 
 
 def test_a_new_settings_form_ticks_the_default_reset_field():
