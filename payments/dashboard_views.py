@@ -26,6 +26,7 @@ from dunning.after_final import after_final_worklist
 from dunning_project.dashboard import organization_from_url, organization_index, uses_the_admin
 from notifications.consent import actor_label, consent_history, event_label, ledger_csv_lines
 from notifications.models import Kind, State
+from notifications.replies import inbound_review_open_count
 from notifications.selectors import undeliverable_messages
 from payments.campaigns import (
     CampaignError,
@@ -152,6 +153,8 @@ def home(request: HttpRequest, org: str) -> HttpResponse:
     after_final = after_final_worklist(organization=organization, on=today).aggregate(
         n=Count("pk"), amount=Sum("amount_due")
     )
+    # K4: the replies waiting for a person on the review queue (one count on its index).
+    replies = inbound_review_open_count(organization=organization)
     bulk_url = _bulk_url(organization)
     held_detail = "Nothing waiting for the morning."
     if figures.held_next_release is not None:
@@ -169,6 +172,8 @@ def home(request: HttpRequest, org: str) -> HttpResponse:
         Tile("After final", str(after_final["n"]),
              f"${after_final['amount'] or 0:,.2f} still owed after the final notice.",
              reverse("dunning_dashboard:worklist", args=[organization.slug])),
+        Tile("Replies to review", str(replies), "Texts that may ask us to stop: opt out or not.",
+             reverse("notifications_dashboard:replies", args=[organization.slug])),
     ]  # fmt: skip
     context = {
         "organization": organization,

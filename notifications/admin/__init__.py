@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from notifications.admin import batches, messages, sending, templates, translations  # noqa: F401
+from notifications.admin import batches, consent, messages, sending, templates, translations  # noqa: F401

@@ -16,7 +16,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from notifications.models import Channel, Kind, Message, NotificationSettings, Reason, State
+from notifications.models import (
+    Channel,
+    InboundReview,
+    Kind,
+    Message,
+    NotificationSettings,
+    Reason,
+    ReviewState,
+    State,
+)
 from payments.campaigns import bulk_send
 from payments.models import PaymentSettings
 from practices.models import BillState, Role
@@ -158,7 +167,8 @@ def test_the_home_page_shows_todays_figures_each_linking_to_its_list(client, org
     assert response.status_code == 200
     shown = tiles(response)
     assert list(shown) == [
-        "Eligible today", "Held (quiet hours)", "Sent today", "Undeliverable", "Snoozed", "After final"
+        "Eligible today", "Held (quiet hours)", "Sent today", "Undeliverable", "Snoozed", "After final",
+        "Replies to review",
     ]  # fmt: skip
     # Eligible: G0-G2 and U1 (S1/S2 are snoozed, HNL/SNT were requested, F1/F2 had a campaign, R7).
     assert shown["Eligible today"]["value"] == "4"
@@ -186,7 +196,7 @@ def test_the_home_page_of_a_quiet_day_says_nothing_is_waiting(client, org):
     shown = tiles(client.get(reverse("payments_dashboard:home", args=[org.slug])))
     assert {label: tile["value"] for label, tile in shown.items()} == {
         "Eligible today": "0", "Held (quiet hours)": "0", "Sent today": "0", "Undeliverable": "0",
-        "Snoozed": "0", "After final": "0",
+        "Snoozed": "0", "After final": "0", "Replies to review": "0",
     }  # fmt: skip
     assert shown["Eligible today"]["detail"] == "$0.00 in patient portions."
     assert shown["Held (quiet hours)"]["detail"] == "Nothing waiting for the morning."
@@ -278,3 +288,24 @@ def test_a_billing_manager_is_pointed_to_the_admin_to_change_them(client, org):
     client.force_login(member(org, Role.BILLING_MANAGER, username="manager"))
     html = client.get(reverse("payments_dashboard:bulk-settings", args=[org.slug])).content.decode()
     assert f'href="{reverse("admin:payments_paymentsettings_changelist")}"' in html
+
+
+def test_the_replies_tile_counts_this_practices_open_replies_and_opens_the_queue(client, org):
+    """K4: the replies waiting for a person (open), not the decided ones, not another practice's."""
+    other = OrganizationFactory.create(slug="bright-smiles")
+    for n, (owner, state) in enumerate([(org, ReviewState.OPEN), (org, ReviewState.OPEN),
+                                        (org, ReviewState.DISMISSED), (org, ReviewState.OPTED_OUT),
+                                        (other, ReviewState.OPEN)]):  # fmt: skip
+        InboundReview.objects.create(organization=owner, number=f"+1801555020{n}", text=f"who is this? ({n})",
+                                     received_at=AT, state=state)  # fmt: skip
+    client.force_login(member(org))
+
+    shown = tiles(client.get(reverse("payments_dashboard:home", args=[org.slug])))
+
+    tile = shown["Replies to review"]
+    assert tile["value"] == "2"
+    assert tile["href"] == "/dashboard/replies/smile-dental/"
+    queue = client.get(tile["href"])
+    assert queue.status_code == 200
+    shown_texts = {n for n in range(5) if f"who is this? ({n})" in queue.content.decode()}
+    assert shown_texts == {0, 1}
