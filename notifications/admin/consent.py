@@ -18,6 +18,7 @@ from django.utils import timezone
 from notifications.consent import actor_label, event_label, ledger_csv_lines, organization_ledger
 from notifications.models import InboundReview, OptOutEvent
 from practices.models import Organization, Role
+from practices.phones import phone_masked
 from practices.tenancy import SystemWrittenAdmin, scope_to_user
 
 _LEDGER_FIELDS = ("organization", "channel", "address", "event", "source", "keyword", "text", "at", "actor_shown",
@@ -101,7 +102,7 @@ class ConsentLedgerAdmin(SystemWrittenAdmin[OptOutEvent]):
         return response
 
 
-_REVIEW_FIELDS = ("organization", "number", "text", "received_at", "state", "rule", "language", "decided_by",
+_REVIEW_FIELDS = ("organization", "number_shown", "patients_shown", "text", "received_at", "state", "rule", "language", "decided_by",
                   "decided_at", "confirmation", "confirmation_sid", "confirmation_error", "message_sid")  # fmt: skip
 
 
@@ -111,11 +112,12 @@ class InboundReviewAdmin(SystemWrittenAdmin[InboundReview]):
     the decision is audited and the one confirmation is sent; here they are looked up."""
 
     view_role = Role.FRONT_DESK
-    list_display = ["received_at", "organization", "number", "text_start", "state", "rule", "language",
+    list_display = ["received_at", "organization", "number_shown", "text_start", "state", "rule", "language",
                     "decided_by", "confirmation"]  # fmt: skip
     list_filter = ["state", "confirmation", "language"]
     list_select_related = ["organization", "decided_by"]
-    search_fields = ["number", "text"]
+    # Found by the whole number, shown as the queue shows it (T4: the last four digits).
+    search_fields = ["=number", "text"]
     date_hierarchy = "received_at"
     show_full_result_count = False
     ordering = ["-received_at", "-pk"]
@@ -125,3 +127,11 @@ class InboundReviewAdmin(SystemWrittenAdmin[InboundReview]):
     @admin.display(description="text")
     def text_start(self, obj: InboundReview) -> str:
         return obj.text if len(obj.text) <= 60 else f"{obj.text[:59]}…"
+
+    @admin.display(description="from")
+    def number_shown(self, obj: InboundReview) -> str:
+        return phone_masked(obj.number)
+
+    @admin.display(description="patients at this number")
+    def patients_shown(self, obj: InboundReview) -> str:
+        return ", ".join(patient.full_name for patient in obj.patients.all()) or "none on file"

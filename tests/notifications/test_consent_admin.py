@@ -169,15 +169,22 @@ def test_the_review_items_are_read_only_and_scoped_to_the_organization(client, o
     MembershipFactory.create(organization=org, user=desk, role=Role.FRONT_DESK)
     client.force_login(desk)
 
+    mine.patients.set([GuarantorFactory.create(organization=org, first_name="Ana", last_name="Diaz")])
     listing = client.get(reverse("admin:notifications_inboundreview_changelist"))
     assert listing.status_code == 200
     assert "who is this?" in listing.content.decode()
     assert "quien es?" not in listing.content.decode()
+    assert "(•••) •••-0100" in listing.content.decode()
+    assert PATIENT not in listing.content.decode()  # the last four digits only, as on the queue (T4)
+    found = client.get(reverse("admin:notifications_inboundreview_changelist"), {"q": PATIENT})
+    assert "who is this?" in found.content.decode()
     assert (
         client.get(reverse("admin:notifications_inboundreview_change", args=[theirs.pk])).status_code == 404
     )
     change = reverse("admin:notifications_inboundreview_change", args=[mine.pk])
-    assert client.get(change).status_code == 200
+    detail = client.get(change)
+    assert detail.status_code == 200
+    assert "Ana Diaz" in detail.content.decode()
     client.post(change, {"state": ReviewState.DISMISSED, "text": "changed"})
     mine.refresh_from_db()
     assert (mine.state, mine.text) == (ReviewState.OPEN, "who is this?")
