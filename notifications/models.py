@@ -601,3 +601,39 @@ class LetterBatch(models.Model):
 
     def __str__(self) -> str:
         return f"Letters of {self.batch_date} ({self.letter_count})"
+
+
+# K5: Lookup v2's line types (https://www.twilio.com/docs/lookup/v2-api/line-type-intelligence#type-property-values)
+# that can take a text. A number of another known type is refused at quick-add; a number Twilio could not type
+# ("", "unknown") is allowed, as when the check cannot be made (docs/decisions.md, K5).
+TEXTABLE_LINE_TYPES = frozenset({"mobile", "nonFixedVoip", "personal"})
+UNTYPED_LINE_TYPES = frozenset({"", "unknown"})
+
+
+class NumberLookup(models.Model):
+    """K5: what Twilio Lookup said of a quick-added number, kept so that each number is looked up (and paid
+    for) once per organization. Only answers are kept: a failed or timed-out lookup leaves no row and is asked
+    again at the next quick-add of the number."""
+
+    # Indexed by number_lookup_once, which leads with the organization.
+    organization = models.ForeignKey(
+        "practices.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    number = models.CharField(max_length=32)  # E.164
+    line_type = models.CharField(max_length=20, blank=True)
+    carrier_name = models.CharField(max_length=200, blank=True)
+    error_code = models.PositiveIntegerField(null=True, blank=True)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "number"], name="number_lookup_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number}: {self.line_type or 'unknown'} ({self.carrier_name or 'no carrier'})"
+
+    @property
+    def textable(self) -> bool:
+        """False only for a known type that cannot take a text (landline, fixed VoIP, toll-free, ...)."""
+        return self.line_type in TEXTABLE_LINE_TYPES or self.line_type in UNTYPED_LINE_TYPES

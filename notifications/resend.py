@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from notifications.consent import consent_record
 from notifications.models import UNDELIVERABLE_STATES, Channel, Kind, Message, OptOutSource, Reason, State
+from notifications.number_checks import NumberCheck, number_check
 from notifications.optouts import is_opted_out
 from notifications.outbox import message_create
 from notifications.templating import OPT_OUT_HINT, render_message, template_for
@@ -54,29 +55,59 @@ def message_resend(
 
     With ``mobile_number`` it goes by SMS to that number (the patient's consent to texts there is required and
     recorded with user and time); the number is used for this message only and never written to the patient.
-    Without one it goes again to the original channel and destination, for reasons where that may work.
-    Thresholds do not apply; opt-outs do, and quiet hours are applied by the outbox. Raises ResendError.
+    Its line type is checked first (K5, ``message_resend_checked``). Without one it goes again to the original
+    channel and destination, for reasons where that may work. Thresholds do not apply; opt-outs do, and quiet
+    hours are applied by the outbox. Raises ResendError.
+    """
+    resend, _ = message_resend_checked(
+        message=message, user=user, mobile_number=mobile_number, consented=consented, now=now
+    )
+    return resend
+
+
+def message_resend_checked(
+    *,
+    message: Message,
+    user: Any,
+    mobile_number: str = "",
+    consented: bool = False,
+    now: datetime | None = None,
+) -> tuple[Message, NumberCheck | None]:
+    """``message_resend``, with the K5 number check of a quick-added number (None without one).
+
+    Before the first text to a quick-added number Twilio Lookup is asked its line type (once per number and
+    organization); a number that cannot take texts is refused with ResendError, nothing is created (no
+    message, no consent row) and nothing is texted. The Lookup request is made before the original is locked.
     """
     quick_added = bool(mobile_number.strip())
+    check: NumberCheck | None = None
+    if quick_added:
+        number = normalise_mobile_number(mobile_number.strip())
+        if not consented:
+            raise ResendError("Confirm that the patient consented to receive texts at this number.")
+        check = number_check(organization=message.organization, number=number, actor=user, now=now)
+        if not check.textable:
+            raise ResendError(check.refusal)
 
     def target(original: Message) -> tuple[str, str, dict[str, Any]]:
         if original.state not in UNDELIVERABLE_STATES:
             raise ResendError(f"This message is {original.get_state_display().lower()}, not undeliverable.")
-        if quick_added:
-            destination = normalise_mobile_number(mobile_number.strip())
-            if not consented:
-                raise ResendError("Confirm that the patient consented to receive texts at this number.")
-            return Channel.SMS, destination, {}
+        if check is not None:
+            return Channel.SMS, check.number, {}
         if original.reason not in AS_IS_REASONS:
             raise ResendError("Sending to the same destination again will not work; add a mobile number.")
         if not original.destination and not original.postal_address:
             raise ResendError("There is nothing on file to send to; add a mobile number.")
         return original.channel, original.destination, original.postal_address
 
-    return _resend(
+    audit: dict[str, Any] = {"quick_added": quick_added, "consented": quick_added and consented}
+    if check is not None:
+        audit["line_type"] = check.outcome
+    resend = _resend(
         message=message, user=user, now=now, target=target, consented=quick_added and consented,
-        action="message.resend", audit={"quick_added": quick_added, "consented": quick_added and consented},
+        action="message.resend", audit=audit,
     )  # fmt: skip
+    return resend, check
 
 
 # A step's message may be sent again by staff once it has left us or could not be delivered; one still

@@ -24,7 +24,7 @@ from notifications.replies import (
     inbound_review_open_count,
     inbound_reviews,
 )
-from notifications.resend import AS_IS_REASONS, ResendError, message_resend
+from notifications.resend import AS_IS_REASONS, ResendError, message_resend_checked
 from notifications.selectors import undeliverable_filter, undeliverable_messages, undeliverable_reason
 from practices.models import Organization, Role
 from practices.phones import phone_masked
@@ -131,7 +131,7 @@ def undeliverable_resend(request: HttpRequest, pk: int) -> HttpResponse:
     if quick_add and not form["mobile_number"]:
         return _render_detail(request, message, error="Enter a mobile number.", form=form, status=400)
     try:
-        resend = message_resend(
+        resend, check = message_resend_checked(
             message=message,
             user=request.user,
             mobile_number=form["mobile_number"],
@@ -143,6 +143,9 @@ def undeliverable_resend(request: HttpRequest, pk: int) -> HttpResponse:
     if resend.state == State.SCHEDULED:
         local = timezone.localtime(resend.scheduled_for, message.patient.effective_tzinfo)
         text += f" Quiet hours: it goes out at {local:%H:%M} on {local:%b %d} in the patient's time."
+    if check is not None and check.notice:
+        # K5: allowed without a line type; if it cannot take texts the resend comes back on this list.
+        text += f" {check.notice}"
     messages.success(request, text)
     return redirect("notifications_dashboard:undeliverable")
 

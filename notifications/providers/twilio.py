@@ -30,10 +30,15 @@ from notifications.models import Reason
 
 TWILIO_API_BASE_URL: Final = "https://api.twilio.com"
 TIMEOUT_SECONDS: Final = 10.0
+# K5: a Lookup is asked while the front desk waits on the quick-add form; a slow answer is treated as none.
+LOOKUP_TIMEOUT_SECONDS: Final = 5.0
 
-# The SDK builds api.twilio.com, or api.{edge}.{region}.twilio.com when TWILIO_EDGE/TWILIO_REGION are set in
-# the environment; both must go to the configured base URL or a test could reach the real Twilio.
-_API_HOST = re.compile(r"^https://api(?:\.[a-z0-9-]+)*\.twilio\.com(?=/|$)")
+# The SDK builds api.twilio.com (Messages) and lookups.twilio.com (Lookup v2, K5), or
+# {product}.{edge}.{region}.twilio.com when TWILIO_EDGE/TWILIO_REGION are set in the environment; all must go
+# to the configured base URL or a test could reach the real Twilio. Their paths do not collide
+# (/2010-04-01/... and /v2/PhoneNumbers/...), so one fake server answers both.
+_API_HOST = re.compile(r"^https://(?:api|lookups)(?:\.[a-z0-9-]+)*\.twilio\.com(?=/|$)")
+_LOOKUPS_HOST = re.compile(r"^https://lookups[.]")
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,8 @@ class _BaseUrlHttpClient(TwilioHttpClient):
         timeout: float | None = None,
         allow_redirects: bool = False,
     ) -> Response:
+        if timeout is None and _LOOKUPS_HOST.match(url):
+            timeout = LOOKUP_TIMEOUT_SECONDS
         if self.base_url != TWILIO_API_BASE_URL:
             url = _API_HOST.sub(self.base_url, url, count=1)
         return super().request(
@@ -297,6 +304,50 @@ def send_sms(
             f"Twilio API unreachable: {exc}", error_class=_NETWORK, maybe_sent=_may_have_reached_twilio(exc)
         ) from exc
     return SentSms(sid=message.sid or "", status=str(message.status or ""))
+
+
+@dataclass(frozen=True)
+class LineType:
+    """Lookup v2's ``line_type_intelligence`` for one number (K5): ``type`` is Twilio's (``mobile``,
+    ``landline``, ``fixedVoip``, ``nonFixedVoip``, ``tollFree``, ...) or "" when Twilio could not tell, with
+    its ``error_code`` (60600 unprovisioned or out of coverage, 60601 Canada without NPAC access)."""
+
+    type: str
+    carrier_name: str
+    error_code: int | None
+    mobile_country_code: str
+    mobile_network_code: str
+
+
+class LookupUnavailable(Exception):
+    """No Lookup answer: Twilio refused or failed the request, timed out, or no credentials are configured."""
+
+
+def lookup_line_type(number: str) -> LineType:
+    """Ask Twilio Lookup v2 for ``number``'s line type (a paid request; K5). Raises LookupUnavailable.
+
+    https://www.twilio.com/docs/lookup/v2-api/line-type-intelligence
+    """
+    try:
+        client = _client()
+    except ImproperlyConfigured as exc:
+        raise LookupUnavailable(str(exc)) from exc
+    try:
+        result = client.lookups.v2.phone_numbers(number).fetch(fields="line_type_intelligence")
+    except (TwilioRestException, TwilioServiceException) as exc:
+        code = _twilio_code(exc)
+        raise LookupUnavailable(f"Twilio Lookup refused: HTTP {exc.status}, code {code}") from exc
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise LookupUnavailable(f"Twilio Lookup unreachable: {exc}") from exc
+    info: dict[str, Any] = result.line_type_intelligence or {}
+    error_code = info.get("error_code")
+    return LineType(
+        type=str(info.get("type") or ""),
+        carrier_name=str(info.get("carrier_name") or ""),
+        error_code=int(error_code) if error_code else None,
+        mobile_country_code=str(info.get("mobile_country_code") or ""),
+        mobile_network_code=str(info.get("mobile_network_code") or ""),
+    )
 
 
 def _twilio_code(exc: TwilioRestException | TwilioServiceException) -> int | None:

@@ -1,4 +1,4 @@
-"""A local fake of Twilio's Messages API for tests and benchmarks.
+"""A local fake of Twilio's Messages API and Lookup v2 line type (K5) for tests and benchmarks.
 
 The real SDK talks to it over HTTP once ``TWILIO_API_BASE_URL`` is set to ``fake.base_url``::
 
@@ -10,6 +10,8 @@ The real SDK talks to it over HTTP once ``TWILIO_API_BASE_URL`` is set to ``fake
         fake.callback(sid, "delivered")    # a signed status callback to the app
         fake.signed_status_callback(sid, "failed", 21610)   # (url, form, signature) for Django's test client
         fake.inbound_params(from_number=..., to=..., body="STOP")   # an incoming-message webhook's form
+        fake.line_types["+18015550111"] = "landline"   # Lookup's answer for a number (default: mobile)
+        fake.lookups                       # every Lookup request: {"number", "fields"}
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote, urlsplit
 
+import phonenumbers
 import requests
 
 from notifications.providers.twilio import compute_signature
@@ -82,7 +85,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(status, payload)
 
     def do_GET(self) -> None:
-        self._reply(404, _error_body(404, 20404, f"The requested resource {self.path} was not found"))
+        status, payload = self.server.fake._handle_get(
+            path=self.path, authorization=self.headers.get("Authorization", "")
+        )
+        self._reply(status, payload)
 
     def _reply(self, status: int, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()
@@ -99,8 +105,21 @@ class _Server(ThreadingHTTPServer):
     fake: FakeTwilio
 
 
+# Lookup v2 line_type_intelligence answers by type, in Twilio's documented shape
+# (https://www.twilio.com/docs/lookup/v2-api/line-type-intelligence: carrier_name, error_code,
+# mobile_country_code, mobile_network_code, type; carrier data is not returned for personal, tollFree, premium,
+# sharedCost, uan, voicemail, pager and unknown).
+LINE_TYPE_CARRIERS: dict[str, tuple[str | None, str | None, str | None]] = {
+    "mobile": ("T-Mobile USA, Inc.", "310", "160"),
+    "landline": ("Qwest Corporation", None, None),
+    "fixedVoip": ("Comcast IP Phone, LLC", None, None),
+    "nonFixedVoip": ("Google (Grand Central) BWI - Bandwidth.com - SVR", None, None),
+}
+
+
 class FakeTwilio:
-    """Twilio's ``POST /2010-04-01/Accounts/{sid}/Messages.json`` on 127.0.0.1, an ephemeral port."""
+    """Twilio's ``POST /2010-04-01/Accounts/{sid}/Messages.json`` and Lookup v2's
+    ``GET /v2/PhoneNumbers/{number}`` on 127.0.0.1, an ephemeral port."""
 
     def __init__(self, *, account_sid: str = FAKE_ACCOUNT_SID, auth_token: str = FAKE_AUTH_TOKEN) -> None:
         self.account_sid = account_sid
@@ -115,6 +134,11 @@ class FakeTwilio:
         self._thread: threading.Thread | None = None
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
+        # Lookup v2: the line type per E.164 number (else mobile; None: Twilio could not tell, error 60600).
+        self.line_types: dict[str, str | None] = {}
+        self.lookups: list[dict[str, Any]] = []
+        self.lookup_delay = 0.0
+        self._lookup_failures: deque[_Failure] = deque()
 
     # lifecycle
 
@@ -173,11 +197,19 @@ class FakeTwilio:
         with self._lock:
             self._failures.extend([failure] * times)
 
+    def fail_next_lookup(self, *, status: int = 503, code: int | None = None, message: str = "") -> None:
+        """Answer the next Lookup request with this error."""
+        failure = _Failure(status=status, code=code, message=message or HTTPStatus(status).phrase)
+        with self._lock:
+            self._lookup_failures.append(failure)
+
     def reset(self) -> None:
         with self._lock:
             self.messages.clear()
             self._by_sid.clear()
             self._failures.clear()
+            self.lookups.clear()
+            self._lookup_failures.clear()
 
     def accepted(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -284,6 +316,60 @@ class FakeTwilio:
             with self._lock:
                 self._sessions.append(session)
         return session
+
+    def _handle_get(self, *, path: str, authorization: str) -> tuple[int, dict[str, Any]]:
+        if authorization != self._expected_auth:
+            return 401, _error_body(401, 20003, "Authenticate")
+        parts = urlsplit(path)
+        if not parts.path.startswith("/v2/PhoneNumbers/"):
+            return 404, _error_body(404, 20404, f"The requested resource {path} was not found")
+        number = unquote(parts.path.removeprefix("/v2/PhoneNumbers/"))
+        fields = parse_qs(parts.query).get("Fields", [""])[0]
+        with self._lock:
+            self.lookups.append({"number": number, "fields": fields})
+            failure = self._lookup_failures.popleft() if self._lookup_failures else None
+            delay = self.lookup_delay
+        if delay:
+            threading.Event().wait(delay)
+        if failure is not None:
+            return failure.status, _error_body(failure.status, failure.code, failure.message)
+        return 200, self._lookup_answer(number, fields)
+
+    def _lookup_answer(self, number: str, fields: str) -> dict[str, Any]:
+        """Lookup v2's response (https://www.twilio.com/docs/lookup/v2-api#response-properties)."""
+        try:
+            parsed = phonenumbers.parse(number, "US")
+            valid = phonenumbers.is_valid_number(parsed)
+        except phonenumbers.NumberParseException:
+            parsed, valid = None, False
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) if parsed else number
+        line: dict[str, Any] | None = None
+        if "line_type_intelligence" in fields.split(","):
+            line_type = self.line_types.get(e164, "mobile")
+            carrier, mcc, mnc = LINE_TYPE_CARRIERS.get(line_type or "", (None, None, None))
+            line = {"carrier_name": carrier, "error_code": None if line_type else 60600,
+                    "mobile_country_code": mcc, "mobile_network_code": mnc, "type": line_type}  # fmt: skip
+        return {
+            "calling_country_code": str(parsed.country_code) if parsed else None,
+            "country_code": phonenumbers.region_code_for_number(parsed) if parsed else None,
+            "phone_number": e164,
+            "national_format": phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+            if parsed
+            else None,
+            "valid": valid,
+            "validation_errors": [] if valid else ["NOT_A_NUMBER"],
+            "caller_name": None,
+            "sim_swap": None,
+            "call_forwarding": None,
+            "line_status": None,
+            "line_type_intelligence": line,
+            "identity_match": None,
+            "reassigned_number": None,
+            "sms_pumping_risk": None,
+            "phone_number_quality_score": None,
+            "pre_fill": None,
+            "url": f"https://lookups.twilio.com/v2/PhoneNumbers/{e164}",
+        }
 
     def _handle_post(self, *, path: str, authorization: str, body: bytes) -> tuple[int, dict[str, Any]]:
         if authorization != self._expected_auth:
