@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from notifications.models import Message, OptOut, Reason, State
+from notifications.models import Message, NumberLookup, OptOut, Reason, State
 from notifications.outbox import STALE_SENDING_AFTER
 from notifications.paylinks import masked
 from notifications.selectors import undeliverable_filter
@@ -86,6 +86,22 @@ class OptOutAdmin(OrganizationScopedAdmin[OptOut]):
     list_filter = ["channel", "active", "source"]
     list_select_related = ["organization"]
     search_fields = ["address"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(NumberLookup)
+class NumberLookupAdmin(OrganizationScopedAdmin[NumberLookup]):
+    """K5: what Twilio Lookup said of each quick-added number. Read-only; a billing manager may delete an
+    answer that went stale (a landline ported to a mobile), and the next quick-add of the number asks again."""
+
+    view_role = Role.BILLING_MANAGER
+    delete_role = Role.BILLING_MANAGER
+    list_display = ["number", "line_type", "carrier_name", "error_code", "checked_at", "organization"]
+    list_filter = ["line_type"]
+    list_select_related = ["organization"]
+    search_fields = ["number"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -274,3 +274,30 @@ def test_every_twilio_lookups_host_goes_to_the_configured_base_url():
     assert twilio._API_HOST.sub("http://x", "https://lookups.twilio.com.evil.example/v2") == (
         "https://lookups.twilio.com.evil.example/v2"
     )
+
+
+@time_machine.travel(DAYTIME, tick=False)
+def test_billing_managers_see_the_answers_in_the_admin_and_may_delete_a_stale_one(fake, client, organization):
+    message_resend(message=undeliverable(organization), user=None, mobile_number=MOBILE, consented=True)
+    lookup = NumberLookup.objects.get()
+    other = OrganizationFactory.create()
+    NumberLookup.objects.create(
+        organization=other, number="+18015550199", line_type="mobile", checked_at=DAYTIME
+    )
+    manager = MembershipFactory.create(organization=organization, role=Role.BILLING_MANAGER).user
+    front_desk = MembershipFactory.create(organization=organization, role=Role.FRONT_DESK).user
+    changelist = reverse("admin:notifications_numberlookup_changelist")
+
+    client.force_login(front_desk)
+    assert client.get(changelist).status_code == 403
+    client.force_login(manager)
+    page = client.get(changelist)
+    assert page.status_code == 200
+    assert MOBILE in page.text and "T-Mobile USA, Inc." in page.text and "+18015550199" not in page.text
+
+    delete = reverse("admin:notifications_numberlookup_delete", args=[lookup.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 302
+    assert not NumberLookup.objects.filter(organization=organization).exists()
+    assert AuditEvent.objects.filter(action="admin.delete", object_id=str(lookup.pk)).exists()
+    message_resend(message=undeliverable(organization), user=None, mobile_number=MOBILE, consented=True)
+    assert len(fake.lookups) == 2  # asked again after the delete
