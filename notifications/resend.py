@@ -85,6 +85,9 @@ def message_resend_checked(
         number = normalise_mobile_number(mobile_number.strip())
         if not consented:
             raise ResendError("Confirm that the patient consented to receive texts at this number.")
+        # The guards that need no lock first, so that a resend refused anyway costs no Lookup request; all
+        # are checked again under the lock.
+        _refuse_early(message=message, channel=Channel.SMS, destination=number)
         check = number_check(organization=message.organization, number=number, actor=user, now=now)
         if not check.textable:
             raise ResendError(check.refusal)
@@ -156,16 +159,8 @@ def _resend(
             .select_related("organization", "patient__organization", "bill")
             .get(pk=message.pk)
         )
-        if Message.objects.filter(resend_of=original).exists():
-            raise ResendError("This message has already been resent.")
-        patient = original.patient
-        if patient.do_not_contact:
-            raise ResendError("The patient is flagged do-not-contact in the practice-management system.")
-        bill = original.bill
-        if bill is not None and bill.state in BILL_ENDED_STATES:
-            raise ResendError(f"The bill is {bill.get_state_display().lower()}; nothing to resend.")
-        if bill is not None and original.generation < bill.generation:
-            raise ResendError("The bill was reset since this message; its new schedule is under way.")
+        _refuse_resent_or_ended(original)
+        patient, bill = original.patient, original.bill
         channel, destination, postal_address = target(original)
         if is_opted_out(patient=patient, channel=channel, address=destination):
             raise ResendError(f"The patient opted out of {Channel(channel).label} at this destination.")
@@ -213,6 +208,32 @@ def _resend(
             },
         )
     return resend
+
+
+def _refuse_resent_or_ended(original: Message) -> None:
+    """ResendError when ``original`` was resent already, its patient is do-not-contact, or its bill ended or
+    was reset since."""
+    if Message.objects.filter(resend_of=original).exists():
+        raise ResendError("This message has already been resent.")
+    if original.patient.do_not_contact:
+        raise ResendError("The patient is flagged do-not-contact in the practice-management system.")
+    bill = original.bill
+    if bill is not None and bill.state in BILL_ENDED_STATES:
+        raise ResendError(f"The bill is {bill.get_state_display().lower()}; nothing to resend.")
+    if bill is not None and original.generation < bill.generation:
+        raise ResendError("The bill was reset since this message; its new schedule is under way.")
+
+
+def _refuse_early(*, message: Message, channel: str, destination: str) -> None:
+    """``_resend``'s refusals, read without the lock (K5: before a paid Lookup request)."""
+    original = Message.objects.select_related("organization", "patient__organization", "bill").get(
+        pk=message.pk
+    )
+    _refuse_resent_or_ended(original)
+    if original.state not in UNDELIVERABLE_STATES:
+        raise ResendError(f"This message is {original.get_state_display().lower()}, not undeliverable.")
+    if is_opted_out(patient=original.patient, channel=channel, address=destination):
+        raise ResendError(f"The patient opted out of {Channel(channel).label} at this destination.")
 
 
 def _content_for(original: Message, channel: str) -> dict[str, object]:

@@ -29,6 +29,7 @@ from notifications.models import (
     Reason,
     State,
 )
+from notifications.optouts import opt_out_set
 from notifications.providers import twilio
 from notifications.providers.twilio import reset_client
 from notifications.resend import ResendError, message_resend
@@ -301,3 +302,31 @@ def test_billing_managers_see_the_answers_in_the_admin_and_may_delete_a_stale_on
     assert AuditEvent.objects.filter(action="admin.delete", object_id=str(lookup.pk)).exists()
     message_resend(message=undeliverable(organization), user=None, mobile_number=MOBILE, consented=True)
     assert len(fake.lookups) == 2  # asked again after the delete
+
+
+@time_machine.travel(DAYTIME, tick=False)
+def test_a_resend_refused_anyway_asks_no_lookup(fake, staff_client, organization):
+    opted_out = undeliverable(organization)
+    opt_out_set(
+        organization=organization,
+        channel=Channel.SMS,
+        address=MOBILE,
+        active=True,
+        source=OptOutSource.STAFF,
+        at=DAYTIME,
+    )
+    response = quick_add(staff_client, opted_out, MOBILE)
+    assert response.status_code == 400 and "opted out of SMS" in response.text
+
+    do_not_contact = undeliverable(organization)
+    do_not_contact.patient.do_not_contact = True
+    do_not_contact.patient.save(update_fields=["do_not_contact"])
+    response = quick_add(staff_client, do_not_contact, LANDLINE)
+    assert response.status_code == 400 and "do-not-contact" in response.text
+
+    resent = undeliverable(organization)
+    assert quick_add(staff_client, resent, "8015550177").status_code == 302
+    response = quick_add(staff_client, resent, LANDLINE)
+    assert response.status_code == 400 and "already been resent" in response.text
+
+    assert [lookup["number"] for lookup in fake.lookups] == ["+18015550177"]
