@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0010_inbound_review'),
+        ('notifications', '0011_settings_for_every_organization'),
         ('practices', '0008_bill_claims_held'),
     ]
 
