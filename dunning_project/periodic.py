@@ -34,4 +34,9 @@ PERIODIC_TASKS: list[Periodic] = [
     # C1: every 10 minutes, start the PMS sync of each organization whose local pms_sync_time has passed and
     # whose sync of today has not started (each claimed for its day; one entry serves every zone).
     Periodic(name="pms: daily syncs", task="pms.sync_due_organizations", every_seconds=600),
+    # H5: every 15 minutes, charge the payment plan installments whose time has come (each at 10:00 local on
+    # its date, a retry on its retry date; the first one of a plan at once).
+    Periodic(
+        name="payments: charge due installments", task="payments.charge_due_installments", every_seconds=900
+    ),
 ]

@@ -40,6 +40,14 @@ class Kind(models.TextChoices):
     RESEND = "resend", "Resend"
     # H4: a payment's email receipt, written by payments (no template, no campaign: the message has no bill).
     RECEIPT = "receipt", "Payment receipt"
+    # H5: a plan's installment was declined (tried again on a date), or declined for the last time (the plan
+    # ended); written by payments.plans from these kinds' system templates, without a bill.
+    PLAN_RETRY = "plan_retry", "Payment plan: payment declined, will retry"
+    PLAN_FAILED = "plan_failed", "Payment plan: ended after declines"
+
+
+# H5: the plan notices have system templates by text and email only (a declined card is news of the day).
+ELECTRONIC_ONLY_KINDS: tuple[str, ...] = (Kind.PLAN_RETRY, Kind.PLAN_FAILED)
 
 
 class State(models.TextChoices):

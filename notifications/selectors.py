@@ -8,7 +8,15 @@ from typing import Any
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf
 
-from notifications.models import UNDELIVERABLE_STATES, Channel, Kind, Message, Reason, State
+from notifications.models import (
+    ELECTRONIC_ONLY_KINDS,
+    UNDELIVERABLE_STATES,
+    Channel,
+    Kind,
+    Message,
+    Reason,
+    State,
+)
 from practices.models import BILL_ENDED_STATES
 from practices.tenancy import scope_to_user
 
@@ -51,6 +59,8 @@ def undeliverable_filter(messages: QuerySet[Message]) -> QuerySet[Message]:
         .exclude(reason__in=NOT_FOR_THE_FRONT_DESK)
         # A payment's receipt (H4) is no request to resend: the patient has the receipt page and its PDF.
         .exclude(kind=Kind.RECEIPT)
+        # A plan's decline notice (H5) has no bill to resend a link of; staff see the plan's state instead.
+        .exclude(kind__in=ELECTRONIC_ONLY_KINDS)
         .exclude(bill__state__in=BILL_ENDED_STATES)
         # Spelled with bill__isnull: a message without a bill compares with NULL, which must not exclude it.
         .exclude(Q(bill__isnull=False) & Q(generation__lt=F("bill__generation")))

@@ -16,6 +16,10 @@ class PaymentsConfig(AppConfig):
 
         # I6 vs P3: an import must not undo payments the PMS has not posted yet.
         register_post_import_hook(payments_reapply_after_import)
+        # H5: an import must not take a guarantor off the plan they took here (R2), nor reopen its campaign.
+        from payments.plans import plans_reassert_after_import
+
+        register_post_import_hook(plans_reassert_after_import)
         # A new organization gets its settings row (§4) at once.
         register_organization_settings(payment_settings_create)
         # Messages keep a link's reference, never its token; the outbox and the letters ask us for the URL.

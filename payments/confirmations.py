@@ -104,7 +104,9 @@ def _session_completed(processor: str, session: dict[str, Any], moment: datetime
         ).update(
             status=CheckoutStatus.COMPLETE, completed_at=moment, setup_reference=str(session.get("setup_intent") or "")
         )  # fmt: skip
-        return ("card saved" if updated else "not ours or already complete"), None
+        return _card_saved(
+            processor, reference, str(session.get("setup_intent") or ""), moment, updated
+        ), None
     if session.get("payment_status") != "paid":
         return f"not paid yet ({session.get('payment_status')})", None
     return payment_record(
@@ -113,8 +115,43 @@ def _session_completed(processor: str, session: dict[str, Any], moment: datetime
     )  # fmt: skip
 
 
+def _card_saved(processor: str, reference: str, setup_reference: str, moment: datetime, updated: int) -> str:
+    """A plan's card-save checkout completed: the plan starts (H5, ``payments.plans.plan_activate``)."""
+    from payments.plans import plan_activate_for_setup
+
+    outcome = plan_activate_for_setup(
+        processor=processor, reference=reference, setup_reference=setup_reference, moment=moment
+    )
+    return f"card saved, {outcome}" if updated else outcome
+
+
+def _setup_succeeded(processor: str, setup: dict[str, Any], moment: datetime) -> Outcome:
+    """https://docs.stripe.com/api/setup_intents/object: a SetupIntent of a card-save checkout of ours (its
+    metadata carries our reference as ``card_save``) saved the card; whichever of this and the session's
+    ``checkout.session.completed`` comes first starts the plan, the other changes nothing."""
+    reference = str((setup.get("metadata") or {}).get("card_save") or "")
+    if not reference or setup.get("status") != "succeeded":
+        return "not a card save of ours", None
+    from payments.plans import plan_activate_for_setup
+
+    return plan_activate_for_setup(
+        processor=processor, reference=reference, setup_reference=str(setup.get("id") or ""), moment=moment
+    ), None
+
+
 def _intent_succeeded(processor: str, intent: dict[str, Any], moment: datetime) -> Outcome:
-    """https://docs.stripe.com/api/payment_intents/object: ``amount_received`` is what was taken."""
+    """https://docs.stripe.com/api/payment_intents/object: ``amount_received`` is what was taken. An
+    off-session charge of a plan's installment (metadata ``installment``) is the installment's payment: the
+    charging tick records it, or this does when the tick died between the charge and the record."""
+    installment = str((intent.get("metadata") or {}).get("installment") or "")
+    if installment:
+        from payments.plans import installment_paid
+
+        recorded = installment_paid(
+            processor=processor, key=installment, payment_reference=str(intent.get("id") or ""),
+            amount_cents=int(intent.get("amount_received") or 0), moment=moment,
+        )  # fmt: skip
+        return ("installment recorded" if recorded else "installment already recorded"), None
     reference = str((intent.get("metadata") or {}).get("checkout") or "")
     if not reference:
         return "not a checkout of ours", None
@@ -130,6 +167,9 @@ def _intent_failed(processor: str, intent: dict[str, Any], moment: datetime) -> 
     reference = str((intent.get("metadata") or {}).get("checkout") or "")
     error = intent.get("last_payment_error") or {}
     message = str(error.get("message") or "declined")[:300]
+    if (intent.get("metadata") or {}).get("installment"):
+        # The charging tick had the decline in the processor's answer and recorded it with its retry.
+        return f"installment declined: {message}", None
     updated = Checkout.objects.filter(processor=processor, reference=reference).update(
         failed_attempts=F("failed_attempts") + 1, last_failure=message
     )
@@ -145,12 +185,17 @@ _CHECKOUT_FIELDS = (
 
 
 def payment_record(
-    *, processor: str, checkout_reference: str, payment_reference: str, amount_cents: int, moment: datetime
-) -> Outcome:
+    *, processor: str, checkout_reference: str, payment_reference: str, amount_cents: int, moment: datetime,
+    mode: str = CheckoutMode.PAYMENT,
+) -> Outcome:  # fmt: skip
     """Record the payment ``payment_reference`` of the checkout ``checkout_reference`` once (H2): it reduces the
     campaign's amount and a campaign paid in full ends ``paid`` (P3, D11). A confirmation for a link that has
     expired or a campaign that ended meanwhile is recorded all the same (the money was taken) and flagged for
-    staff; so is one for more than the campaign still owed. The guarantor gets an email receipt (H4)."""
+    staff; so is one for more than the campaign still owed. The guarantor gets an email receipt (H4).
+
+    ``mode`` setup: an installment of a plan (H5), charged off-session on the plan's card-save checkout; its
+    campaign was closed by the plan itself and its link may have expired since the sign-up, which is no reason
+    for review."""
     if not payment_reference:
         return "not a checkout of ours", None
     # The checkout with its bill locked, in one query (the bill: FOR NO KEY UPDATE, the lock order's step 2).
@@ -158,7 +203,7 @@ def payment_record(
         Checkout.objects.select_related("link", "organization", "bill")
         .only(*_CHECKOUT_FIELDS)
         .select_for_update(no_key=True, of=("bill",))
-        .filter(processor=processor, reference=checkout_reference, mode=CheckoutMode.PAYMENT)[:1]
+        .filter(processor=processor, reference=checkout_reference, mode=mode)[:1]
     )
     if not found:
         return "not a checkout of ours", None
@@ -167,7 +212,9 @@ def payment_record(
         return "nothing was paid", None
     amount = from_cents(amount_cents)
     bill = checkout.bill
-    ended = bill.state not in BILL_OWING_STATES or checkout.link.expires_at <= moment
+    ended = mode == CheckoutMode.PAYMENT and (
+        bill.state not in BILL_OWING_STATES or checkout.link.expires_at <= moment
+    )
     review = ReviewReason.LINK_ENDED if ended else (ReviewReason.OVERPAID if amount > bill.amount_due else "")
     payment = _payment_insert(
         Payment(
@@ -542,6 +589,7 @@ def bill_settle(*, bill: Bill, amount: Decimal, moment: datetime) -> Bill:
 HANDLERS: dict[str, Callable[[str, dict[str, Any], datetime], Outcome]] = {
     "checkout.session.completed": _session_completed,
     "payment_intent.succeeded": _intent_succeeded,
+    "setup_intent.succeeded": _setup_succeeded,
     "payment_intent.payment_failed": _intent_failed,
     "charge.refunded": _charge_refunded,
     "charge.dispute.created": _dispute_created,

@@ -15,7 +15,7 @@ import pytest
 from django.urls import reverse
 
 from notifications.letters import Letter, PostalAddress, Practice, render
-from notifications.models import Channel, Kind, Template, TemplateTranslation
+from notifications.models import ELECTRONIC_ONLY_KINDS, Channel, Kind, Template, TemplateTranslation
 from notifications.templating import (
     format_due_date,
     message_values,
@@ -45,10 +45,12 @@ def spanish() -> list[TemplateTranslation]:
 
 
 def test_every_kind_and_channel_has_a_spanish_system_default():
+    # A receipt (H4) is written by payments, not from a template; plan notices (H5) go by text and email.
+    kinds = [kind for kind in Kind.values if kind != Kind.RECEIPT and kind not in ELECTRONIC_ONLY_KINDS]
     assert sorted((t.template.kind, t.template.channel) for t in spanish()) == sorted(
-        # A receipt (H4) is written by payments, not from a template.
-        itertools.product([kind for kind in Kind.values if kind != Kind.RECEIPT], Channel.values)
-    )
+        [*itertools.product(kinds, Channel.values),
+         *itertools.product(ELECTRONIC_ONLY_KINDS, [Channel.SMS, Channel.EMAIL])]
+    )  # fmt: skip
     assert all(t.template.organization_id is None and t.template.language == "en" for t in spanish())
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from notifications.models import Channel, Kind, Template
+from notifications.models import ELECTRONIC_ONLY_KINDS, Channel, Kind, Template
 from notifications.templating import (
     NO_PHONE,
     OPT_OUT_HINT,
@@ -41,8 +41,10 @@ def system_defaults() -> list[Template]:
 def test_every_kind_and_channel_has_a_system_default():
     pairs = sorted((t.kind, t.channel) for t in system_defaults())
     # A receipt (H4) is written by payments, not from a template.
-    kinds = [kind for kind in Kind.values if kind != Kind.RECEIPT]
-    assert pairs == sorted(itertools.product(kinds, Channel.values))
+    kinds = [kind for kind in Kind.values if kind != Kind.RECEIPT and kind not in ELECTRONIC_ONLY_KINDS]
+    expected = [*itertools.product(kinds, Channel.values),
+                *itertools.product(ELECTRONIC_ONLY_KINDS, [Channel.SMS, Channel.EMAIL])]  # fmt: skip
+    assert pairs == sorted(expected)
 
 
 @pytest.mark.django_db
