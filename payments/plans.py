@@ -520,7 +520,10 @@ def plan_end(*, plan: PaymentPlan, state: str, reason: str, moment: datetime, ac
     """End ``plan`` (completed, failed or cancelled): its open installments are cancelled, the guarantor is no
     longer ``on_payment_plan`` and dunning resumes: the campaign the plan closed opens again while it still
     owes (the engine computes its next step, with D2's catch-up; docs/decisions.md)."""
-    open_states = [InstallmentState.PENDING, InstallmentState.SCHEDULED, InstallmentState.RETRYING]
+    # One being charged right now too: if the charge is taken, ``installment_paid`` still records the money.
+    open_states = [
+        InstallmentState.PENDING, InstallmentState.SCHEDULED, InstallmentState.RETRYING, InstallmentState.CHARGING,
+    ]  # fmt: skip
     before = plan.state
     updated = PaymentPlan.objects.filter(pk=plan.pk, state__in=PLAN_OPEN_STATES).update(
         state=state, ended_at=moment, end_reason=reason[:300]

@@ -29,6 +29,7 @@ from notifications.models import Channel, Kind, Message, State
 from notifications.outbox import messages_send_due
 from notifications.providers import twilio
 from payments import plans
+from payments.confirmations import processor_event_apply
 from payments.eligibility import eligible_guarantors
 from payments.links import payment_link_create
 from payments.models import (
@@ -43,12 +44,14 @@ from payments.models import (
     ProcessorEvent,
 )
 from payments.plans import installments_charge_due, plan_cancel, plan_start, plans_reassert_after_import
-from payments.tasks import receipt_email
+from payments.processors.sandbox import hosted_outcome
+from payments.tasks import charge_due_installments, receipt_email
 from practices.models import AuditEvent, Bill, BillSource, BillState, Organization, Patient
 from tests.concurrency import in_threads
 from tests.factories import GuarantorFactory, OrganizationFactory, UserFactory, feed_patient
 from tests.fakes.stripe_server import DECLINING_PAYMENT_METHOD, FakeStripe
 from tests.fakes.twilio_server import FAKE_ACCOUNT_SID, FAKE_AUTH_TOKEN, FakeTwilio
+from tests.payments.paying import sandbox_events
 
 WEBHOOK = "/webhooks/stripe/"
 # 10:00 in Denver (MST) on Thursday Dec 3, 2026: inside every sending window.
@@ -514,3 +517,35 @@ def test_staff_cancel_a_plan_audited_and_dunning_resumes(
     with pytest.raises(plans.PlanRefused, match="ended already"):
         plan_cancel(plan=plan, actor=user, reason="again")
     assert ProcessorEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_sandbox_runs_a_pay_later_plan_through_the_same_code(
+    organization: Organization, settings: Any
+) -> None:
+    """The embedded default (H1): the sandbox's hosted card page, its signed events, its off-session charge."""
+    settings.PAYMENT_PROCESSOR = "sandbox"
+    link = campaign_link(organization, "80.00")
+    page = plan_start(link=link, kind=PlanKind.PAY_LATER, pay_date=date(2026, 12, 20), success_url="http://t/ok/",
+                      cancel_url="http://t/no/", now=SIGN_UP)  # fmt: skip
+    hosted_outcome(
+        session_id=page.session_id, outcome="save", webhook_url="http://testserver/webhooks/sandbox/"
+    )
+    outcomes = [
+        processor_event_apply(processor="sandbox", event=e, now=SIGN_UP).outcome for e in sandbox_events()
+    ]
+    assert outcomes == ["card saved, plan active"]
+    assert Patient.objects.get(pk=link.bill.guarantor_id).on_payment_plan is True
+
+    due = datetime(2026, 12, 20, 17, 0, tzinfo=UTC)
+    assert installments_charge_due(now=due - timedelta(minutes=1)).claimed == 0
+    with time_machine.travel(due, tick=False):
+        assert charge_due_installments() == {
+            "claimed": 1, "paid": 1, "retrying": 0, "failed": 0, "unavailable": 0, "skipped": 0,
+        }  # fmt: skip
+    late = [processor_event_apply(processor="sandbox", event=e, now=due).outcome for e in sandbox_events()]
+
+    assert late == ["installment already recorded"]
+    [payment] = Payment.objects.all()
+    assert (payment.amount, payment.processor) == (Decimal("80.00"), "sandbox")
+    assert PaymentPlan.objects.get().state == PlanState.COMPLETED
