@@ -13,7 +13,8 @@ processor answers with the same PaymentIntent instead of charging again), and it
 same code as a checkout's (``payments.confirmations.payment_record``). The processor's own
 ``payment_intent.succeeded`` for that charge finds it recorded (or records it, when the worker died first).
 
-Lock order (docs/architecture.md): the installment's row, then the bill (``payment_record``), then the plan.
+Lock order (docs/architecture.md): the installment's row, then the guarantor's, then the bill
+(``payment_record``), then the plan; the import takes patients before bills too.
 Decisions (first date, hour, retries, the end of a failed plan): docs/decisions.md, issue 14 H5.
 """
 
@@ -446,6 +447,9 @@ def installment_paid(
                 "installment %s was %s when its payment arrived", installment.pk, installment.state
             )
         plan = installment.plan
+        # The lock order's next step: the guarantor before the bill (plan_end writes on_payment_plan), as the
+        # import takes patients before bills.
+        _guarantor_lock(plan.guarantor_id)
         _outcome, payment = payment_record(
             processor=processor, checkout_reference=plan.checkout.reference, payment_reference=payment_reference,
             amount_cents=amount_cents, moment=moment, mode=CheckoutMode.SETUP,
@@ -551,12 +555,20 @@ def plan_cancel(*, plan: PaymentPlan, actor: Any, reason: str, now: datetime | N
     plan fails. An installment being charged at this moment still records its payment if it is taken."""
     moment = now or timezone.now()
     with transaction.atomic():
+        # The lock order of payments.plans: installments, the guarantor, the bill, then the plan.
+        list(Installment.objects.select_for_update().filter(plan_id=plan.pk).values_list("pk", flat=True))
+        _guarantor_lock(plan.guarantor_id)
+        list(Bill.objects.select_for_update(no_key=True).filter(pk=plan.bill_id).values_list("pk", flat=True))
         locked = PaymentPlan.objects.select_for_update().select_related("organization").get(pk=plan.pk)
         if locked.state not in PLAN_OPEN_STATES:
             raise PlanRefused(f"This plan has ended already ({locked.get_state_display()}).")
         plan_end(plan=locked, state=PlanState.CANCELLED, reason=reason or "Cancelled by staff.", moment=moment,
                  actor=actor)  # fmt: skip
     return locked
+
+
+def _guarantor_lock(guarantor_id: int) -> None:
+    list(Patient.objects.select_for_update(no_key=True).filter(pk=guarantor_id).values_list("pk", flat=True))
 
 
 # --- Notices ---------------------------------------------------------------------------------------------------
