@@ -44,6 +44,8 @@ from payments.models import (
     ProcessorEvent,
 )
 from payments.plans import installments_charge_due, plan_cancel, plan_start, plans_reassert_after_import
+from payments.processors import get_processor
+from payments.processors.base import SavedCard
 from payments.processors.sandbox import hosted_outcome
 from payments.tasks import charge_due_installments, receipt_email
 from practices.models import AuditEvent, Bill, BillSource, BillState, Organization, Patient
@@ -549,3 +551,87 @@ def test_the_sandbox_runs_a_pay_later_plan_through_the_same_code(
     [payment] = Payment.objects.all()
     assert (payment.amount, payment.processor) == (Decimal("80.00"), "sandbox")
     assert PaymentPlan.objects.get().state == PlanState.COMPLETED
+
+
+@pytest.mark.django_db
+def test_stripe_down_during_a_charge_is_not_an_attempt_and_is_tried_again_with_the_same_key(
+    client: Client, fake: FakeStripe, organization: Organization
+) -> None:
+    with time_machine.travel(SIGN_UP, tick=False) as clock:
+        link = campaign_link(organization, "100.00")
+        plan = sign_up(client, fake, link, months=2)
+        fake.fail_next(status=500, times=3)
+
+        down = installments_charge_due(now=SIGN_UP)
+        one = plan.installments.get(sequence=1)
+        assert (down.unavailable, one.state, one.attempts) == (1, InstallmentState.SCHEDULED, 0)
+        assert one.next_attempt_at == SIGN_UP + timedelta(minutes=30)
+        assert installments_charge_due(now=SIGN_UP + timedelta(minutes=15)).claimed == 0
+        clock.move_to(SIGN_UP + timedelta(minutes=30))
+        up = installments_charge_due(now=SIGN_UP + timedelta(minutes=30))
+
+    assert up.paid == 1
+    assert {c["idempotency_key"] for c in intents_created(fake)} == {f"{one.idempotency_key}:1"}
+    assert len(fake.payment_intents) == 1
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tick_and_the_webhook_recording_one_charge_at_once_record_it_once(
+    client: Client, fake: FakeStripe
+) -> None:
+    organization = OrganizationFactory.create(slug="race-webhook", timezone="America/Denver")
+    with time_machine.travel(SIGN_UP, tick=False):
+        link = campaign_link(organization, "100.00")
+        plan = sign_up(client, fake, link, months=2)
+        one = plan.installments.get(sequence=1)
+        Installment.objects.filter(pk=one.pk).update(state=InstallmentState.CHARGING, claimed_at=SIGN_UP)
+        intent = fake.payment_intents  # charged by hand, as the tick would, then recorded by both at once
+        charge = get_processor("stripe").charge_saved_card(
+            card=SavedCard(customer=plan.customer_reference, payment_method=plan.payment_method_reference),
+            amount_cents=5000, idempotency_key=f"{one.idempotency_key}:1", description="x",
+            metadata={"installment": one.idempotency_key},
+        )  # fmt: skip
+        event = fake.event_of("payment_intent.succeeded")
+
+        def tick() -> bool:
+            return plans.installment_paid(
+                processor="stripe", key=one.idempotency_key, payment_reference=charge.payment_reference,
+                amount_cents=5000, moment=SIGN_UP,
+            )  # fmt: skip
+
+        def webhook() -> str:
+            return str(post(Client(), fake, event).json()["outcome"])
+
+        results = in_threads(tick, webhook, tick)
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    # Whichever records it first (a tick or the webhook), the others find it recorded.
+    assert sorted(map(str, results)) in (
+        ["False", "True", "installment already recorded"], ["False", "False", "installment recorded"],
+    )  # fmt: skip
+    assert len(intent) == 1
+    [payment] = Payment.objects.all()
+    assert Installment.objects.get(pk=one.pk).payment_id == payment.pk
+    assert Bill.objects.get(pk=link.bill_id).amount_due == Decimal("50.00")
+
+
+@pytest.mark.django_db
+def test_a_reminder_queued_before_the_sign_up_never_reaches_the_patient(
+    client: Client, fake: FakeStripe, fake_twilio: FakeTwilio, organization: Organization
+) -> None:
+    """D11 as the patient sees it: the campaign closed at once, so the outbox's re-check cancels its messages."""
+    with time_machine.travel(SIGN_UP, tick=False):
+        link = campaign_link(organization)
+        reminder = Message.objects.create(
+            organization=organization, patient=link.bill.guarantor, bill=link.bill, kind=Kind.REMINDER,
+            channel=Channel.SMS, body="Smile Dental: Hi Ana, a reminder. Reply STOP to opt out",
+            destination="+13035550123",
+        )  # fmt: skip
+        sign_up(client, fake, link)
+
+        messages_send_due(now=SIGN_UP)
+
+    reminder.refresh_from_db()
+    assert (reminder.state, reminder.reason) == (State.CANCELLED, "bill_not_active")
+    assert fake_twilio.accepted() == []
