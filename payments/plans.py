@@ -521,9 +521,11 @@ def installment_declined(
 
 
 def plan_end(*, plan: PaymentPlan, state: str, reason: str, moment: datetime, actor: Any = None) -> None:
-    """End ``plan`` (completed, failed or cancelled): its open installments are cancelled, the guarantor is no
-    longer ``on_payment_plan`` and dunning resumes: the campaign the plan closed opens again while it still
-    owes (the engine computes its next step, with D2's catch-up; docs/decisions.md)."""
+    """End ``plan`` (completed, failed or cancelled): its open installments are cancelled; a plan that had
+    started also gives back what it changed: the guarantor is no longer ``on_payment_plan`` and dunning
+    resumes, the campaigns closed since its activation (by it, or by an import's re-assertion) opening again
+    while they still owe (the engine computes their next step, with D2's catch-up; docs/decisions.md). A plan
+    that never got its card had changed nothing, and changes nothing now."""
     # One being charged right now too: if the charge is taken, ``installment_paid`` still records the money.
     open_states = [
         InstallmentState.PENDING, InstallmentState.SCHEDULED, InstallmentState.RETRYING, InstallmentState.CHARGING,
@@ -538,15 +540,17 @@ def plan_end(*, plan: PaymentPlan, state: str, reason: str, moment: datetime, ac
     Installment.objects.filter(plan=plan, state__in=open_states).update(
         state=InstallmentState.CANCELLED, next_attempt_at=None
     )
-    Patient.objects.filter(pk=plan.guarantor_id).update(on_payment_plan=False)
-    reopened = Bill.objects.filter(
-        pk=plan.bill_id, state=BillState.CLOSED, closed_reason="", amount_due__gt=0
-    ).update(state=BillState.ACTIVE, ended_at=None, next_dunning_date=None)
+    changes: dict[str, Any] = {"state": [before, state], "reason": reason[:300]}
+    if before == PlanState.ACTIVE and plan.activated_at is not None:
+        Patient.objects.filter(pk=plan.guarantor_id).update(on_payment_plan=False)
+        changes["on_payment_plan"] = False
+        changes["campaigns_reopened"] = Bill.objects.filter(
+            guarantor_id=plan.guarantor_id, state=BillState.CLOSED, closed_reason="", amount_due__gt=0,
+            ended_at__gte=plan.activated_at,
+        ).update(state=BillState.ACTIVE, ended_at=None, next_dunning_date=None)  # fmt: skip
     audit_record(
         organization=plan.organization, actor=actor, actor_label="" if actor else "payments",
-        action=f"payment_plan.{state}", obj=plan,
-        changes={"state": [before, state], "reason": reason[:300], "on_payment_plan": False,
-                 "campaign_reopened": bool(reopened)},
+        action=f"payment_plan.{state}", obj=plan, changes=changes,
     )  # fmt: skip
 
 
@@ -558,7 +562,8 @@ def plan_cancel(*, plan: PaymentPlan, actor: Any, reason: str, now: datetime | N
         # The lock order of payments.plans: installments, the guarantor, the bill, then the plan.
         list(Installment.objects.select_for_update().filter(plan_id=plan.pk).values_list("pk", flat=True))
         _guarantor_lock(plan.guarantor_id)
-        list(Bill.objects.select_for_update(no_key=True).filter(pk=plan.bill_id).values_list("pk", flat=True))
+        bills = Bill.objects.select_for_update(no_key=True).filter(guarantor_id=plan.guarantor_id)
+        list(bills.order_by("pk").values_list("pk", flat=True))
         locked = PaymentPlan.objects.select_for_update().select_related("organization").get(pk=plan.pk)
         if locked.state not in PLAN_OPEN_STATES:
             raise PlanRefused(f"This plan has ended already ({locked.get_state_display()}).")

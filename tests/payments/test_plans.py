@@ -635,3 +635,48 @@ def test_a_reminder_queued_before_the_sign_up_never_reaches_the_patient(
     reminder.refresh_from_db()
     assert (reminder.state, reminder.reason) == (State.CANCELLED, "bill_not_active")
     assert fake_twilio.accepted() == []
+
+
+@pytest.mark.django_db
+def test_a_failed_plan_reopens_every_campaign_it_closed_and_a_plan_that_never_started_touches_nothing(
+    client: Client, fake: FakeStripe, organization: Organization
+) -> None:
+    link = campaign_link(organization, "100.00")
+    guarantor = link.bill.guarantor
+    statement = Bill.objects.create(
+        organization=organization, guarantor=guarantor, bill_id="S-1", source=BillSource.STATEMENT,
+        state=BillState.ACTIVE, amount_due=Decimal("40.00"), created_at=SIGN_UP,
+        effective_created_date=date(2026, 11, 1), last_seen_at=SIGN_UP,
+    )  # fmt: skip
+    older = Bill.objects.create(
+        organization=organization, guarantor=guarantor, bill_id="S-0", source=BillSource.STATEMENT,
+        state=BillState.CLOSED, ended_at=SIGN_UP - timedelta(days=30), amount_due=Decimal("15.00"),
+        created_at=SIGN_UP, effective_created_date=date(2026, 9, 1), last_seen_at=SIGN_UP,
+    )  # fmt: skip
+    user = UserFactory.create(username="manager")
+    with time_machine.travel(SIGN_UP, tick=False):
+        # Waiting for its card: cancelled, it leaves the campaigns and the PMS's flag alone.
+        Patient.objects.filter(pk=guarantor.pk).update(on_payment_plan=True)
+        plan_start(
+            link=link, kind=PlanKind.MONTHLY, months=2, success_url="http://t/ok/", cancel_url="http://t/no/"
+        )
+        plan_cancel(plan=PaymentPlan.objects.get(), actor=user, reason="Called to pay by phone")
+        assert Bill.objects.filter(guarantor=guarantor, state=BillState.ACTIVE).count() == 2
+        assert Patient.objects.get(pk=guarantor.pk).on_payment_plan is True
+        Patient.objects.filter(pk=guarantor.pk).update(on_payment_plan=False)
+
+        plan = sign_up(client, fake, link, months=2, payment_method=DECLINING_PAYMENT_METHOD)
+        assert set(Bill.objects.filter(guarantor=guarantor).values_list("state", flat=True)) == {
+            BillState.CLOSED
+        }
+        moment = SIGN_UP
+        for _attempt in range(4):
+            installments_charge_due(now=moment)
+            moment = plan.installments.get(sequence=1).next_attempt_at or moment
+
+    plan.refresh_from_db()
+    assert plan.state == PlanState.FAILED
+    assert Bill.objects.get(pk=link.bill_id).state == BillState.ACTIVE
+    assert Bill.objects.get(pk=statement.pk).state == BillState.ACTIVE
+    assert Bill.objects.get(pk=older.pk).state == BillState.CLOSED  # closed before the plan: stays closed
+    assert AuditEvent.objects.get(action="payment_plan.failed").changes["campaigns_reopened"] == 2
