@@ -38,7 +38,7 @@ from payments.campaigns import (
 )
 from payments.eligibility import explain_guarantor, payment_settings_get
 from payments.forms import SelectionForm, SnoozeForm
-from payments.models import Snooze
+from payments.models import PaymentPlan, PlanState, Snooze
 from payments.selectors import (
     Selection,
     active_snoozes,
@@ -46,6 +46,7 @@ from payments.selectors import (
     bulk_list_settings,
     guarantor_blocked_links,
     guarantor_get,
+    guarantor_plans,
     guarantor_requests,
     guarantor_snooze,
     payments_home_figures,
@@ -619,6 +620,8 @@ def _render_guarantor(
     today = organization_today(organization)
     explanation = explain_guarantor(organization=organization, guarantor=patient, on=today)
     rules = [{**rule, "title": RULE_TITLES.get(rule["rule"], rule["rule"])} for rule in explanation["rules"]]
+    plans = guarantor_plans(user=request.user, guarantor=patient)
+    _plan_explain(rules, plans, organization)
     if snooze_form is None:
         reasons = payment_settings_get(organization=organization).snooze_reasons or []
         snooze_form = SnoozeForm(reasons=reasons, today=today)
@@ -640,8 +643,24 @@ def _render_guarantor(
         "requests": guarantor_requests(user=request.user, guarantor=patient),
         "blocked_links": guarantor_blocked_links(user=request.user, guarantor=patient),
         "consent_history": _consent_rows(patient),
+        "plans": plans,
     }
     return render(request, "payments/dashboard/guarantor.html", context, status=status)
+
+
+def _plan_explain(rules: list[dict[str, Any]], plans: list[PaymentPlan], organization: Organization) -> None:
+    """R2 with H5: ``on_payment_plan`` alone does not say whose plan it is; an active plan the patient took here
+    on the payment page is named in R2's detail, so staff do not look for it in the PMS."""
+    active = next((plan for plan in plans if plan.state == PlanState.ACTIVE), None)
+    if active is None:
+        return
+    since = timezone.localtime(active.activated_at or active.created_at, organization.tzinfo)
+    for rule in rules:
+        if rule["rule"] == "R2":
+            rule["detail"] = (
+                f"{rule['detail']}; on a payment plan taken here on the payment page "
+                f"({active.get_kind_display().lower()}, since {since:%b} {since.day}, {since.year})"
+            )
 
 
 # The page shows the newest ledger rows; the CSV has them all.

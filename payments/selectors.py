@@ -14,7 +14,16 @@ from django.utils import timezone
 from notifications.models import OPEN_STATES, Channel, Kind, Message, OptOut, State
 from notifications.outbox import quiet_window
 from payments.eligibility import eligible_guarantors, payment_settings_get
-from payments.models import ALL_AGING, Payment, PaymentLink, PaymentRequest, PaymentStatus, Snooze
+from payments.models import (
+    ALL_AGING,
+    PLAN_OPEN_STATES,
+    Payment,
+    PaymentLink,
+    PaymentPlan,
+    PaymentRequest,
+    PaymentStatus,
+    Snooze,
+)
 from practices.models import BILL_OWING_STATES, AgingCategory, Organization, Patient
 from practices.tenancy import scope_to_user
 
@@ -242,6 +251,19 @@ def guarantor_blocked_links(*, user: Any, guarantor: Patient) -> list[PaymentLin
         expires_at__gt=timezone.now(),
     )  # fmt: skip
     return list(scope_to_user(links, user).select_related("bill").order_by("-blocked_at"))
+
+
+def guarantor_plans(*, user: Any, guarantor: Patient, limit: int = 10) -> list[PaymentPlan]:
+    """H5: the guarantor's payment plans taken on the payment page, open ones first, then the newest ended,
+    each with its installments (one query for the plans, one for every installment)."""
+    queryset = PaymentPlan.objects.filter(guarantor=guarantor)
+    return list(
+        scope_to_user(queryset, user)
+        .select_related("bill")
+        .prefetch_related("installments")
+        .annotate(open_first=ExpressionWrapper(Q(state__in=PLAN_OPEN_STATES), output_field=BooleanField()))
+        .order_by("-open_first", "-created_at", "-pk")[:limit]
+    )
 
 
 def money_movements_since(*, organization: Organization, since: datetime) -> QuerySet[Payment]:
