@@ -40,6 +40,7 @@ from payments.checkout import (
 )
 from payments.links import hash_token, payment_link_lookup
 from payments.models import Checkout, Payment, PaymentKind, PaymentLink, PaymentStatus
+from payments.plans import plan_options
 from payments.processors import configured, get_processor
 from payments.receipts import receipt_for, receipt_pdf
 from payments.results.services import link_opened, link_verified
@@ -225,6 +226,7 @@ def _pay(request: HttpRequest, link: PaymentLink, token: str, now: datetime) -> 
         "unavailable": flash.get("unavailable", ""),
         "cancelled": flash.get("cancelled", False),
         "processor_name": PROCESSOR_NAMES.get(configured().processor, "our payment processor"),
+        "plans": _plans_offered(link, now),
     }
     response = render(request, "payments/pay.html", context)
     origin = get_processor().checkout_origin
@@ -232,6 +234,17 @@ def _pay(request: HttpRequest, link: PaymentLink, token: str, now: datetime) -> 
         # The form's answer redirects to the processor's hosted page: CSP form-action covers that redirect.
         response._csp_update = {"form-action": [origin]}  # type: ignore[attr-defined]
     return response
+
+
+def _plans_offered(link: PaymentLink, now: datetime) -> dict[str, Any]:
+    """H5: what the page offers beside paying now: monthly installments, pay-later, or why neither."""
+    options = plan_options(link=link, now=now)
+    return {
+        "monthly": bool(options.months),
+        "pay_later": options.pay_later,
+        "latest": options.pay_later_latest,
+        "reason_none": options.reason_none,
+    }
 
 
 def _flash_set(request: HttpRequest, link: PaymentLink, **state: Any) -> None:
