@@ -1,5 +1,5 @@
 """Admin of the payments app: payment settings (billing managers, T2), snoozes and payment requests (read-only),
-payments with their refunds and the ones to review (H2, H3)."""
+payments with their refunds and the ones to review (H2, H3), payment plans with their installments (H5)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,18 @@ from dunning.impact_admin import ImpactPreviewAdminMixin
 from dunning.models import PreviewKind
 from payments.models import (
     ALL_AGING,
+    PLAN_OPEN_STATES,
     SNOOZE_REASON_MAX_LENGTH,
+    Installment,
     Payment,
     PaymentKind,
+    PaymentPlan,
     PaymentRequest,
     PaymentSettings,
     PaymentStatus,
     Snooze,
 )
+from payments.plans import PlanRefused, plan_cancel
 from payments.refunds import RefundRefused, RefundUnavailable, payment_refund, refund_left
 from payments.settings_keys import PLAN_MAX_MONTHS_LIMIT, REQUEST_CHANNELS
 from practices.models import AgingCategory, Role
@@ -330,3 +334,127 @@ class PaymentAdmin(OrganizationScopedAdmin[Payment]):
         self.message_user(
             request, f"{count} payment{'s' if count != 1 else ''} marked reviewed.", messages.SUCCESS
         )
+
+
+class InstallmentInline(admin.TabularInline[Installment, PaymentPlan]):
+    model = Installment
+    extra = 0
+    can_delete = False
+    fields = [
+        "sequence", "due_date", "amount", "state", "attempts", "next_attempt_at", "last_failure", "paid_at",
+        "payment", "payment_reference",
+    ]  # fmt: skip
+    readonly_fields = [
+        "sequence", "due_date", "amount", "state", "attempts", "next_attempt_at", "last_failure", "paid_at",
+        "payment", "payment_reference",
+    ]  # fmt: skip
+    ordering = ["sequence"]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Whoever may see the plan (PaymentPlanAdmin, scoped to the user's organizations) sees its installments;
+        # Django's own check would ask for a model permission nobody is given here.
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class PlanCancelForm(forms.Form):
+    reason = forms.CharField(
+        max_length=250,
+        help_text="Kept with the plan and in the audit log; staff see it on the guarantor page.",
+    )
+    confirm = forms.BooleanField(
+        label="Yes, cancel this plan: no further installment is charged and reminders resume", required=True
+    )
+
+
+@admin.register(PaymentPlan)
+class PaymentPlanAdmin(OrganizationScopedAdmin[PaymentPlan]):
+    """Read-only (H5): plans are set up by the patient and run by the charging task. Billing managers cancel an
+    open plan from its change page (``plan_cancel``, audited, T5)."""
+
+    view_role = Role.FRONT_DESK
+    list_display = [
+        "created_at", "kind", "total", "installment_count", "guarantor_external_id", "bill", "state", "processor",
+        "organization",
+    ]  # fmt: skip
+    list_filter = ["state", "kind", "processor"]
+    list_select_related = ["guarantor", "bill", "organization"]
+    search_fields = ["guarantor__external_id", "guarantor__last_name", "bill__bill_id"]
+    readonly_fields = [
+        "organization", "guarantor", "bill", "checkout", "kind", "state", "total", "installment_count",
+        "processor", "customer_reference", "payment_method_reference", "created_at", "activated_at", "ended_at",
+        "end_reason", "cancel_link",
+    ]  # fmt: skip
+    inlines = [InstallmentInline]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="guarantor")
+    def guarantor_external_id(self, obj: PaymentPlan) -> str:
+        return obj.guarantor.external_id
+
+    def _may_cancel(self, request: HttpRequest, plan: PaymentPlan) -> bool:
+        return bool(
+            request.user.is_superuser
+            or user_has_role(request.user, Role.BILLING_MANAGER, plan.organization_id)
+        )
+
+    @admin.display(description="cancel")
+    def cancel_link(self, obj: PaymentPlan) -> str:
+        if obj.state not in PLAN_OPEN_STATES:
+            return "—"
+        url = reverse("admin:payments_paymentplan_cancel", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Cancel plan…</a> (billing managers)', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<int:plan_id>/cancel/", self.admin_site.admin_view(self.cancel_view),
+                name="payments_paymentplan_cancel",
+            ),
+        ]  # fmt: skip
+        return own + super().get_urls()
+
+    def cancel_view(self, request: HttpRequest, plan_id: int) -> HttpResponse:
+        """H5: a confirmation page (the reason, required) and then ``plan_cancel``, audited with the user."""
+        plan = self.get_object(request, str(plan_id))
+        change_url = reverse("admin:payments_paymentplan_change", args=[plan.pk])
+        if not self._may_cancel(request, plan):
+            self.message_user(request, "Only a billing manager can cancel a plan.", messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        form = PlanCancelForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            user: Any = request.user
+            name = user.get_full_name() or user.get_username()
+            try:
+                plan_cancel(
+                    plan=plan,
+                    actor=request.user,
+                    reason=f"Cancelled by {name}: {form.cleaned_data['reason']}",
+                )
+            except PlanRefused as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"Plan {plan.pk} cancelled; reminders resume.", messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Cancel payment plan {plan.pk}",
+            "opts": self.model._meta,
+            "plan": plan,
+            "installments": plan.installments.order_by("sequence"),
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/payments/paymentplan/cancel.html", context)

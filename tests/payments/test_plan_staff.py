@@ -10,10 +10,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
+from django.test import Client
 from django.urls import reverse
 
 from payments.models import Installment, InstallmentState, PlanKind, PlanState
-from practices.models import Role
+from practices.models import AuditEvent, Role
 from tests.factories import AccountFactory, GuarantorFactory, MembershipFactory, OrganizationFactory
 from tests.payments.factories import BillFactory
 from tests.payments.plan_rows import plan_make
@@ -130,3 +131,77 @@ def test_another_organizations_plans_are_never_shown(staff, org):
 
     assert "No payment plan taken on the payment page." in plans_section(html)
     assert staff.get(page_url(other, "G1")).status_code == 404
+
+
+def admin_client(org, role: str):
+    client = Client()
+    client.force_login(MembershipFactory.create(organization=org, role=role, user__is_staff=True).user)
+    return client
+
+
+def test_the_admin_lists_plans_read_only_with_their_installments(org):
+    _patient, bill = guarantor_on_plan(org)
+    plan = plan_make(bill, installments=[(date(2026, 12, 20), "300.00", InstallmentState.SCHEDULED)])
+    desk = admin_client(org, Role.FRONT_DESK)
+
+    listing = desk.get(reverse("admin:payments_paymentplan_changelist"))
+    change = desk.get(reverse("admin:payments_paymentplan_change", args=[plan.pk]))
+
+    assert listing.status_code == 200 and "G1" in listing.content.decode()
+    page = text_of(change.content.decode())
+    assert "Dec. 20, 2026" in page and "300.00" in page
+    assert 'name="total"' not in change.content.decode()  # nothing to edit
+    assert (
+        desk.post(reverse("admin:payments_paymentplan_change", args=[plan.pk]), {"total": "1"}).status_code
+        == 403
+    )
+
+
+def test_a_billing_manager_cancels_a_plan_with_a_reason_audited_and_reminders_resume(org):
+    patient, bill = guarantor_on_plan(org)
+    plan = plan_make(bill, installments=[
+        (date(2026, 11, 20), "100.00", InstallmentState.PAID),
+        (date(2026, 12, 20), "200.00", InstallmentState.SCHEDULED),
+    ])  # fmt: skip
+    manager = admin_client(org, Role.BILLING_MANAGER)
+    url = reverse("admin:payments_paymentplan_cancel", args=[plan.pk])
+    assert (
+        "Cancel plan…"
+        in manager.get(reverse("admin:payments_paymentplan_change", args=[plan.pk])).content.decode()
+    )
+
+    unconfirmed = manager.post(url, {"reason": "Patient asked by phone"})
+    assert unconfirmed.status_code == 200
+    plan.refresh_from_db()
+    assert plan.state == PlanState.ACTIVE
+    done = manager.post(url, {"reason": "Patient asked by phone", "confirm": "on"})
+
+    assert done.status_code == 302
+    plan.refresh_from_db()
+    patient.refresh_from_db()
+    assert plan.state == PlanState.CANCELLED and "Patient asked by phone" in plan.end_reason
+    assert list(plan.installments.values_list("state", flat=True)) == [
+        InstallmentState.PAID,
+        InstallmentState.CANCELLED,
+    ]
+    assert patient.on_payment_plan is False
+    audit = AuditEvent.objects.get(action="payment_plan.cancelled")
+    assert audit.actor is not None and audit.actor.memberships.get().role == Role.BILLING_MANAGER
+    # And the guarantor page shows why it ended.
+    assert "Patient asked by phone" in plans_section(
+        admin_client(org, Role.FRONT_DESK).get(page_url(org, "G1")).content.decode()
+    )
+
+
+def test_the_front_desk_cannot_cancel_and_another_organization_gets_404(org):
+    _patient, bill = guarantor_on_plan(org)
+    plan = plan_make(bill, installments=[(date(2026, 12, 20), "300.00", InstallmentState.SCHEDULED)])
+    url = reverse("admin:payments_paymentplan_cancel", args=[plan.pk])
+
+    admin_client(org, Role.FRONT_DESK).post(url, {"reason": "no", "confirm": "on"})
+    other = admin_client(OrganizationFactory.create(slug="other"), Role.BILLING_MANAGER)
+
+    assert other.post(url, {"reason": "no", "confirm": "on"}).status_code == 404
+    assert other.get(reverse("admin:payments_paymentplan_change", args=[plan.pk])).status_code == 404
+    plan.refresh_from_db()
+    assert plan.state == PlanState.ACTIVE
