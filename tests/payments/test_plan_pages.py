@@ -213,6 +213,25 @@ def test_confirming_goes_to_the_hosted_card_save_page_and_back_to_processing(ver
     assert SandboxSession.objects.get(pk=plan.checkout.session_id).status == "complete"
 
 
+def test_the_return_page_shows_the_schedule_once_the_signed_confirmation_started_the_plan(
+    verified: Client, token: str
+):
+    response = verified.post(
+        review_url(token, kind="monthly", months="3"), {"kind": "monthly", "months": "3"}
+    )
+    verified.post(response["Location"], {"outcome": "save"})
+    plan = PaymentPlan.objects.get()
+    assert deliver(verified) >= 1  # the sandbox's signed events, through /webhooks/sandbox/
+
+    page = text(verified.get(reverse("pay:plan-done", args=[token, plan.checkout.reference])))
+
+    plan.refresh_from_db()
+    assert plan.state == PlanState.ACTIVE
+    assert "Your payment plan is set up" in page
+    assert "1 Nov 24, 2026 $50.00" in page and "3 Jan 24, 2027 $50.00" in page
+    assert "Total $150.00" in page
+
+
 def test_a_processor_that_is_down_shows_try_again_and_keeps_nothing(
     verified: Client, token: str, settings: Any
 ):
