@@ -248,3 +248,37 @@ def test_a_processor_that_is_down_shows_try_again_and_keeps_nothing(
     assert "Nothing was set up and nothing was charged: please try again" in text(response)
     assert "1 Nov 24, 2026 $50.00" in text(response)  # the choice is kept
     assert not PaymentPlan.objects.exists() and not Checkout.objects.exists()
+
+
+def test_on_stripe_confirming_goes_to_stripes_hosted_setup_page(verified: Client, token: str, settings: Any):
+    with FakeStripe() as fake:
+        settings.PAYMENT_PROCESSOR = "stripe"
+        settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE_URL = fake.secret_key, fake.base_url
+        settings.STRIPE_WEBHOOK_SECRET = fake.webhook_secret
+
+        review = verified.get(review_url(token, kind="monthly", months="2"))
+        response = verified.post(
+            review_url(token, kind="monthly", months="2"), {"kind": "monthly", "months": "2"}
+        )
+        base_url = fake.base_url
+
+    plan = PaymentPlan.objects.get()
+    assert response.status_code == 302 and response["Location"].startswith(base_url)
+    assert plan.checkout.session_id in response["Location"] and plan.processor == "stripe"
+    # The form's answer redirects to Stripe's page: the review page's CSP lets the form go there.
+    assert base_url.rstrip("/") in review["Content-Security-Policy"]
+
+
+def test_the_return_page_of_a_plan_that_ended_says_so_and_to_call(verified: Client, token: str):
+    response = verified.post(
+        review_url(token, kind="monthly", months="2"), {"kind": "monthly", "months": "2"}
+    )
+    verified.post(response["Location"], {"outcome": "save"})
+    plan = PaymentPlan.objects.get()
+    PaymentPlan.objects.filter(pk=plan.pk).update(state=PlanState.CANCELLED, end_reason="Cancelled by staff.")
+
+    page = text(verified.get(reverse("pay:plan-done", args=[token, plan.checkout.reference])))
+
+    assert "This plan has ended (cancelled). Please call Smile Dental" in page
+    assert "by staff" not in page  # the reason is the staff's note, not for the patient
+    assert "Setting up" not in page
