@@ -114,7 +114,7 @@ def delete_defaults(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("notifications", "0010_inbound_review")]
+    dependencies = [("notifications", "0012_number_lookup")]
 
     operations = [
         migrations.AlterField(
