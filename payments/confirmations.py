@@ -42,7 +42,7 @@ from payments.models import (
 from payments.processors.base import ProcessorEvent as Event
 from payments.processors.base import from_cents
 from payments.receipts import receipt_email_later
-from practices.models import BILL_OWING_STATES, Bill, BillSource, BillState
+from practices.models import BILL_OWING_STATES, AuditEvent, Bill, BillSource, BillState
 from practices.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,9 @@ def processor_event_apply(*, processor: str, event: Event, now: datetime | None 
     about objects that are not ours, are recorded as such and change nothing else."""
     moment = now or timezone.now()
     handler = HANDLERS.get(event.type)
+    again = _announced_again(processor=processor, event=event, moment=moment)
+    if again is not None:
+        return again
     with transaction.atomic():
         event_row = _event_claim(processor=processor, event=event, moment=moment)
         if event_row is None:
@@ -89,6 +92,56 @@ def _event_claim(*, processor: str, event: Event, moment: datetime) -> int | Non
     return int(row[0]) if row else None
 
 
+def _announced_payment(event: Event) -> str:
+    """The PaymentIntent that a payment announcement names (``payment_intent.succeeded`` of a checkout of ours,
+    a paid ``checkout.session.completed``), or "" for any other event: what ``payment_record`` would record."""
+    obj = event.object
+    if event.type == "payment_intent.succeeded" and (obj.get("metadata") or {}).get("checkout"):
+        return str(obj.get("id") or "")
+    if (
+        event.type == "checkout.session.completed"
+        and obj.get("mode") != "setup"
+        and obj.get("payment_status") == "paid"
+    ):
+        return str(obj.get("payment_intent") or "")
+    return ""
+
+
+def _announced_again(*, processor: str, event: Event, moment: datetime) -> Applied | None:
+    """The second announcement of a payment recorded already (a checkout announces each payment twice), or a
+    retry of either, in one statement and no transaction of its own: the event's row is written with the outcome
+    it would have had ("already recorded"), or it was there (a duplicate). None when the payment is not recorded
+    yet (or the event announces none): the whole path decides, with its locks. What is committed is only read
+    here, so a payment being recorded concurrently is not seen and the whole path waits for it as before."""
+    reference = _announced_payment(event)
+    if not reference:
+        return None
+    statement = (
+        f"WITH known AS (SELECT EXISTS (SELECT 1 FROM {_PAYMENTS} WHERE processor = %s AND processor_reference = %s "  # noqa: S608
+        "AND kind = %s) AS recorded), "
+        f"claimed AS (INSERT INTO {_EVENTS} (processor, event_id, type, received_at, outcome) "
+        "SELECT %s, %s, %s, %s, %s FROM known WHERE known.recorded "
+        "ON CONFLICT (processor, event_id) DO NOTHING RETURNING id) "
+        "SELECT known.recorded, EXISTS (SELECT 1 FROM claimed) FROM known"
+    )
+    received = ProcessorEvent._meta.get_field("received_at").get_db_prep_save(moment, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            statement,
+            [processor, reference, PaymentKind.PAYMENT, processor, event.id[:255], event.type[:60], received,
+             ALREADY_RECORDED],
+        )  # fmt: skip
+        recorded, claimed = cursor.fetchone()
+    if not recorded:
+        return None
+    return (
+        Applied(duplicate=False, outcome=ALREADY_RECORDED)
+        if claimed
+        else Applied(duplicate=True, outcome="duplicate")
+    )
+
+
+ALREADY_RECORDED = "already recorded"
 Outcome = tuple[str, Payment | None]
 
 
@@ -216,37 +269,31 @@ def payment_record(
         bill.state not in BILL_OWING_STATES or checkout.link.expires_at <= moment
     )
     review = ReviewReason.LINK_ENDED if ended else (ReviewReason.OVERPAID if amount > bill.amount_due else "")
-    payment = _payment_insert(
-        Payment(
-            organization_id=bill.organization_id, bill=bill, link=checkout.link, checkout=checkout,
-            kind=PaymentKind.PAYMENT, amount=amount, status=PaymentStatus.SUCCEEDED, processor=processor,
-            processor_reference=payment_reference, needs_review=review, created_at=moment,
-        )
+    payment = Payment(
+        organization_id=bill.organization_id, bill=bill, link=checkout.link, checkout=checkout,
+        kind=PaymentKind.PAYMENT, amount=amount, status=PaymentStatus.SUCCEEDED, processor=processor,
+        processor_reference=payment_reference, needs_review=review, created_at=moment,
     )  # fmt: skip
-    if payment is None:
-        return "already recorded", None
     before_due, before_state = bill.amount_due, bill.state
-    bill.amount_due -= amount
-    fields = ["amount_due"]
-    if bill.state in BILL_OWING_STATES and bill.amount_due <= 0:
-        bill.state, bill.ended_at = BillState.PAID, moment
-        fields += ["state", "ended_at"]
-    bill.save(update_fields=fields)
-    Checkout.objects.filter(pk=checkout.pk).update(status=CheckoutStatus.COMPLETE, completed_at=moment)
+    due = before_due - amount
+    ends = bill.state in BILL_OWING_STATES and due <= 0
     changes: dict[str, Any] = {
         "amount": str(amount),
         "processor": processor,
-        "amount_due": [str(before_due), str(bill.amount_due)],
+        "amount_due": [str(before_due), str(due)],
     }
-    if bill.state != before_state:
-        changes["state"] = [before_state, bill.state]
+    if ends:
+        changes["state"] = [before_state, BillState.PAID]
     if review:
         changes["needs_review"] = review
+    if not _payment_apply(payment=payment, due=due, ends=ends, moment=moment, changes=changes):
+        return ALREADY_RECORDED, None
+    bill.amount_due = due
+    if ends:
+        bill.state, bill.ended_at = BillState.PAID, moment
+    checkout.status, checkout.completed_at = CheckoutStatus.COMPLETE, moment
+    if review:
         logger.warning("payment %s needs review: %s", payment.pk, review)
-    audit_record(
-        organization=checkout.organization, actor_label=processor, action="payment.record", obj=payment,
-        changes=changes,
-    )  # fmt: skip
     receipt_email_later(payment=payment)
     return ("recorded, needs review" if review else "recorded"), payment
 
@@ -258,17 +305,63 @@ _PAYMENT_COLUMNS = (
 )  # fmt: skip
 
 
+_PAYMENT_INSERT = (
+    f"INSERT INTO {_PAYMENTS} ({', '.join(_PAYMENT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_PAYMENT_COLUMNS))}) "  # noqa: S608
+    "ON CONFLICT (processor, processor_reference) WHERE NOT (processor_reference = '') DO NOTHING RETURNING id"
+)
+
+
+def _payment_values(payment: Payment) -> list[Any]:
+    fields = {field.attname: field for field in Payment._meta.concrete_fields}
+    return [
+        fields[column].get_db_prep_save(getattr(payment, column), connection) for column in _PAYMENT_COLUMNS
+    ]
+
+
+_BILLS = connection.ops.quote_name(Bill._meta.db_table)
+_CHECKOUTS = connection.ops.quote_name(Checkout._meta.db_table)
+_AUDIT = connection.ops.quote_name(AuditEvent._meta.db_table)
+
+
+def _payment_apply(
+    *, payment: Payment, due: Decimal, ends: bool, moment: datetime, changes: dict[str, Any]
+) -> bool:
+    """Record ``payment`` of its checkout (its bill locked by the caller) in one statement: the row unless its
+    processor id is recorded already (the partial unique index decides), and only then the bill's new amount
+    ``due`` (``ends``: the campaign is paid), the checkout complete and the audit row (``changes``), each
+    conditioned on the insert. Its pk is set on ``payment``; False for a payment recorded already. The statement
+    is the four writes the ORM made one round trip each (docs/performance.md)."""
+    bill_set = "amount_due = %s, state = %s, ended_at = %s" if ends else "amount_due = %s"
+    bill_values: list[Any] = [due, BillState.PAID, moment] if ends else [due]
+    statement = (
+        f"WITH paid AS ({_PAYMENT_INSERT}), "  # noqa: S608
+        f"billed AS (UPDATE {_BILLS} SET {bill_set} WHERE id = %s AND EXISTS (SELECT 1 FROM paid) RETURNING 1), "
+        f"completed AS (UPDATE {_CHECKOUTS} SET status = %s, completed_at = %s "
+        "WHERE id = %s AND EXISTS (SELECT 1 FROM paid) RETURNING 1), "
+        f"audited AS (INSERT INTO {_AUDIT} (organization_id, actor_id, actor_label, action, object_type, object_id, "
+        "changes, created_at) SELECT %s, NULL, %s, 'payment.record', %s, paid.id::text, %s, %s FROM paid RETURNING 1) "
+        "SELECT id FROM paid"
+    )
+    audit_changes = AuditEvent._meta.get_field("changes").get_db_prep_save(changes, connection)
+    values = [
+        *_payment_values(payment), *bill_values, payment.bill_id, CheckoutStatus.COMPLETE, moment,
+        payment.checkout_id, payment.organization_id, payment.processor, Payment._meta.label, audit_changes,
+        timezone.now(),
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(statement, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    payment.pk = int(row[0])
+    payment._state.adding = False
+    return True
+
+
 def _payment_insert(payment: Payment) -> Payment | None:
     """Insert ``payment`` unless its processor id is recorded already (the partial unique index decides, in the
     same statement as the insert); the saved row, or None for a duplicate."""
-    fields = {field.attname: field for field in Payment._meta.concrete_fields}
-    values = [
-        fields[column].get_db_prep_save(getattr(payment, column), connection) for column in _PAYMENT_COLUMNS
-    ]
-    statement = (
-        f"INSERT INTO {_PAYMENTS} ({', '.join(_PAYMENT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(values))}) "  # noqa: S608
-        "ON CONFLICT (processor, processor_reference) WHERE NOT (processor_reference = '') DO NOTHING RETURNING id"
-    )
+    statement, values = _PAYMENT_INSERT, _payment_values(payment)
     with connection.cursor() as cursor:
         cursor.execute(statement, values)
         row = cursor.fetchone()

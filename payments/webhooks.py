@@ -1,7 +1,7 @@
 """Processor webhooks (H2, T3): ``/webhooks/stripe/`` and the sandbox's own ``/webhooks/sandbox/``.
 
 One code path for both: the raw body and its ``Stripe-Signature`` header go to the processor's ``event_verify``
-(the SDK's ``stripe.Webhook.construct_event``, with the processor's signing secret), then to
+(the SDK's ``stripe.WebhookSignature.verify_header``, with the processor's signing secret), then to
 ``payments.confirmations.processor_event_apply``. An unsigned, wrongly signed, tampered or stale call answers 400
 and changes nothing (https://docs.stripe.com/webhooks#verify-events: reply 400 to what fails verification); a
 verified event answers 200 once applied, a duplicate too; an error answers 500, and the processor retries.
