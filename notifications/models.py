@@ -125,6 +125,9 @@ class Reason(models.TextChoices):
     OLDER_GENERATION = "older_generation", "The bill was reset after this message was decided"
     NO_SMS_CONSENT = "no_sms_consent", "No SMS consent in the PMS (the organization requires it)"
     DECEASED = "deceased", "Patient deceased (from the PMS)"
+    # K6: a dunning message whose guarantor's open claims grew past max_open_claims after it was queued; the
+    # engine's hold takes the step back (dunning.engine.claims.decision_hold), so it goes once they settle (D2).
+    CLAIMS_PENDING = "claims_pending", "Waiting for insurance: open claims over the organization's limit"
     # Why a message is held (``scheduled``), K1/K2/Q1: it goes when the hold ends (``scheduled_for``).
     QUIET_HOURS = "quiet_hours", "Held: quiet hours in the recipient's time zone"
     STATE_HOURS = "state_hours", "Held: outside the hours the recipient's state allows"

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any, TypedDict
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -25,6 +26,7 @@ from notifications.models import (
     ELECTRONIC,
     TRANSITIONS,
     Channel,
+    Kind,
     Message,
     NotificationSettings,
     OptOut,
@@ -240,7 +242,28 @@ def _recheck(message: Message, *, policy: SendPolicy) -> str:
         and message.consent_at is None
     ):  # fmt: skip
         return Reason.NO_SMS_CONSENT
+    if bill is not None and message.kind in CLAIMS_CHECKED_KINDS and _claims_over(message):
+        return Reason.CLAIMS_PENDING
     return ""
+
+
+# K6 at send: the kinds the dunning engine writes. A payment request the front desk sends by hand (``request``)
+# and a staff resend are not re-checked: R10 already showed the claims on the list the person chose from, and
+# staff decided to send it (docs/decisions.md, "K6 at send").
+CLAIMS_CHECKED_KINDS = frozenset(
+    {Kind.STATEMENT, Kind.REMINDER, Kind.DUE, Kind.PAST_DUE, Kind.FINAL, Kind.BILL_UPDATE}
+)
+
+
+def _claims_over(message: Message) -> bool:
+    """K6: the bill's guarantor has more open claims than the organization's ``max_open_claims`` (none: no
+    limit). Both are read with the message in ``_sendable``'s one query (no query per message)."""
+    try:
+        limit = message.organization.payment_settings.max_open_claims
+    except ObjectDoesNotExist:
+        return False
+    guarantor = message.bill.guarantor if message.bill is not None else None
+    return limit is not None and guarantor is not None and guarantor.open_claims > limit
 
 
 def message_send(
@@ -270,7 +293,12 @@ def message_send(
     policy = send_policy(message.organization, cache=policies)
     reason = _recheck(message, policy=policy)
     if reason:
-        message_transition(message_id=message_id, to=State.CANCELLED, reason=reason)
+        with transaction.atomic():
+            message_transition(message_id=message_id, to=State.CANCELLED, reason=reason)
+            if reason == Reason.CLAIMS_PENDING:
+                from dunning.engine.claims import decision_hold
+
+                decision_hold(message, now=moment)
         return State.CANCELLED
     if contacts is None:
         contacts = _contacts([message], now=moment, policies={message.organization_id: policy})
@@ -381,9 +409,9 @@ def _sendable() -> QuerySet[Message]:
         organization_id=OuterRef("patient__organization_id"), channel=OuterRef("channel"),
         address=OuterRef("destination"), active=True,
     )  # fmt: skip
-    return Message.objects.select_related("organization", "patient__organization", "bill").annotate(
-        address_opted_out=Exists(opted_out)
-    )
+    return Message.objects.select_related(
+        "organization__payment_settings", "patient__organization", "bill__guarantor"
+    ).annotate(address_opted_out=Exists(opted_out))
 
 
 # The two writes every sent message makes, as plain SQL: building them through the ORM cost a third of a
