@@ -31,15 +31,21 @@ from bench import data
 from bench.harness import Row, celery_queue, median, repeat, row, say, timed
 from bench.workloads import Context
 from dunning.engine import run_dunning
+from dunning.engine.run import HELD_UNTIL_SETTLED
 from dunning.models import DunningDecision, DunningRun, PresetStep
 from dunning.selectors import dunning_settings_get
 from notifications.models import Message
-from payments.models import PaymentLink
+from payments.eligibility import payment_settings_get
+from payments.models import PaymentLink, PaymentSettings
 from practices.models import Bill, Organization
 
 # Noon in Denver: outside quiet hours, so electronic messages are pending and queued as in the daytime.
 MOMENT_HOUR_UTC = 19
 DUE_SHARE = 0.03
+CLAIMS_LIMIT = 1  # K6's run: guarantors with more open claims than this are held
+# SPEC §11: the daily run's absolute goal and its ratio to the hand-written SQL; the first run's.
+DAILY_RATIO, FIRST_RATIO = 1.3, 1.5
+DAILY_BUDGET = f"≤ 3 s, ratio ≤ {DAILY_RATIO}"
 
 
 def run(ctx: Context) -> list[Row]:
@@ -173,7 +179,7 @@ class _Mark:
         dates = [next_date for _, next_date in self.bills]
         data.execute(
             "UPDATE practices_bill b SET state = 'active', ended_at = NULL, amount_changed = false, "
-            "next_dunning_date = v.d FROM unnest(%s::bigint[], %s::date[]) AS v(id, d) WHERE b.id = v.id",
+            "claims_held = false, next_dunning_date = v.d FROM unnest(%s::bigint[], %s::date[]) AS v(id, d) WHERE b.id = v.id",
             [ids, dates],
         )
 
@@ -198,11 +204,13 @@ def _summary(org: Organization, on: date, mark: _Mark | None = None) -> dict[tup
         )
         decisions.update({("message:" + c, s, ""): n for c, s, n in cursor.fetchall()})
         cursor.execute(
-            "SELECT state, count(*), count(next_dunning_date) FROM practices_bill WHERE organization_id = %s "
-            "GROUP BY 1",
+            "SELECT state, count(*), count(next_dunning_date), count(*) FILTER (WHERE claims_held) "
+            "FROM practices_bill WHERE organization_id = %s GROUP BY 1",
             [org.pk],
         )
-        decisions.update({("bill", s, "with next date"): n2 for s, _, n2 in cursor.fetchall()})
+        for state, _, dated, held in cursor.fetchall():
+            decisions[("bill", state, "with next date")] = dated
+            decisions[("bill", state, "claims held")] = held
     return decisions
 
 
@@ -240,8 +248,8 @@ def _first_run(org: Organization, today: date, moment: datetime, enqueue: _Queue
         f"repetition each (minutes). {enqueue.note}"
     ).strip()
     return row(
-        "dunning_first_run", value=seconds, unit="s", baseline=baseline, budget="≤ 60 s, ratio ≤ 2",
-        ok=seconds <= 60 and ratio <= 2 and not mismatch, notes=f"{mismatch} {notes}".strip(), reps=[seconds],
+        "dunning_first_run", value=seconds, unit="s", baseline=baseline, budget=f"≤ 60 s, ratio ≤ {FIRST_RATIO}",
+        ok=seconds <= 60 and ratio <= FIRST_RATIO and not mismatch, notes=f"{mismatch} {notes}".strip(), reps=[seconds],
     )  # fmt: skip
 
 
@@ -279,13 +287,36 @@ def _daily(
     engine_big, got = measure(big, lambda: run_dunning(organization=big, on=today, now=moment))
     sql_big, expected = measure(big, lambda: _baseline_sql(big, today, moment))
     engine_small, _ = measure(small, lambda: run_dunning(organization=small, on=today, now=moment))
+    # K6 on (issue 15), last (it changes the data): max_open_claims = 1, and every third due bill's guarantor
+    # with 2 open claims: those bills' due steps are skipped under their hold keys and the bills marked held.
+    data.execute(
+        "UPDATE practices_patient p SET open_claims = 2 FROM (SELECT guarantor_id, row_number() OVER (ORDER BY id) "
+        "AS k FROM practices_bill WHERE organization_id = %(org)s AND state = 'active' "
+        "AND next_dunning_date <= %(on)s) d WHERE p.id = d.guarantor_id AND d.k %% 3 = 0",
+        {"org": big.pk, "on": today},
+    )
+    claims_settings = payment_settings_get(organization=big)
+    claims_settings.max_open_claims = CLAIMS_LIMIT
+    claims_settings.save()
+    try:
+        engine_k6, got_k6 = measure(big, lambda: run_dunning(organization=big, on=today, now=moment))
+        sql_k6, expected_k6 = measure(big, lambda: _baseline_sql(big, today, moment))
+    finally:
+        PaymentSettings.objects.filter(organization=big).update(max_open_claims=None)
+    held_k6 = sum(n for (kind, _, reason), n in got_k6.items() if kind == "bill" and reason == "claims held")
+    holds_k6 = sum(n for (_, action, reason), n in got_k6.items() if reason == "claims_pending")
+    mismatch_k6 = _compare(got_k6, expected_k6)
+    value_k6, baseline_k6 = median(engine_k6), median(sql_k6)
     due_big = Bill.objects.filter(organization=big, next_dunning_date__lte=today).count()
     due_small = Bill.objects.filter(organization=small, next_dunning_date__lte=today).count()
     total_big = Bill.objects.filter(organization=big, state="active").count()
     total_small = Bill.objects.filter(organization=small, state="active").count()
     value, baseline = median(engine_big), median(sql_big)
     mismatch = _compare(got, expected)
-    say(f"dunning daily: engine {value:.2f} s, SQL {baseline:.2f} s, small org {median(engine_small):.2f} s")
+    say(
+        f"dunning daily: engine {value:.2f} s, SQL {baseline:.2f} s, small org {median(engine_small):.2f} s; "
+        f"K6 on: engine {value_k6:.2f} s, SQL {baseline_k6:.2f} s"
+    )
     growth = value / median(engine_small)
     # The budget speaks of 2x the bills at the same due count; the run compares 10x (0.1x and 1x of the bill
     # count) so that the growth shows above the noise, and states it per doubling: time ∝ bills^k.
@@ -293,14 +324,21 @@ def _daily(
     per_doubling = 2**exponent
     return [
         row(
-            "dunning_daily_run", value=value, unit="s", baseline=baseline, budget="≤ 3 s, ratio ≤ 2",
-            ok=value <= 3 and value / baseline <= 2 and not mismatch, reps=engine_big,
+            "dunning_daily_run", value=value, unit="s", baseline=baseline, budget=DAILY_BUDGET,
+            ok=value <= 3 and value / baseline <= DAILY_RATIO and not mismatch, reps=engine_big,
             notes=f"{mismatch} {total_big:,} active bills, {due_big:,} due; median of {reps} "
             f"(after a warm-up run). {enqueue.note}".strip(),
         ),
         row(
+            "dunning_daily_run_claims", value=value_k6, unit="s", baseline=baseline_k6, budget=DAILY_BUDGET,
+            ok=value_k6 <= 3 and value_k6 / baseline_k6 <= DAILY_RATIO and not mismatch_k6, reps=engine_k6,
+            notes=f"{mismatch_k6} as dunning_daily_run with K6 on (max_open_claims={CLAIMS_LIMIT}): "
+            f"{holds_k6:,} steps held for claims, {held_k6:,} bills marked held; the baseline SQL takes the same "
+            f"holds; median of {reps} (after a warm-up run). {enqueue.note}".strip(),
+        ),
+        row(
             "dunning_daily_growth", value=per_doubling, unit="× per 2× bills", baseline=1.0,
-            budget="≤ 1.3× time for 2× bills, same due count", ok=per_doubling <= 1.3,
+            budget="≤ 1.1× time for 2× bills, same due count", ok=per_doubling <= 1.1,
             notes=f"{total_big:,} bills: {value:.2f} s; {total_small:,} bills: {median(engine_small):.2f} s "
             f"({due_small:,} due in both): {growth:.2f}× the time for {total_big / total_small:.0f}× the bills, "
             f"time ∝ bills^{exponent:.2f}, so {per_doubling:.2f}× per doubling", reps=engine_small,
@@ -392,30 +430,38 @@ def _baseline_first_run_sql(org: Organization, on: date, moment: datetime) -> No
 def _baseline_sql(org: Organization, on: date, moment: datetime) -> None:
     """The same decisions in hand-written SQL for this data's settings (standard-30, default thresholds,
     S11/S12 off, no snoozes, no request bills): through the indexed next due date, catch-up per channel
-    (the latest due step of each channel, per distinct bill age), do-not-contact, thresholds, opt-outs (PMS
-    flags and the opt-out table), undeliverable without a destination; one payment link per bill with a send;
-    messages with their sending decisions, then the skipped decisions; the bills' next date or completion."""
+    (the latest due step of each channel, per distinct bill age), do-not-contact, K6's claims hold when
+    ``max_open_claims`` is set (every due step skipped under its hold key, the bill marked held), thresholds,
+    opt-outs (PMS flags and the opt-out table), undeliverable without a destination; one payment link per bill
+    with a send; messages with their sending decisions, then the skipped decisions; the bills' next date or
+    completion, and their claims mark."""
     config = dunning_settings_get(organization=org)
+    max_claims = (
+        PaymentSettings.objects.filter(organization=org).values_list("max_open_claims", flat=True).first()
+    )
     steps = _steps(org)
     values = ", ".join(f"({age}, '{kind}', '{channel}', {pk})" for age, kind, channel, pk, _ in steps)
     params: dict[str, Any] = {
         "org": org.pk, "on": on, "at": moment, "min_e": config.min_electronic, "min_p": config.min_print,
         "expires": moment + timedelta(days=30), "base": settings.PUBLIC_BASE_URL, "name": org.name,
-        "phone": org.phone,
+        "phone": org.phone, "max_claims": max_claims, "held_until": HELD_UNTIL_SETTLED,
     }  # fmt: skip
-    action = """CASE WHEN d.dnc OR NOT s.latest THEN 'skip'
+    action = """CASE WHEN d.dnc OR d.claims OR NOT s.latest THEN 'skip'
                      WHEN s.channel = 'paper' AND d.amount_due <= %(min_p)s THEN 'skip'
                      WHEN s.channel <> 'paper' AND d.amount_due <= %(min_e)s THEN 'skip'
                      WHEN (s.channel = 'sms' AND d.sms_out) OR (s.channel = 'email' AND d.email_out) THEN 'skip'
                      ELSE 'send' END"""
-    reason = """CASE WHEN d.dnc THEN 'do_not_contact' WHEN NOT s.latest THEN 'superseded'
+    reason = """CASE WHEN d.dnc THEN 'do_not_contact' WHEN d.claims THEN 'claims_pending'
+                     WHEN NOT s.latest THEN 'superseded'
                      WHEN s.channel = 'paper' AND d.amount_due <= %(min_p)s THEN 'below_threshold'
                      WHEN s.channel <> 'paper' AND d.amount_due <= %(min_e)s THEN 'below_threshold'
                      WHEN (s.channel = 'sms' AND d.sms_out) OR (s.channel = 'email' AND d.email_out) THEN 'opted_out'
                      ELSE '' END"""
-    not_decided = """CASE WHEN d.has_decided THEN NOT EXISTS (SELECT 1 FROM dunning_dunningdecision x
-                     WHERE x.bill_id = d.bill_id AND x.generation = d.generation AND x.step_key = s.step_key
-                       AND x.channel = s.channel) ELSE true END"""
+    # K6: a held step is decided under its hold key, and stays due under its own.
+    key = "CASE WHEN d.claims AND NOT d.dnc THEN 'hold:' || s.step_id ELSE s.step_key END"
+    not_decided = f"""CASE WHEN d.has_decided THEN NOT EXISTS (SELECT 1 FROM dunning_dunningdecision x
+                     WHERE x.bill_id = d.bill_id AND x.generation = d.generation
+                       AND x.step_key IN (s.step_key, {key}) AND x.channel = s.channel) ELSE true END"""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -423,6 +469,7 @@ def _baseline_sql(org: Organization, on: date, moment: datetime) -> None:
             SELECT b.id AS bill_id, b.generation, %(on)s::date - b.effective_created_date AS age, b.amount_due,
                    b.due_date, b.statement_date, b.effective_created_date AS eff, p.id AS patient_id,
                    p.first_name, p.last_name, p.do_not_contact AS dnc, p.mobile_phone, p.email,
+                   (%(max_claims)s::int IS NOT NULL AND p.open_claims > %(max_claims)s::int) AS claims,
                    p.address_line1, p.address_line2, p.address_city, p.address_state, p.address_zip,
                    p.pms_sms_opt_out OR EXISTS (SELECT 1 FROM notifications_optout o WHERE o.organization_id = %(org)s
                        AND o.active AND o.channel = 'sms' AND o.address = p.mobile_phone) AS sms_out,
@@ -479,15 +526,22 @@ def _baseline_sql(org: Organization, on: date, moment: datetime) -> None:
             FROM bl_send d JOIN m USING (bill_id, step_key, channel);
             INSERT INTO dunning_dunningdecision (organization_id, bill_id, generation, step_id, step_key, run_date,
                 bill_age_days, step_age_days, kind, channel, action, reason, created_at)
-            SELECT %(org)s, d.bill_id, d.generation, s.step_id, s.step_key, %(on)s, d.age, s.step_age, s.kind, s.channel,
+            SELECT %(org)s, d.bill_id, d.generation, s.step_id, {key}, %(on)s, d.age, s.step_age, s.kind, s.channel,
                    'skip', {reason}, %(at)s
             FROM bl_due d JOIN bl_steps s USING (age) WHERE {action} = 'skip' AND {not_decided};
             UPDATE practices_bill b SET
-                next_dunning_date = n.next_date, amount_changed = false,
-                state = CASE WHEN n.next_date IS NULL THEN 'completed' ELSE b.state END,
-                ended_at = CASE WHEN n.next_date IS NULL THEN %(at)s ELSE b.ended_at END
+                next_dunning_date = CASE WHEN n.next_date IS NULL AND n.held THEN %(held_until)s ELSE n.next_date END,
+                amount_changed = false, claims_held = n.held,
+                state = CASE WHEN n.next_date IS NULL AND NOT n.held THEN 'completed' ELSE b.state END,
+                ended_at = CASE WHEN n.next_date IS NULL AND NOT n.held THEN %(at)s ELSE b.ended_at END
             FROM (SELECT d.bill_id, d.eff + (SELECT min(s.age) FROM (VALUES {values}) AS s(age, kind, channel, pk)
-                                             WHERE s.age > d.age) AS next_date FROM bl_due d) n
+                                             WHERE s.age > d.age) AS next_date,
+                         d.claims AND NOT d.dnc AND EXISTS (
+                             SELECT 1 FROM bl_steps s WHERE s.age = d.age AND NOT EXISTS (
+                                 SELECT 1 FROM dunning_dunningdecision x WHERE x.bill_id = d.bill_id
+                                   AND x.generation = d.generation AND x.step_key = s.step_key
+                                   AND x.channel = s.channel)) AS held
+                  FROM bl_due d) n
             WHERE b.id = n.bill_id AND b.state = 'active';
             INSERT INTO dunning_dunningrun (organization_id, run_date, started_at, finished_at, decisions)
             VALUES (%(org)s, %(on)s, %(at)s, %(at)s, 0)
