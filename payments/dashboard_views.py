@@ -23,6 +23,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from dunning.after_final import after_final_worklist
+from dunning.reminders import guarantor_reminders
 from dunning_project.dashboard import organization_from_url, organization_index, uses_the_admin
 from notifications.consent import actor_label, consent_history, event_label, ledger_csv_lines
 from notifications.models import Kind, State
@@ -600,7 +601,8 @@ def _guarantor_or_404(request: HttpRequest, organization: Organization, guaranto
 @login_required
 @require_GET
 def guarantor(request: HttpRequest, org: str, guarantor_id: str) -> HttpResponse:
-    """B4 and R12: one guarantor, why it is or is not on the list, its requests; a single request."""
+    """B4 and R12: one guarantor, why it is or is not on the list, its requests; a single request. Its
+    reminders and notices as the dunning engine has them, with K6's hold and each message's reason (D12)."""
     organization, organizations = organization_from_url(request, org)
     patient = _guarantor_or_404(request, organization, guarantor_id)
     return _render_guarantor(request, organization, organizations, patient)
@@ -644,6 +646,7 @@ def _render_guarantor(
         "blocked_links": guarantor_blocked_links(user=request.user, guarantor=patient),
         "consent_history": _consent_rows(patient),
         "plans": plans,
+        "reminders": guarantor_reminders(user=request.user, organization=organization, guarantor=patient),
     }
     return render(request, "payments/dashboard/guarantor.html", context, status=status)
 
