@@ -17,7 +17,7 @@ from django.conf import settings
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = {
     "feed_import", "bulk_list", "dashboard_list_page", "dashboard_list_queries", "dunning_first_run",
-    "dunning_daily_run", "dunning_daily_growth", "paper_letters_1proc", "paper_letters_2proc", "send_pipeline",
+    "dunning_daily_run", "dunning_daily_run_claims", "dunning_daily_growth", "paper_letters_1proc", "paper_letters_2proc", "send_pipeline",
     "send_pipeline_compliance", "results_page", "results_page_queries", "checkout_confirmations",
     "settings_impact_preview", "pms_sync",
 }  # fmt: skip
