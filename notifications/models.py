@@ -52,7 +52,7 @@ ELECTRONIC_ONLY_KINDS: tuple[str, ...] = (Kind.PLAN_RETRY, Kind.PLAN_FAILED)
 
 class State(models.TextChoices):
     PENDING = "pending", "Pending"
-    SCHEDULED = "scheduled", "Scheduled (quiet hours)"
+    SCHEDULED = "scheduled", "Scheduled (held)"
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     DELIVERED = "delivered", "Delivered"

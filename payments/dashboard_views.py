@@ -164,7 +164,7 @@ def home(request: HttpRequest, org: str) -> HttpResponse:
     tiles = [
         Tile("Eligible today", str(figures.eligible),
              f"${figures.eligible_amount:,.2f} in patient portions.", bulk_url),
-        Tile("Held (quiet hours)", str(figures.held), held_detail, _bulk_url(organization, "pending")),
+        Tile("Held for later", str(figures.held), held_detail, _bulk_url(organization, "pending")),
         Tile("Sent today", str(figures.sent_today), "Request messages handed to the text and email providers.",
              f"{bulk_url}#todays-requests-heading"),
         Tile("Undeliverable", str(undeliverable), "Add a mobile number and resend.",

@@ -113,7 +113,7 @@ def test_the_front_desk_lands_on_the_payments_home_page_and_each_figure_opens_it
     tile(page, "After final").click()
     expect(page.get_by_text("Fay Final").first).to_be_visible()
     page.go_back()
-    tile(page, "Held (quiet hours)").click()
+    tile(page, "Held for later").click()
     expect(page.get_by_text("Nothing waiting: every request has gone out.")).to_be_visible()
 
 
@@ -279,8 +279,8 @@ def test_the_morning_from_login_to_the_last_resend(page: Page, live_server, org:
     assert set(held.values_list("patient__external_id", flat=True)) == {"G3"}
 
     page.get_by_role("link", name="← Payments").click()
-    expect(figure(page, "Held (quiet hours)")).to_have_text("2")
-    expect(tile(page, "Held (quiet hours)")).to_contain_text(
+    expect(figure(page, "Held for later")).to_have_text("2")
+    expect(tile(page, "Held for later")).to_contain_text(
         re.compile(r"The first go out \w{3} \d+ at 1[12]:00")
     )
     expect(figure(page, "Snoozed")).to_have_text("1")

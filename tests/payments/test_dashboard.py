@@ -233,7 +233,7 @@ def test_pending_shows_request_messages_not_sent_yet_including_those_held_by_qui
         ("G1", "email", State.SCHEDULED),
     ]
     html = response.content.decode()
-    assert "Scheduled (quiet hours)" in html and "Nov 25, 08:00 MST" in html
+    assert "Scheduled (held)" in html and "Nov 25, 08:00 MST" in html
     assert "Stella" not in html  # a dunning statement is not a payment request
     assert response.context["counts"]["pending"] == 3
 

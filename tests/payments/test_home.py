@@ -167,16 +167,16 @@ def test_the_home_page_shows_todays_figures_each_linking_to_its_list(client, org
     assert response.status_code == 200
     shown = tiles(response)
     assert list(shown) == [
-        "Eligible today", "Held (quiet hours)", "Sent today", "Undeliverable", "Snoozed", "After final",
+        "Eligible today", "Held for later", "Sent today", "Undeliverable", "Snoozed", "After final",
         "Replies to review",
     ]  # fmt: skip
     # Eligible: G0-G2 and U1 (S1/S2 are snoozed, HNL/SNT were requested, F1/F2 had a campaign, R7).
     assert shown["Eligible today"]["value"] == "4"
     assert shown["Eligible today"]["detail"] == "$335.75 in patient portions."
     assert shown["Eligible today"]["href"] == "/dashboard/payments/smile-dental/bulk/"
-    assert shown["Held (quiet hours)"]["value"] == "2"  # HNL's text and email
-    assert shown["Held (quiet hours)"]["detail"] == "The first go out Nov 24 at 11:00 AM MST."
-    assert shown["Held (quiet hours)"]["href"] == "/dashboard/payments/smile-dental/bulk/?tab=pending"
+    assert shown["Held for later"]["value"] == "2"  # HNL's text and email
+    assert shown["Held for later"]["detail"] == "The first go out Nov 24 at 11:00 AM MST."
+    assert shown["Held for later"]["href"] == "/dashboard/payments/smile-dental/bulk/?tab=pending"
     assert shown["Sent today"]["value"] == "2"  # SNT's text and email
     assert shown["Sent today"]["href"] == "/dashboard/payments/smile-dental/bulk/#todays-requests-heading"
     assert shown["Undeliverable"]["value"] == "1"
@@ -195,11 +195,11 @@ def test_the_home_page_of_a_quiet_day_says_nothing_is_waiting(client, org):
     client.force_login(member(org))
     shown = tiles(client.get(reverse("payments_dashboard:home", args=[org.slug])))
     assert {label: tile["value"] for label, tile in shown.items()} == {
-        "Eligible today": "0", "Held (quiet hours)": "0", "Sent today": "0", "Undeliverable": "0",
+        "Eligible today": "0", "Held for later": "0", "Sent today": "0", "Undeliverable": "0",
         "Snoozed": "0", "After final": "0", "Replies to review": "0",
     }  # fmt: skip
     assert shown["Eligible today"]["detail"] == "$0.00 in patient portions."
-    assert shown["Held (quiet hours)"]["detail"] == "Nothing waiting for the morning."
+    assert shown["Held for later"]["detail"] == "Nothing waiting for the morning."
 
 
 def test_the_home_page_costs_the_same_few_queries_for_3_or_30_guarantors(
