@@ -103,6 +103,13 @@ ERROR_CLASSES: Final[Mapping[int, ErrorClass]] = MappingProxyType(
         30007: ErrorClass(permanent=True, reason=Reason.CARRIER_FILTERED),
         # Unknown error: the carrier gave no reason; the message did not arrive.
         30008: ErrorClass(permanent=False, reason=Reason.PROVIDER_UNDELIVERED, undeliverable=True),
+        # US A2P 10DLC rate limits exceeded: our campaign's throughput (or, rarely, too many to one number in a
+        # short time), not the number; "slow down your rate of message sending", so a later try may pass.
+        30022: ErrorClass(permanent=False, reason=Reason.PROVIDER_FAILED),
+        # Toll-free number not verified / 10DLC number not registered to an approved campaign: carriers block
+        # every US-bound message from our sender until its registration is done. Ops, not the front desk, as 30007.
+        30032: ErrorClass(permanent=True, reason=Reason.CARRIER_FILTERED),
+        30034: ErrorClass(permanent=True, reason=Reason.CARRIER_FILTERED),
     }
 )
 _RATE_LIMITED: Final = ErrorClass(permanent=False, reason=Reason.PROVIDER_FAILED)

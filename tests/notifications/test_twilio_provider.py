@@ -233,6 +233,11 @@ CODE_TABLE = [
     (30006, True, Reason.LANDLINE, _U, True),
     (30007, True, Reason.CARRIER_FILTERED, _F, False),
     (30008, False, Reason.PROVIDER_UNDELIVERED, _U, True),
+    # https://www.twilio.com/docs/api/errors/30022 (10DLC rate limits), /30032 (toll-free not verified),
+    # /30034 (message from an unregistered 10DLC number)
+    (30022, False, Reason.PROVIDER_FAILED, _F, True),
+    (30032, True, Reason.CARRIER_FILTERED, _F, False),
+    (30034, True, Reason.CARRIER_FILTERED, _F, False),
 ]
 
 
