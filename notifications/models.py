@@ -354,6 +354,8 @@ class OptOutEvent(models.Model):
     at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "consent ledger row"
+        verbose_name_plural = "consent ledger"
         indexes = [
             # consent_history(): a guarantor's addresses in one organization, newest first; the CSV export.
             models.Index(fields=["organization", "address", "at"], name="consent_event_address"),

@@ -100,6 +100,8 @@ def test_a_billing_manager_exports_the_whole_ledger_of_the_organization_oldest_f
     ids = list(OptOutEvent.objects.filter(organization=org).order_by("at", "pk").values_list("pk", flat=True))
     client.force_login(manager)
 
+    index = client.get(reverse("admin:index")).content.decode()
+    assert ">Consent ledger</a>" in index and "Opt out events" not in index
     listing = client.get(reverse("admin:notifications_optoutevent_changelist"))
     assert listing.status_code == 200
     page = listing.content.decode()
