@@ -19,6 +19,7 @@ from notifications.models import Channel, Message, OptOutEvent, OptOutSource
 from notifications.optouts import actor_fields, ledger_text
 from practices.importer.consent import ConsentChange
 from practices.models import Organization, Patient, SmsConsent
+from practices.services import audit_record
 
 BATCH = 2000
 
@@ -150,3 +151,17 @@ def ledger_csv(*, events: Iterable[OptOutEvent], organization: Organization) -> 
     buffer = io.StringIO()
     buffer.writelines(ledger_csv_lines(events=events, organization=organization))
     return buffer.getvalue()
+
+
+def ledger_export_audit(*, organization: Organization, actor: Any, guarantor: Patient | None = None) -> None:
+    """T5: who downloaded consent proof (addresses, the patients' own words), when: the organization's whole
+    ledger (``guarantor`` None) or one guarantor's history. Written when the download starts."""
+    if guarantor is None:
+        audit_record(
+            organization=organization, actor=actor, action="consent.ledger_exported", obj=organization
+        )
+    else:
+        audit_record(
+            organization=organization, actor=actor, action="consent.history_exported", obj=guarantor,
+            changes={"guarantor": guarantor.external_id},
+        )  # fmt: skip

@@ -25,7 +25,13 @@ from django.views.decorators.http import require_GET, require_POST
 from dunning.after_final import after_final_worklist
 from dunning.reminders import guarantor_reminders
 from dunning_project.dashboard import organization_from_url, organization_index, uses_the_admin
-from notifications.consent import actor_label, consent_history, event_label, ledger_csv_lines
+from notifications.consent import (
+    actor_label,
+    consent_history,
+    event_label,
+    ledger_csv_lines,
+    ledger_export_audit,
+)
 from notifications.models import Kind, State
 from notifications.replies import inbound_review_open_count
 from notifications.selectors import undeliverable_messages
@@ -685,6 +691,7 @@ def guarantor_consent_csv(request: HttpRequest, org: str, guarantor_id: str) -> 
     """K3: the guarantor's consent history as CSV, as proof (every row, newest first)."""
     organization, _organizations = organization_from_url(request, org)
     patient = _guarantor_or_404(request, organization, guarantor_id)
+    ledger_export_audit(organization=organization, actor=request.user, guarantor=patient)
     lines = ledger_csv_lines(events=consent_history(guarantor=patient).iterator(), organization=organization)
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     filename = re.sub(r"[^A-Za-z0-9._-]", "_", f"consent-{organization.slug}-{patient.external_id}.csv")

@@ -15,7 +15,13 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
-from notifications.consent import actor_label, event_label, ledger_csv_lines, organization_ledger
+from notifications.consent import (
+    actor_label,
+    event_label,
+    ledger_csv_lines,
+    ledger_export_audit,
+    organization_ledger,
+)
 from notifications.models import InboundReview, OptOutEvent
 from practices.models import Organization, Role
 from practices.phones import phone_masked
@@ -92,6 +98,7 @@ class ConsentLedgerAdmin(SystemWrittenAdmin[OptOutEvent]):
         organization = ledger_organizations(request.user).filter(slug=org).first()
         if organization is None:
             raise Http404
+        ledger_export_audit(organization=organization, actor=request.user)
         events = organization_ledger(organization=organization).iterator(chunk_size=2000)
         response = StreamingHttpResponse(
             ledger_csv_lines(events=events, organization=organization), content_type="text/csv; charset=utf-8"

@@ -21,7 +21,7 @@ from notifications.consent import CSV_HEADER, consent_from_pms, consent_record
 from notifications.models import Channel, InboundReview, OptOutEvent, OptOutSource, ReviewState
 from notifications.optouts import opt_out_set
 from practices.importer.consent import ConsentChange
-from practices.models import Role
+from practices.models import AuditEvent, Role
 from tests.factories import GuarantorFactory, MembershipFactory, OrganizationFactory, UserFactory
 from tests.fakes.twilio_server import FakeTwilio
 
@@ -130,6 +130,9 @@ def test_a_billing_manager_exports_the_whole_ledger_of_the_organization_oldest_f
          "G1", str(ids[3])],
     ]  # fmt: skip
     assert OptOutEvent.objects.get(pk=ids[2]).text.startswith("=HYPERLINK")  # the proof itself is unchanged
+    # T5: the download of the proof is itself on the audit trail, with who and which organization.
+    [audit] = AuditEvent.objects.filter(action="consent.ledger_exported")
+    assert (audit.organization, audit.actor, audit.object_id) == (org, manager, str(org.pk))
 
 
 def test_the_export_is_for_billing_managers_of_that_organization_only(client, org, other, manager):
@@ -138,6 +141,9 @@ def test_the_export_is_for_billing_managers_of_that_organization_only(client, or
     client.force_login(manager)
     assert export(client, "bright-smiles").status_code == 404  # front desk there (T1, T2)
     assert export(client, "no-such-practice").status_code == 404
+    assert not AuditEvent.objects.filter(
+        action="consent.ledger_exported"
+    ).exists()  # refused: nothing exported
 
     desk = UserFactory.create(username="desk", is_staff=True)
     MembershipFactory.create(organization=org, user=desk, role=Role.FRONT_DESK)

@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from notifications.models import Channel, Kind, Message, OptOut, OptOutEvent, OptOutSource, Reason, State
 from practices.importer import feed_import
-from practices.models import Patient, Role
+from practices.models import AuditEvent, Patient, Role
 from tests.factories import (
     GuarantorFactory,
     MembershipFactory,
@@ -263,6 +263,9 @@ def test_a_spreadsheet_formula_in_a_reply_is_neutralised_in_the_csv_only(client,
     client.force_login(front_desk)
     [row] = csv_rows(client, org, guarantor)
     assert row["text"] == '\'=HYPERLINK("http://evil.example")' and row["actor"] == "Maria Lopez"
+    # T5: each download of a guarantor's proof is on the audit trail (who, which guarantor).
+    [audit] = AuditEvent.objects.filter(action="consent.history_exported")
+    assert (audit.organization, audit.actor, audit.changes) == (org, front_desk, {"guarantor": "G1"})
 
 
 def test_text_the_database_cannot_hold_is_kept_readable(org):
