@@ -22,10 +22,10 @@ from django.urls import reverse
 
 from notifications.models import Kind, Message, Reason, State
 from practices.importer import feed_import
-from practices.models import Organization, Role
+from practices.models import Bill, Organization, Role
 from tests.dunning.test_claims_at_send import run_only, send_due
 from tests.dunning.test_claims_hold import STATEMENT_DAY, daytime, import_feed, org, run
-from tests.factories import MembershipFactory, feed_patient, feed_statement
+from tests.factories import GuarantorFactory, MembershipFactory, feed_patient, feed_statement
 from tests.notifications.test_feed_additions_messages import providers
 
 pytestmark = pytest.mark.django_db
@@ -127,8 +127,19 @@ def test_payment_requests_and_other_guarantors_messages_are_not_listed(staff, or
         organization=org, patient=message.patient, bill=message.bill, generation=1, kind=Kind.REQUEST,
         channel="sms", destination=message.destination, body="Your payment request", state=State.SENT,
     )  # fmt: skip
+    # Another guarantor of the same practice with a statement text of their own (a copy of Ana's bill).
+    other = GuarantorFactory.create(organization=org, external_id="P9", first_name="Omar", last_name="Reyes")
+    their_bill = Bill.objects.get(pk=message.bill_id)
+    their_bill.pk, their_bill.bill_id, their_bill.guarantor, their_bill.patient = None, "S-OMAR", other, None
+    their_bill.save()
+    Message.objects.create(
+        organization=org, patient=other, bill=their_bill, generation=1, kind=message.kind, channel="sms",
+        destination="+18015550199", body="Omar's statement", state=State.UNDELIVERED,
+    )  # fmt: skip
+    assert "Omar" in page(staff, org, STATEMENT_DAY, "P9")  # shown on their own page
     text = page(staff, org, STATEMENT_DAY)
     assert "Payment request" not in text
+    assert "S-OMAR" not in text and "Undelivered" not in text and "0199" not in text
     assert text.count(" Sent") == 2  # the statement by text and by email
 
 
