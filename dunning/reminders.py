@@ -13,10 +13,11 @@ from typing import Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from dunning.engine.run import HELD_UNTIL_SETTLED, claims_over
+from dunning.engine.run import HELD_UNTIL_SETTLED
 from dunning.models import Action, DunningDecision, SkipReason
 from notifications.models import Kind, Message
 from payments.eligibility import payment_settings_get
+from payments.models import claims_over
 from payments.selectors import REQUEST_MESSAGES
 from practices.models import BILL_OWING_STATES, Bill, BillState, Organization, Patient
 from practices.tenancy import scope_to_user

@@ -40,6 +40,7 @@ from notifications.paylinks import with_pay_url
 from notifications.send_window import DEFAULT_QUIET, Hold, SendPolicy, next_send
 from notifications.state_rules import StateRule, recipient_states, rules_for
 from notifications.transactional import is_transactional
+from payments.models import claims_over
 from practices.models import BILL_ENDED_STATES, Organization, Patient, SmsConsent
 from practices.timezones import candidate_zones, state_for_zip
 
@@ -263,7 +264,7 @@ def _claims_over(message: Message) -> bool:
     except ObjectDoesNotExist:
         return False
     guarantor = message.bill.guarantor if message.bill is not None else None
-    return limit is not None and guarantor is not None and guarantor.open_claims > limit
+    return guarantor is not None and claims_over(guarantor.open_claims, limit)
 
 
 def message_send(

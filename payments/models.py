@@ -30,6 +30,13 @@ def _snooze_reasons() -> list[str]:
     return list(DEFAULT_SNOOZE_REASONS)
 
 
+def claims_over(open_claims: int, limit: int | None) -> bool:
+    """K6 (and R10's converse): the guarantor has more open insurance claims than ``max_open_claims`` allows
+    (none: no limit). The one statement of the rule for Python callers: the dunning engine's facts, the
+    outbox's re-check at send and the guarantor page; R10's SQL form is ``open_claims <= limit``."""
+    return limit is not None and open_claims > limit
+
+
 class PaymentSettings(models.Model):
     """Per-organization payment settings (§4). Quiet hours live in notifications (NotificationSettings)."""
 

@@ -34,7 +34,7 @@ from notifications.outbox import initial_state, messages_queue_on_commit, send_p
 from notifications.state_rules import recipient_states, rules_for
 from notifications.templating import message_values, render_message, template_for
 from payments.links import payment_links_create
-from payments.models import PaymentSettings, Snooze
+from payments.models import PaymentSettings, Snooze, claims_over
 from practices.bulk import bulk_insert, copy_rows
 from practices.models import Bill, BillSource, BillState, Organization, Patient, SentByPms, SmsConsent
 from practices.timezones import candidate_zones, state_for_zip
@@ -162,11 +162,6 @@ def max_open_claims(organization: Organization) -> int | None:
         .values_list("max_open_claims", flat=True)
         .first()
     )
-
-
-def claims_over(open_claims: int, limit: int | None) -> bool:
-    """K6: a guarantor's dunning waits while its open claims exceed the limit (none: never)."""
-    return limit is not None and open_claims > limit
 
 
 def _release_settled_claims(organization: Organization, on: date, limit: int | None) -> None:

@@ -129,6 +129,7 @@ def test_payment_requests_and_other_guarantors_messages_are_not_listed(staff, or
     )  # fmt: skip
     # Another guarantor of the same practice with a statement text of their own (a copy of Ana's bill).
     other = GuarantorFactory.create(organization=org, external_id="P9", first_name="Omar", last_name="Reyes")
+    assert message.bill_id is not None
     their_bill = Bill.objects.get(pk=message.bill_id)
     their_bill.pk, their_bill.bill_id, their_bill.guarantor, their_bill.patient = None, "S-OMAR", other, None
     their_bill.save()
