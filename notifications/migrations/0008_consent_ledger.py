@@ -7,6 +7,31 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def copy_from_opt_outs(apps, schema_editor):
+    """One UPDATE on either database. PostgreSQL: the UPDATE queues deferred FK checks, and it refuses the
+    ALTER TABLEs that follow while they are pending, so they are run at once. SQLite (the embedded default)
+    has neither UPDATE … FROM aliases before 3.33 nor SET CONSTRAINTS: a correlated UPDATE."""
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "UPDATE notifications_optoutevent AS e SET organization_id = o.organization_id,"
+                " channel = o.channel, address = o.address"
+                " FROM notifications_optout AS o WHERE e.opt_out_id = o.id AND e.organization_id IS NULL"
+            )
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            return
+        columns = ", ".join(
+            f"{column} = (SELECT o.{column} FROM notifications_optout o"
+            " WHERE o.id = notifications_optoutevent.opt_out_id)"
+            for column in ("organization_id", "channel", "address")
+        )
+        cursor.execute(
+            f"UPDATE notifications_optoutevent SET {columns}"  # noqa: S608 (fixed column names)
+            " WHERE organization_id IS NULL AND opt_out_id IS NOT NULL"
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -66,16 +91,7 @@ class Migration(migrations.Migration):
             name='source',
             field=models.CharField(choices=[('sms_keyword', 'SMS keyword (STOP/START)'), ('provider_error', 'Provider refused: recipient opted out (21610)'), ('email_complaint', 'Email spam complaint'), ('email_unsubscribe', 'Email unsubscribe'), ('email_resubscribe', 'Email resubscribe (ESP)'), ('staff', 'Staff'), ('pms_flag', 'PMS consent flag (feed import)'), ('quick_add', 'Consent recorded by staff (quick-add)')], max_length=20),
         ),
-        migrations.RunSQL(
-            sql=(
-                "UPDATE notifications_optoutevent AS e SET organization_id = o.organization_id,"
-                " channel = o.channel, address = o.address"
-                " FROM notifications_optout AS o WHERE e.opt_out_id = o.id AND e.organization_id IS NULL",
-                # The UPDATE queued deferred FK checks; PostgreSQL refuses ALTER TABLE while they are pending.
-                "SET CONSTRAINTS ALL IMMEDIATE",
-            ),
-            reverse_sql=migrations.RunSQL.noop,
-        ),
+        migrations.RunPython(copy_from_opt_outs, reverse_code=migrations.RunPython.noop),
         migrations.AlterField(
             model_name='optoutevent',
             name='channel',
