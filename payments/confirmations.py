@@ -92,6 +92,31 @@ def _event_claim(*, processor: str, event: Event, moment: datetime) -> int | Non
     return int(row[0]) if row else None
 
 
+def _announced_again_portable(
+    *, processor: str, event: Event, moment: datetime, reference: str
+) -> Applied | None:
+    """``_announced_again`` in two statements, for SQLite (the embedded default), which has no data-modifying
+    WITH: the check, then the event's row (its unique key still makes a retry a duplicate)."""
+    recorded = Payment.objects.filter(
+        processor=processor, processor_reference=reference, kind=PaymentKind.PAYMENT
+    ).exists()
+    if not recorded:
+        return None
+    statement = (
+        f"INSERT INTO {_EVENTS} (processor, event_id, type, received_at, outcome) VALUES (%s, %s, %s, %s, %s) "  # noqa: S608
+        "ON CONFLICT (processor, event_id) DO NOTHING RETURNING id"
+    )
+    received = ProcessorEvent._meta.get_field("received_at").get_db_prep_save(moment, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [processor, event.id[:255], event.type[:60], received, ALREADY_RECORDED])
+        claimed = cursor.fetchone() is not None
+    return (
+        Applied(duplicate=False, outcome=ALREADY_RECORDED)
+        if claimed
+        else Applied(duplicate=True, outcome="duplicate")
+    )
+
+
 def _announced_payment(event: Event) -> str:
     """The PaymentIntent that a payment announcement names (``payment_intent.succeeded`` of a checkout of ours,
     a paid ``checkout.session.completed``), or "" for any other event: what ``payment_record`` would record."""
@@ -116,6 +141,8 @@ def _announced_again(*, processor: str, event: Event, moment: datetime) -> Appli
     reference = _announced_payment(event)
     if not reference:
         return None
+    if connection.vendor != "postgresql":
+        return _announced_again_portable(processor=processor, event=event, moment=moment, reference=reference)
     statement = (
         f"WITH known AS (SELECT EXISTS (SELECT 1 FROM {_PAYMENTS} WHERE processor = %s AND processor_reference = %s "  # noqa: S608
         "AND kind = %s) AS recorded), "
@@ -333,6 +360,15 @@ def _payment_apply(
     is the four writes the ORM made one round trip each (docs/performance.md)."""
     bill_set = "amount_due = %s, state = %s, ended_at = %s" if ends else "amount_due = %s"
     bill_values: list[Any] = [due, BillState.PAID, moment] if ends else [due]
+    audit_changes = AuditEvent._meta.get_field("changes").get_db_prep_save(changes, connection)
+    if connection.vendor != "postgresql":
+        return _payment_apply_portable(
+            payment=payment,
+            bill_set=bill_set,
+            bill_values=bill_values,
+            moment=moment,
+            audit_changes=audit_changes,
+        )
     statement = (
         f"WITH paid AS ({_PAYMENT_INSERT}), "  # noqa: S608
         f"billed AS (UPDATE {_BILLS} SET {bill_set} WHERE id = %s AND EXISTS (SELECT 1 FROM paid) RETURNING 1), "
@@ -342,7 +378,6 @@ def _payment_apply(
         "changes, created_at) SELECT %s, NULL, %s, 'payment.record', %s, paid.id::text, %s, %s FROM paid RETURNING 1) "
         "SELECT id FROM paid"
     )
-    audit_changes = AuditEvent._meta.get_field("changes").get_db_prep_save(changes, connection)
     values = [
         *_payment_values(payment), *bill_values, payment.bill_id, CheckoutStatus.COMPLETE, moment,
         payment.checkout_id, payment.organization_id, payment.processor, Payment._meta.label, audit_changes,
@@ -355,6 +390,31 @@ def _payment_apply(
         return False
     payment.pk = int(row[0])
     payment._state.adding = False
+    return True
+
+
+def _payment_apply_portable(
+    *, payment: Payment, bill_set: str, bill_values: list[Any], moment: datetime, audit_changes: Any
+) -> bool:
+    """``_payment_apply``'s four writes one statement each, for SQLite (the embedded default), which has no
+    data-modifying WITH; the insert still decides, and the caller's transaction holds them together."""
+    if _payment_insert(payment) is None:
+        return False
+    # Datetimes as Django stores them on SQLite (naive UTC text), not sqlite3's own adapter's form.
+    at = connection.ops.adapt_datetimefield_value
+    bill_values = [at(v) if isinstance(v, datetime) else v for v in bill_values]
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {_BILLS} SET {bill_set} WHERE id = %s", [*bill_values, payment.bill_id])  # noqa: S608
+        cursor.execute(
+            f"UPDATE {_CHECKOUTS} SET status = %s, completed_at = %s WHERE id = %s",  # noqa: S608
+            [CheckoutStatus.COMPLETE, at(moment), payment.checkout_id],
+        )
+        cursor.execute(
+            f"INSERT INTO {_AUDIT} (organization_id, actor_id, actor_label, action, object_type, object_id, "  # noqa: S608
+            "changes, created_at) VALUES (%s, NULL, %s, 'payment.record', %s, %s, %s, %s)",
+            [payment.organization_id, payment.processor, Payment._meta.label, str(payment.pk), audit_changes,
+             at(timezone.now())],
+        )  # fmt: skip
     return True
 
 

@@ -587,7 +587,13 @@ def plan_notice_create(*, installment: Installment, kind: str, now: datetime) ->
     plan = installment.plan
     guarantor, organization = plan.guarantor, plan.organization
     attempt = {"installment_id": installment.pk, "attempt": installment.attempts}
-    if Message.objects.filter(patient=guarantor, kind=kind, context__contains=attempt).exists():
+    # Key lookups, not ``context__contains``: SQLite (the embedded default) has no JSON containment.
+    if Message.objects.filter(
+        patient=guarantor,
+        kind=kind,
+        context__installment_id=installment.pk,
+        context__attempt=installment.attempts,
+    ).exists():
         return []
     retry_on = (
         installment.next_attempt_at.astimezone(organization.tzinfo).date()

@@ -288,6 +288,7 @@ def test_installments_are_charged_on_their_dates_once_and_the_webhook_does_not_c
     assert sorted(m.subject for m in mail.outbox) == ["Your payment receipt from Smile Dental"] * 3
 
 
+@pytest.mark.postgres  # workers racing on one SQLite file fail on its single writer's lock, not on our key
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_racing_charge_an_installment_once(client: Client, fake: FakeStripe) -> None:
     organization = OrganizationFactory.create(slug="race-dental", timezone="America/Denver")
@@ -577,6 +578,7 @@ def test_stripe_down_during_a_charge_is_not_an_attempt_and_is_tried_again_with_t
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres  # three threads writing at once: SQLite's one writer answers "database table is locked"
 def test_the_tick_and_the_webhook_recording_one_charge_at_once_record_it_once(
     client: Client, fake: FakeStripe
 ) -> None:
