@@ -213,7 +213,10 @@ def _enqueue(message_ids: list[int]) -> None:
         if len(chunk) == 1:
             send_message.delay(chunk[0])
         else:
-            send_messages.delay(chunk)
+            # Celery's own repr of the ids (for monitoring) walks the list element by element, about a third
+            # of the time a run's queueing takes (cProfile, 100 000 bills); the first and last ids and the
+            # count serve monitoring as well.
+            send_messages.apply_async((chunk,), argsrepr=f"([{chunk[0]}, …, {chunk[-1]}] {len(chunk)} ids,)")
 
 
 def _recheck(message: Message, *, policy: SendPolicy) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from django.db import connection
 from django.db.models import Field, Model
+from django.db.models.expressions import RawSQL
 
 SQLITE_BATCH = 2000
 
@@ -111,6 +112,15 @@ def bulk_insert(model: type[Model], rows: Iterable[Sequence[Any]], *, columns: S
     copy_rows(meta.db_table, [f.column for f in fields], prepared)
 
 
+def ids_in(ids: Collection[int]) -> Any:
+    """The right-hand side of an ``__in`` filter on a batch of ids. On PostgreSQL one array parameter
+    (``IN (SELECT unnest(%s))``): a list of 10 000 ids is 10 000 placeholders that Django prepares and psycopg
+    parses one by one, about 0.3 s a batch, more than the query. Elsewhere the ids themselves."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (list(ids),))
+    return list(ids)
+
+
 def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Append ``rows`` to ``table`` (a model's table or a temporary one): COPY on PostgreSQL, batched
     ``executemany`` elsewhere. Values must already be in the database's terms."""
@@ -144,6 +154,9 @@ def _json_encoded(rows: Iterable[Sequence[Any]], json_columns: list[int]) -> Ite
         for index in json_columns:
             value = out[index]
             if value is None:
+                continue
+            if not value and isinstance(value, dict):  # most rows' postal address, between others
+                out[index] = "{}"
                 continue
             cached = last.get(index)
             if cached is not None and cached[0] is value:

@@ -35,7 +35,7 @@ from notifications.state_rules import recipient_states, rules_for
 from notifications.templating import message_values, render_message, template_for
 from payments.links import payment_links_create
 from payments.models import PaymentSettings, Snooze, claims_over
-from practices.bulk import bulk_insert, copy_rows
+from practices.bulk import bulk_insert, copy_rows, ids_in
 from practices.models import Bill, BillSource, BillState, Organization, Patient, SentByPms, SmsConsent
 from practices.timezones import candidate_zones, state_for_zip
 
@@ -217,7 +217,7 @@ def _due_batches(organization: Organization, on: date) -> Iterator[list[tuple[An
     while batch := list(itertools.islice(iterator, BATCH)):
         guarantors = {
             row[0]: row[1:]
-            for row in Patient.objects.filter(pk__in={bill[9] for bill in batch})
+            for row in Patient.objects.filter(pk__in=ids_in({bill[9] for bill in batch}))
             .annotate(
                 snoozed=Exists(
                     Snooze.objects.filter(guarantor=OuterRef("pk"), lifted_at__isnull=True, until__gt=on)
@@ -267,7 +267,7 @@ class _Run:
         on = self.rules.on
         decided: dict[tuple[int, int], set[tuple[str, str]]] = {}
         for bill_pk, generation, key, channel in DunningDecision.objects.filter(
-            bill_id__in=[row[0] for row in batch]
+            bill_id__in=ids_in([row[0] for row in batch])
         ).values_list("bill_id", "generation", "step_key", "channel"):
             decided.setdefault((bill_pk, generation), set()).add((key, channel))
 
@@ -343,8 +343,24 @@ class _Run:
             organization_id=organization.pk, bill_ids=[row[0] for row, _, _ in sending], now=self.moment
         )
         ids = _message_ids(sum(len(self.class_sends[index]) for _, _, index in sending))
-        messages: list[tuple[Any, ...]] = []
+        # The messages are produced while COPY streams them: PostgreSQL writes each row (and its indexes) as
+        # it arrives, on the other core, while the next ones are rendered. Their sending decisions are
+        # collected on the way and written after. No other statement can run during the COPY, so the
+        # templates are read first.
+        for index, language in {(index, row[29]) for row, _, index in sending}:
+            for outcome in self.class_sends[index]:
+                self._template(outcome, language)
         decisions: list[tuple[Any, ...]] = []
+        bulk_insert(Message, self._messages(sending, refs, ids, decisions), columns=MESSAGE_COLUMNS)
+        bulk_insert(DunningDecision, decisions, columns=DECISION_COLUMNS)
+
+    def _messages(
+        self, sending: list[tuple[tuple[Any, ...], int, int]], refs: dict[int, str], ids: Iterator[int],
+        decisions: list[tuple[Any, ...]],
+    ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
+        """The message rows of ``sending`` in the order of ``MESSAGE_COLUMNS``; each one's sending decision is
+        appended to ``decisions`` and each pending electronic message to the run's queue."""
+        organization = self.organization
         org_id, on, created = organization.pk, self.rules.on, self.created
         for row, age, index in sending:
             pk, generation, amount, first, last = row[0], row[3], row[5], row[10], row[11]
@@ -379,19 +395,17 @@ class _Run:
                     channel, bool(destination) or (paper and bool(postal)), zones, states
                 )
                 message_id = next(ids)
-                messages.append((
-                    message_id, org_id, row[9], pk, generation, outcome.step_key, outcome.kind, channel, template.pk,
-                    subject, body, values, destination, postal if paper else NO_POSTAL, state, reason, detail,
-                    scheduled, 0, "", "", "", created, created,
-                ))  # fmt: skip
                 decisions.append((
                     org_id, pk, generation, outcome.step_id, outcome.step_key, on, age, outcome.step_age_days,
                     outcome.kind, channel, Action.SEND, outcome.reason, message_id, created,
                 ))  # fmt: skip
                 if state == State.PENDING and not paper:
                     self.queued.append(message_id)
-        bulk_insert(Message, messages, columns=MESSAGE_COLUMNS)
-        bulk_insert(DunningDecision, decisions, columns=DECISION_COLUMNS)
+                yield (
+                    message_id, org_id, row[9], pk, generation, outcome.step_key, outcome.kind, channel, template.pk,
+                    subject, body, values, destination, postal if paper else NO_POSTAL, state, reason, detail,
+                    scheduled, 0, "", "", "", created, created,
+                )  # fmt: skip
 
     def _template(self, outcome: Outcome, language: str) -> Template:
         key = (outcome.kind, outcome.channel, outcome.template_id, language)
