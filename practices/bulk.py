@@ -115,7 +115,7 @@ def bulk_insert(model: type[Model], rows: Iterable[Sequence[Any]], *, columns: S
 def ids_in(ids: Collection[int]) -> Any:
     """The right-hand side of an ``__in`` filter on a batch of ids. On PostgreSQL one array parameter
     (``IN (SELECT unnest(%s))``): a list of 10 000 ids is 10 000 placeholders that Django prepares and psycopg
-    parses one by one, about 0.3 s a batch, more than the query. Elsewhere the ids themselves."""
+    parses one by one (about 0.2 s per query under cProfile). Elsewhere the ids themselves."""
     if connection.vendor == "postgresql":
         return RawSQL("SELECT unnest(%s::bigint[])", (list(ids),))
     return list(ids)
