@@ -78,16 +78,16 @@ def processor_event_apply(*, processor: str, event: Event, now: datetime | None 
 _EVENTS = connection.ops.quote_name(ProcessorEvent._meta.db_table)
 
 
-def _event_claim(*, processor: str, event: Event, moment: datetime) -> int | None:
-    """Insert the event's row; None when it is there already (or a concurrent delivery holds it: then this
-    waits for that transaction and sees its row)."""
+def _event_claim(*, processor: str, event: Event, moment: datetime, outcome: str = "") -> int | None:
+    """Insert the event's row (with ``outcome`` when it is known already); None when it is there already (or a
+    concurrent delivery holds it: then this waits for that transaction and sees its row)."""
     statement = (
-        f"INSERT INTO {_EVENTS} (processor, event_id, type, received_at, outcome) VALUES (%s, %s, %s, %s, '') "  # noqa: S608
+        f"INSERT INTO {_EVENTS} (processor, event_id, type, received_at, outcome) VALUES (%s, %s, %s, %s, %s) "  # noqa: S608
         "ON CONFLICT (processor, event_id) DO NOTHING RETURNING id"
     )
     with connection.cursor() as cursor:
         received = ProcessorEvent._meta.get_field("received_at").get_db_prep_save(moment, connection)
-        cursor.execute(statement, [processor, event.id[:255], event.type[:60], received])
+        cursor.execute(statement, [processor, event.id[:255], event.type[:60], received, outcome])
         row = cursor.fetchone()
     return int(row[0]) if row else None
 
@@ -102,19 +102,9 @@ def _announced_again_portable(
     ).exists()
     if not recorded:
         return None
-    statement = (
-        f"INSERT INTO {_EVENTS} (processor, event_id, type, received_at, outcome) VALUES (%s, %s, %s, %s, %s) "  # noqa: S608
-        "ON CONFLICT (processor, event_id) DO NOTHING RETURNING id"
-    )
-    received = ProcessorEvent._meta.get_field("received_at").get_db_prep_save(moment, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [processor, event.id[:255], event.type[:60], received, ALREADY_RECORDED])
-        claimed = cursor.fetchone() is not None
-    return (
-        Applied(duplicate=False, outcome=ALREADY_RECORDED)
-        if claimed
-        else Applied(duplicate=True, outcome="duplicate")
-    )
+    if _event_claim(processor=processor, event=event, moment=moment, outcome=ALREADY_RECORDED) is None:
+        return Applied(duplicate=True, outcome="duplicate")
+    return Applied(duplicate=False, outcome=ALREADY_RECORDED)
 
 
 def _announced_payment(event: Event) -> str:
@@ -358,17 +348,11 @@ def _payment_apply(
     ``due`` (``ends``: the campaign is paid), the checkout complete and the audit row (``changes``), each
     conditioned on the insert. Its pk is set on ``payment``; False for a payment recorded already. The statement
     is the four writes the ORM made one round trip each (docs/performance.md)."""
+    if connection.vendor != "postgresql":
+        return _payment_apply_portable(payment=payment, due=due, ends=ends, moment=moment, changes=changes)
     bill_set = "amount_due = %s, state = %s, ended_at = %s" if ends else "amount_due = %s"
     bill_values: list[Any] = [due, BillState.PAID, moment] if ends else [due]
     audit_changes = AuditEvent._meta.get_field("changes").get_db_prep_save(changes, connection)
-    if connection.vendor != "postgresql":
-        return _payment_apply_portable(
-            payment=payment,
-            bill_set=bill_set,
-            bill_values=bill_values,
-            moment=moment,
-            audit_changes=audit_changes,
-        )
     statement = (
         f"WITH paid AS ({_PAYMENT_INSERT}), "  # noqa: S608
         f"billed AS (UPDATE {_BILLS} SET {bill_set} WHERE id = %s AND EXISTS (SELECT 1 FROM paid) RETURNING 1), "
@@ -394,27 +378,22 @@ def _payment_apply(
 
 
 def _payment_apply_portable(
-    *, payment: Payment, bill_set: str, bill_values: list[Any], moment: datetime, audit_changes: Any
+    *, payment: Payment, due: Decimal, ends: bool, moment: datetime, changes: dict[str, Any]
 ) -> bool:
     """``_payment_apply``'s four writes one statement each, for SQLite (the embedded default), which has no
     data-modifying WITH; the insert still decides, and the caller's transaction holds them together."""
     if _payment_insert(payment) is None:
         return False
-    # Datetimes as Django stores them on SQLite (naive UTC text), not sqlite3's own adapter's form.
-    at = connection.ops.adapt_datetimefield_value
-    bill_values = [at(v) if isinstance(v, datetime) else v for v in bill_values]
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {_BILLS} SET {bill_set} WHERE id = %s", [*bill_values, payment.bill_id])  # noqa: S608
-        cursor.execute(
-            f"UPDATE {_CHECKOUTS} SET status = %s, completed_at = %s WHERE id = %s",  # noqa: S608
-            [CheckoutStatus.COMPLETE, at(moment), payment.checkout_id],
+    ended = {"state": BillState.PAID, "ended_at": moment} if ends else {}
+    Bill.objects.filter(pk=payment.bill_id).update(amount_due=due, **ended)
+    if payment.checkout_id is not None:  # always, for a checkout's payment; the PostgreSQL path's WHERE alike
+        Checkout.objects.filter(pk=payment.checkout_id).update(
+            status=CheckoutStatus.COMPLETE, completed_at=moment
         )
-        cursor.execute(
-            f"INSERT INTO {_AUDIT} (organization_id, actor_id, actor_label, action, object_type, object_id, "  # noqa: S608
-            "changes, created_at) VALUES (%s, NULL, %s, 'payment.record', %s, %s, %s, %s)",
-            [payment.organization_id, payment.processor, Payment._meta.label, str(payment.pk), audit_changes,
-             at(timezone.now())],
-        )  # fmt: skip
+    audit_record(
+        organization=payment.organization, actor_label=payment.processor, action="payment.record", obj=payment,
+        changes=changes,
+    )  # fmt: skip
     return True
 
 

@@ -32,14 +32,19 @@ def test_env_bool_refuses_anything_else(monkeypatch, raw):
         env_bool("SOME_FLAG", default=False)
 
 
-def _settings(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {
+def _fresh_environment() -> dict[str, str]:
+    """This process's environment without the product's configuration: a machine nobody has configured."""
+    return {
         k: v
         for k, v in os.environ.items()
         if k
         not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ANYMAIL_ESP", "ANYMAIL_WEBHOOK_SECRET"}
         and not k.startswith(("POSTMARK_", "AWS_", "STRIPE_", "PAYMENT_"))
     }
+
+
+def _settings(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = _fresh_environment()
     code = "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -202,12 +207,11 @@ def test_the_embedded_default_migrates_and_loads_the_demo_on_sqlite(tmp_path):
     """``make run``'s first steps on a fresh machine (no DATABASE_URL): every migration, data steps included,
     applies on SQLite, and the demo loads. The suite itself runs on PostgreSQL in CI, where a statement that
     only PostgreSQL knows (0008 once had ``SET CONSTRAINTS``) passes unnoticed."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+    env = {
+        **_fresh_environment(),
+        "VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "dunning_project.settings.local",
     }
-    env = {**clean, "VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "dunning_project.settings.local"}
     for command in (["migrate", "--noinput", "-v", "0"], ["setup_periodic_tasks"], ["seed_demo"]):
         result = subprocess.run(
             [sys.executable, "manage.py", *command],
@@ -218,4 +222,6 @@ def test_the_embedded_default_migrates_and_loads_the_demo_on_sqlite(tmp_path):
             timeout=300,
         )
         assert result.returncode == 0, result.stderr[-3000:]
+    # What the person running `make run` reads: the demo logins, in the database just made.
+    assert "frontdesk" in result.stdout and "demo-pass-2026" in result.stdout, result.stdout
     assert (tmp_path / "db.sqlite3").stat().st_size > 0
