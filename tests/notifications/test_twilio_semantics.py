@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from notifications.models import Channel, Kind, Message, OptOut, OptOutEvent, Reason, State
@@ -26,6 +27,7 @@ from notifications.selectors import undeliverable_messages
 from practices.models import Role
 from tests.factories import GuarantorFactory, MembershipFactory, OrganizationFactory
 from tests.fakes.twilio_server import FAKE_FROM_NUMBER, FakeTwilio
+from tests.notifications.test_undeliverable import LIST_URL, ROW_LINK
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +80,15 @@ def _callback(client, twilio: FakeTwilio, message: Message, status: str, error_c
 
 
 def _listed(user) -> set[int]:
-    return set(undeliverable_messages(user=user).values_list("pk", flat=True))
+    """The messages the front desk's undeliverable page lists (its row links), as the user sees it; the page
+    and the selector behind it must agree."""
+    client = Client()
+    client.force_login(user)
+    response = client.get(LIST_URL)
+    assert response.status_code == 200
+    shown = {int(pk) for pk in ROW_LINK.findall(response.text)}
+    assert shown == set(undeliverable_messages(user=user).values_list("pk", flat=True))
+    return shown
 
 
 def _carrier_filtered_in_admin(admin_client) -> set[int]:
